@@ -1,0 +1,151 @@
+"""Core call-path benchmarks, Nodal next to Ray and multiprocessing in the same run.
+
+    .venv/bin/python bench/core.py            # all figures
+    .venv/bin/python bench/core.py --quick    # smaller counts
+
+Prints one table with ratios. Uses its own NODAL_HOME (a temp dir) unless NODAL_HOME is set,
+and stops the server it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def p50_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def _trivial(x: int) -> int:
+    return x
+
+
+def bench_multiprocessing(n_remote: int, n_map: int) -> dict:
+    with multiprocessing.Pool(2) as pool:
+        pool.apply(_trivial, (0,))
+        samples = []
+        for i in range(n_remote):
+            t = time.perf_counter()
+            pool.apply(_trivial, (i,))
+            samples.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        pool.map(_trivial, range(n_map), chunksize=1)
+        rate = n_map / (time.perf_counter() - t)
+    return {"remote_p50_ms": p50_ms(samples), "map_per_s": rate}
+
+
+def bench_ray(n_remote: int, n_map: int) -> dict:
+    try:
+        import ray
+    except ImportError:
+        return {"skipped": "ray is not installed (pip install -e .[bench])"}
+    t = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    init_s = time.perf_counter() - t
+    try:
+        f = ray.remote(_trivial)
+
+        @ray.remote
+        class A:
+            def f(self, x):
+                return x
+
+        ray.get(f.remote(0))
+        samples = []
+        for i in range(n_remote):
+            t = time.perf_counter()
+            ray.get(f.remote(i))
+            samples.append(time.perf_counter() - t)
+        a = A.remote()
+        ray.get(a.f.remote(0))
+        actor = []
+        for i in range(n_remote):
+            t = time.perf_counter()
+            ray.get(a.f.remote(i))
+            actor.append(time.perf_counter() - t)
+        n = min(n_map, 20_000)
+        t = time.perf_counter()
+        ray.get([f.remote(i) for i in range(n)])
+        rate = n / (time.perf_counter() - t)
+        return {"remote_p50_ms": p50_ms(samples), "actor_p50_ms": p50_ms(actor), "map_per_s": rate,
+                "init_s": init_s}
+    finally:
+        ray.shutdown()
+
+
+def bench_nodal(n_remote: int, n_map: int, n_cold: int, n_spawn: int) -> dict:
+    import modal
+    from nodal.server import daemon
+
+    started = daemon.server_pid() is None
+    if started:
+        daemon.start_daemon()
+    try:
+        from bench_app import app, trivial, trivial_cold
+
+        out: dict = {}
+        with app.run():
+            trivial.remote(0)  # warm
+            samples = []
+            for i in range(n_remote):
+                t = time.perf_counter()
+                trivial.remote(i)
+                samples.append(time.perf_counter() - t)
+            out["remote_p50_ms"] = p50_ms(samples)
+            t = time.perf_counter()
+            count = sum(1 for _ in trivial.map(range(n_map)))
+            out["map_per_s"] = count / (time.perf_counter() - t)
+            cold = []
+            for i in range(n_cold):
+                t = time.perf_counter()
+                trivial_cold.remote(i)
+                cold.append(time.perf_counter() - t)
+            out["cold_p50_ms"] = p50_ms(cold) if cold else float("nan")
+            if n_spawn:
+                t = time.perf_counter()
+                calls = [trivial.spawn(i) for i in range(n_spawn)]
+                got = modal.functions.gather(*calls)
+                out["spawn_per_s"] = len(got) / (time.perf_counter() - t)
+                out["client_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return out
+    finally:
+        if started:
+            daemon.stop_daemon()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if "NODAL_HOME" not in os.environ:
+        os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
+    n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 1000) if args.quick else (2000, 100_000, 10, 10_000)
+    nodal = bench_nodal(n_remote, n_map, n_cold, n_spawn)
+    mp = bench_multiprocessing(n_remote, n_map)
+    ray_ = bench_ray(n_remote, n_map)
+    print(f"{'metric':<28}{'nodal':>12}{'ray':>12}{'mp.Pool':>12}{'ray/nodal':>12}{'mp/nodal':>12}")
+    for key, label in (("remote_p50_ms", "remote p50 (ms)"), ("map_per_s", "map throughput (/s)")):
+        n, r, m = nodal.get(key), ray_.get(key), mp.get(key)
+        ratio = lambda other: f"{other / n:.2f}" if other and n else "-"  # noqa: E731
+        print(f"{label:<28}{n or 0:>12.2f}{r or 0:>12.2f}{m or 0:>12.2f}{ratio(r):>12}{ratio(m):>12}")
+    print(f"{'cold start p50 (ms)':<28}{nodal.get('cold_p50_ms', 0):>12.1f}")
+    if "spawn_per_s" in nodal:
+        print(f"{'spawn+gather (/s)':<28}{nodal['spawn_per_s']:>12.1f}  client peak RSS {nodal['client_peak_rss_mb']:.0f} MB")
+    if "actor_p50_ms" in ray_:
+        print(f"ray actor call p50 {ray_['actor_p50_ms']:.2f} ms, ray.init {ray_['init_s']:.1f} s")
+    if "skipped" in ray_:
+        print("ray:", ray_["skipped"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""The SDK half of the call path: send inputs, receive outputs, turn results into values.
+
+Every streamed call rides the client's single `CallStream`; `.map` batches its
+inputs and keeps a bounded number in flight so memory stays flat however long
+the input iterator is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import secrets
+from typing import Any, AsyncIterator, Iterable
+
+from modal._container import current_input_id
+from modal._serialization import deserialize, serialize_args
+from modal.client import Client
+from modal.exception import ExecutionError, FunctionTimeoutError, InputCancellation, RemoteError
+from nodal.proto import api_pb2
+
+INLINE_LIMIT = 2 * 1024 * 1024  # bigger payloads go through the blob store
+MAP_BATCH = 1000  # inputs per CallPutInputs message
+MAP_MAX_INFLIGHT = 50_000  # inputs sent but not yet answered, per map
+
+
+def new_call_id() -> str:
+    return "fc-" + secrets.token_hex(12)
+
+
+async def make_payload(client: Client, data: bytes) -> api_pb2.Payload:
+    if len(data) <= INLINE_LIMIT:
+        return api_pb2.Payload(data=data)
+    resp = await client.stub.BlobPut(api_pb2.BlobPutRequest(data=data))
+    return api_pb2.Payload(blob=resp.sha256)
+
+
+async def load_payload(client: Client, payload: api_pb2.Payload) -> bytes:
+    if payload.blob:
+        return (await client.stub.BlobGet(api_pb2.BlobGetRequest(sha256=payload.blob))).data
+    return payload.data
+
+
+async def make_input(client: Client, idx: int, args: tuple, kwargs: dict, method_name: str = "") -> api_pb2.Input:
+    return api_pb2.Input(idx=idx, args=await make_payload(client, serialize_args(args, kwargs)), method_name=method_name)
+
+
+def _with_remote_traceback(exc: BaseException, tb: str) -> BaseException:
+    if tb and isinstance(exc, BaseException) and hasattr(exc, "add_note"):
+        exc.add_note("\nRemote traceback (most recent call last):\n" + tb.rstrip())
+    return exc
+
+
+async def result_value(client: Client, result: api_pb2.Result) -> Any:
+    """The value of a result, or raise the exception it carries."""
+    status = result.status
+    if status == api_pb2.RESULT_STATUS_SUCCESS:
+        return deserialize(await load_payload(client, result.data)) if (result.data.data or result.data.blob) else None
+    if status == api_pb2.RESULT_STATUS_TIMEOUT:
+        raise FunctionTimeoutError(result.exception or "the function timed out")
+    if status == api_pb2.RESULT_STATUS_TERMINATED:
+        raise InputCancellation(result.exception or "the input was cancelled")
+    if status in (api_pb2.RESULT_STATUS_FAILURE, api_pb2.RESULT_STATUS_INIT_FAILURE) and (
+        result.data.data or result.data.blob
+    ):
+        try:
+            exc = deserialize(await load_payload(client, result.data))
+        except Exception:  # noqa: BLE001 - fall back to the text below
+            exc = None
+        if isinstance(exc, BaseException):
+            raise _with_remote_traceback(exc, result.traceback)
+    if status == api_pb2.RESULT_STATUS_INIT_FAILURE:
+        raise ExecutionError(f"the container failed to start: {result.exception}")
+    if status == api_pb2.RESULT_STATUS_INTERNAL_FAILURE:
+        raise RemoteError(result.exception or "internal failure")
+    raise RemoteError(_with_remote_traceback(RemoteError(result.exception), result.traceback).args[0])
+
+
+async def _outcome(client: Client, result: api_pb2.Result, return_exceptions: bool) -> Any:
+    try:
+        return await result_value(client, result)
+    except Exception as exc:
+        if return_exceptions:
+            return exc
+        raise
+
+
+async def _next_output(q: asyncio.Queue) -> api_pb2.Output:
+    item = await q.get()
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+async def call_once(client: Client, function_id: str, inp: api_pb2.Input) -> Any:
+    """`.remote()`: one input, one output."""
+    stream = client.call_stream()
+    call_id = new_call_id()
+    q = stream.open(call_id)
+    try:
+        stream.put(api_pb2.CallPutInputs(
+            call_id=call_id, function_id=function_id, inputs=[inp], last=True,
+            parent_input_id=current_input_id() or "",
+        ))
+        out = await _next_output(q)
+        return await result_value(client, out.result)
+    except asyncio.CancelledError:
+        stream.cancel(call_id)
+        raise
+    finally:
+        stream.close_call(call_id)
+
+
+async def call_gen(client: Client, function_id: str, inp: api_pb2.Input) -> AsyncIterator[Any]:
+    """`.remote_gen()`: the generator's items, in order, then its final status."""
+    stream = client.call_stream()
+    call_id = new_call_id()
+    q = stream.open(call_id)
+    finished = False
+    try:
+        stream.put(api_pb2.CallPutInputs(
+            call_id=call_id, function_id=function_id, inputs=[inp], last=True,
+            parent_input_id=current_input_id() or "",
+        ))
+        while True:
+            out = await _next_output(q)
+            if out.result.gen_item:
+                yield await result_value(client, out.result)
+                continue
+            finished = True
+            await result_value(client, out.result)  # raises if the generator failed
+            return
+    finally:
+        if not finished:
+            stream.cancel(call_id)
+        stream.close_call(call_id)
+
+
+async def _arg_tuples(iterators: tuple, star: bool) -> AsyncIterator[tuple]:
+    """Zip the input iterators (sync or async) into argument tuples."""
+    if star:
+        (it,) = iterators
+        if hasattr(it, "__aiter__"):
+            async for item in it:
+                yield tuple(item)
+        else:
+            for item in it:
+                yield tuple(item)
+        return
+    if all(not hasattr(it, "__aiter__") for it in iterators):
+        for args in zip(*iterators):
+            yield args
+        return
+    aits = [it.__aiter__() if hasattr(it, "__aiter__") else _aiter_sync(it) for it in iterators]
+    while True:
+        try:
+            yield tuple([await a.__anext__() for a in aits])
+        except StopAsyncIteration:
+            return
+
+
+async def _aiter_sync(it: Iterable) -> AsyncIterator[Any]:
+    for x in it:
+        yield x
+
+
+async def call_map(
+    client: Client,
+    function_id: str,
+    iterators: tuple,
+    kwargs: dict,
+    *,
+    order_outputs: bool,
+    return_exceptions: bool,
+    star: bool = False,
+    method_name: str = "",
+) -> AsyncIterator[Any]:
+    """`.map()` / `.starmap()`: stream inputs in batches, yield outputs as they come (or in order)."""
+    stream = client.call_stream()
+    call_id = new_call_id()
+    q = stream.open(call_id)
+    room = asyncio.Semaphore(MAP_MAX_INFLIGHT)
+    sent = 0
+    done_sending = False
+    feeder_error: list[BaseException] = []
+    parent = current_input_id() or ""
+
+    async def feed() -> None:
+        nonlocal sent, done_sending
+        loop = asyncio.get_running_loop()
+        batch: list[api_pb2.Input] = []
+        batch_started = 0.0
+        first = True
+
+        def flush(last: bool = False) -> None:
+            nonlocal batch, first
+            stream.put(api_pb2.CallPutInputs(call_id=call_id, function_id=function_id if first else "",
+                                             inputs=batch, last=last, parent_input_id=parent))
+            first, batch = False, []
+
+        try:
+            async for args in _arg_tuples(iterators, star):
+                if room.locked() and batch:
+                    flush()  # never sit on inputs while waiting for outputs
+                await room.acquire()
+                if not batch:
+                    batch_started = loop.time()
+                batch.append(await make_input(client, sent, args, kwargs, method_name))
+                sent += 1
+                if len(batch) >= MAP_BATCH or loop.time() - batch_started > 0.005:
+                    flush()
+                    await asyncio.sleep(0)  # let outputs flow while a long iterator is read
+        except BaseException as exc:  # surfaced to the consumer below
+            feeder_error.append(exc)
+        finally:
+            done_sending = True
+            flush(last=True)
+            q.put_nowait(_FEEDER_DONE)
+
+    feeder = asyncio.get_running_loop().create_task(feed())
+    received = 0
+    pending: dict[int, Any] = {}
+    next_idx = 0
+    ok = False
+    try:
+        while True:
+            if done_sending and received >= sent and not pending:
+                break
+            item = await q.get()
+            if item is _FEEDER_DONE:
+                if feeder_error:
+                    raise feeder_error[0]
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            received += 1
+            room.release()
+            value = await _outcome(client, item.result, return_exceptions)
+            if not order_outputs:
+                yield value
+                continue
+            pending[item.idx] = value
+            while next_idx in pending:
+                yield pending.pop(next_idx)
+                next_idx += 1
+        ok = True
+    finally:
+        feeder.cancel()
+        if not ok:
+            stream.cancel(call_id)
+        stream.close_call(call_id)
+
+
+_FEEDER_DONE = object()
+
+
+def is_async_callable(f: Any) -> bool:
+    return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)

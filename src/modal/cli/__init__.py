@@ -1,0 +1,1 @@
+"""The `modal` command line (`modal run`, `modal deploy`, `modal app …`, `modal server …`)."""

@@ -1,0 +1,276 @@
+"""`modal.Cls`, its instances, and `modal.parameter()`.
+
+A class registers one service function ("Name.*") whose containers hold one
+instance each; every set of parameters gets its own warm pool on the server.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from modal._serialization import serialize
+from modal._utils.async_utils import live_classmethod, live_method
+from modal.client import Client, _default_client
+from modal.exception import ExecutionError, InvalidError, NotFoundError, deprecation_warning
+from modal.functions import Function
+from modal.partial_function import find_partials
+from nodal.proto import api_pb2
+
+if TYPE_CHECKING:
+    from modal.app import App
+
+_PARAM_TYPES = (str, int, bool, bytes)
+_MISSING = object()
+
+
+class _Parameter:
+    def __init__(self, default: Any = _MISSING, init: bool = True) -> None:
+        self.default = default
+        self.init = init
+
+    def __repr__(self) -> str:
+        return f"modal.parameter(default={self.default!r})"
+
+
+def parameter(*, default: Any = _MISSING, init: bool = True) -> Any:
+    """Declare a class parameter: `name: str = modal.parameter(default="x")`.
+    Supported types: str, int, bool, bytes. `init=False` keeps it out of the constructor."""
+    if default is not _MISSING and not isinstance(default, _PARAM_TYPES):
+        raise InvalidError(f"parameter default {default!r} must be a str, int, bool or bytes")
+    return _Parameter(default, init)
+
+
+def class_parameters(user_cls: type) -> dict[str, tuple[type, _Parameter]]:
+    """The class's modal.parameter() fields: name -> (annotated type, declaration)."""
+    params: dict[str, tuple[type, _Parameter]] = {}
+    for klass in reversed(user_cls.__mro__):
+        annotations = klass.__dict__.get("__annotations__", {})
+        for name, value in vars(klass).items():
+            if isinstance(value, _Parameter):
+                typ = annotations.get(name, str)
+                if isinstance(typ, str):
+                    typ = {"str": str, "int": int, "bool": bool, "bytes": bytes}.get(typ, typ)
+                if typ not in _PARAM_TYPES:
+                    raise InvalidError(
+                        f"{user_cls.__name__}.{name}: parameter type {typ!r} is not supported; use str, int, bool or bytes"
+                    )
+                params[name] = (typ, value)
+    return params
+
+
+def bind_parameters(user_cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Validate constructor kwargs against the declared parameters; fill in defaults."""
+    params = class_parameters(user_cls)
+    has_legacy_init = "__init__" in vars(user_cls)
+    if has_legacy_init and not params:
+        return dict(kwargs)  # deprecated custom __init__: arguments go to it as they are
+    bound: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if name not in params or not params[name][1].init:
+            raise InvalidError(f"{user_cls.__name__} has no parameter {name!r}; declare it with modal.parameter()")
+        typ = params[name][0]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise InvalidError(f"{user_cls.__name__}.{name} expects {typ.__name__}, got {type(value).__name__}")
+        bound[name] = value
+    for name, (_, decl) in params.items():
+        if name not in bound:
+            if decl.default is _MISSING:
+                if decl.init:
+                    raise InvalidError(f"{user_cls.__name__}() is missing the required parameter {name!r}")
+                continue
+            bound[name] = decl.default
+    return bound
+
+
+def make_instance(user_cls: type, params: dict[str, Any]) -> Any:
+    """Create the user's object with its parameters set (in a container, or for `.local()`)."""
+    if "__init__" in vars(user_cls) and not class_parameters(user_cls):
+        return user_cls(**params)
+    obj = user_cls.__new__(user_cls)
+    for name, value in params.items():
+        setattr(obj, name, value)
+    return obj
+
+
+def run_enter_hooks(obj: Any) -> None:
+    for name, pf in find_partials(type(obj)).items():
+        if "enter" in pf.roles:
+            result = pf.raw_f(obj)
+            if inspect.isawaitable(result):
+                import asyncio
+
+                asyncio.run(result)
+
+
+class Obj:
+    """An instance of a remote class: its methods are Functions bound to its parameters."""
+
+    def __init__(self, cls: "Cls", params: dict[str, Any]) -> None:
+        self._cls = cls
+        self._params = params
+        self._bound: Optional[tuple[Client, str]] = None
+        self._local: Any = None
+
+    async def _bound_ids(self) -> tuple[Client, str]:
+        if self._bound is None or self._bound[0].is_closed:
+            client, fid = await self._cls._service_ids()
+            if self._params or self._cls._options_overridden:
+                resp = await client.stub.FunctionBindParams(api_pb2.FunctionBindParamsRequest(
+                    function_id=fid, serialized_params=serialize(self._params)))
+                fid = resp.bound_function_id
+            self._bound = (client, fid)
+        return self._bound
+
+    def _local_obj(self) -> Any:
+        if self._local is None:
+            if self._cls._user_cls is None:
+                raise ExecutionError("this class was looked up by name; its code is not available locally")
+            self._local = make_instance(self._cls._user_cls, self._params)
+            run_enter_hooks(self._local)
+        return self._local
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        methods = self._cls._method_names()
+        if methods is not None and name not in methods:
+            if name in self._params:
+                return self._params[name]
+            raise NotFoundError(f"{self._cls._name} has no method {name!r} (methods: {', '.join(sorted(methods))})")
+        is_gen = name in self._cls._generator_methods()
+
+        def local_call(*args: Any, **kwargs: Any) -> Any:
+            return getattr(self._local_obj(), name)(*args, **kwargs)
+
+        raw = None
+        if self._cls._user_cls is not None:
+            pf = find_partials(self._cls._user_cls).get(name)
+            raw = pf.raw_f if pf is not None else None
+        return Function(raw, f"{self._cls._name}.{name}", is_generator=is_gen, method_name=name,
+                        resolver=self._bound_ids, local_call=local_call)
+
+    @live_method
+    async def update_autoscaler(self, *, min_containers: Optional[int] = None, max_containers: Optional[int] = None,
+                                buffer_containers: Optional[int] = None, scaledown_window: Optional[int] = None) -> None:
+        """Change the autoscaler's bounds for this instance's pool."""
+        client, fid = await self._bound_ids()
+        handle = Function(None, self._cls._name)
+        handle._hydrate(fid, client)
+        await handle.update_autoscaler.aio(min_containers=min_containers, max_containers=max_containers,
+                                           buffer_containers=buffer_containers, scaledown_window=scaledown_window)
+
+    @live_method
+    async def keep_warm(self, warm_pool_size: int) -> None:
+        deprecation_warning((2025, 2, 24), "keep_warm() is deprecated; use update_autoscaler(min_containers=...)")
+        await self.update_autoscaler.aio(min_containers=warm_pool_size)
+
+
+class Cls:
+    """A class registered with `@app.cls()` (or looked up by name): call it to get an instance."""
+
+    def __init__(self, user_cls: Optional[type], name: str, *, app: Optional["App"] = None,
+                 service_function: Optional[Function] = None) -> None:
+        self._user_cls = user_cls
+        self._name = name
+        self._app = app
+        self._service = service_function
+        self._definition: Optional[api_pb2.FunctionDef] = None
+        self._options_overridden = False
+        if user_cls is not None:
+            self.__doc__ = user_cls.__doc__
+
+    def __repr__(self) -> str:
+        return f"Cls({self._name!r})"
+
+    def _method_names(self) -> Optional[set[str]]:
+        if self._user_cls is not None:
+            return {n for n, pf in find_partials(self._user_cls).items() if "method" in pf.roles or pf.batch_max_size}
+        if self._definition is not None:
+            return set(self._definition.method_names)
+        return None
+
+    def _generator_methods(self) -> set[str]:
+        if self._user_cls is not None:
+            out = set()
+            for n, pf in find_partials(self._user_cls).items():
+                gen = pf.is_generator
+                if gen is None:
+                    gen = inspect.isgeneratorfunction(pf.raw_f) or inspect.isasyncgenfunction(pf.raw_f)
+                if gen:
+                    out.add(n)
+            return out
+        return set(self._definition.generator_methods) if self._definition is not None else set()
+
+    async def _service_ids(self) -> tuple[Client, str]:
+        if self._service is None:
+            raise ExecutionError(f"class {self._name} is not attached to an app")
+        return await self._service._ids()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Obj:
+        if args:
+            raise InvalidError(f"{self._name}() takes keyword arguments only (its modal.parameter() fields)")
+        params = bind_parameters(self._user_cls, kwargs) if self._user_cls is not None else dict(kwargs)
+        return Obj(self, params)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        # Class-level method access (`Model.predict`) as in Modal: an instance without parameters.
+        return getattr(self(), name)
+
+    @property
+    def object_id(self) -> str:
+        if self._service is None:
+            raise ExecutionError(f"class {self._name} is not hydrated")
+        return self._service.object_id
+
+    @live_method
+    async def hydrate(self, client: Optional[Client] = None) -> "Cls":
+        await self._service_ids()
+        return self
+
+    @classmethod
+    def from_name(cls, app_name: str, name: str, *, namespace: Any = None, environment_name: Optional[str] = None,
+                  client: Optional[Client] = None) -> "Cls":
+        """A lazy handle to a class of a deployed app; resolved at first use."""
+        if not isinstance(app_name, str) or not isinstance(name, str) or not app_name or not name:
+            raise InvalidError("Cls.from_name(app_name, name) needs two non-empty strings")
+        obj = cls(None, name)
+        service = Function(None, f"{name}.*")
+
+        async def resolve() -> tuple[Client, str]:
+            c = client or await _default_client()
+            resp = await c.stub.FunctionGet(api_pb2.FunctionGetRequest(
+                app_name=app_name, tag=f"{name}.*", environment_name=environment_name or ""))
+            obj._definition = resp.definition
+            return c, resp.function_id
+
+        service._resolver = resolve
+        obj._service = service
+        return obj
+
+    @live_classmethod
+    async def lookup(cls, app_name: str, name: str, namespace: Any = None, client: Optional[Client] = None,
+                     environment_name: Optional[str] = None) -> "Cls":
+        deprecation_warning((2025, 1, 27), "Cls.lookup is deprecated; use Cls.from_name")
+        obj = cls.from_name(app_name, name, environment_name=environment_name, client=client)
+        await obj._service_ids()
+        return obj
+
+    def with_options(self, **options: Any) -> "Cls":
+        """A variant of the class with other resources/scaling (not applied yet on this server)."""
+        from modal._options import parse_function_options
+
+        parse_function_options(**options)  # validate now, as Modal does
+        raise ExecutionError("Cls.with_options is not supported by this Nodal server yet")
+
+    def with_concurrency(self, *, max_inputs: int, target_inputs: Optional[int] = None) -> "Cls":
+        raise ExecutionError("Cls.with_concurrency is not supported by this Nodal server yet")
+
+    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> "Cls":
+        raise ExecutionError("Cls.with_batching is not supported by this Nodal server yet")
+
+
+def user_methods(user_cls: type) -> dict[str, Callable[..., Any]]:
+    return {n: pf.raw_f for n, pf in find_partials(user_cls).items() if "method" in pf.roles or pf.batch_max_size}

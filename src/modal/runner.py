@@ -1,0 +1,233 @@
+"""Running and deploying apps: publish functions to the server, keep the app alive, show its logs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional
+
+from modal import output
+from modal._code_files import collect, module_location, needs_serialization
+from modal._serialization import serialize
+from modal._utils.async_utils import live_function, run_sync
+from modal.client import Client, _default_client
+from modal.exception import InvalidError, RemoteError
+from nodal.proto import api_pb2
+
+if TYPE_CHECKING:
+    from modal.app import App, _Registered
+
+HEARTBEAT_INTERVAL = 15.0
+LOG_DRAIN_DEADLINE = 5.0
+
+
+@dataclass
+class DeployResult:
+    """What `deploy_app` returns."""
+
+    app_id: str
+    app_page_url: str
+    app_logs_url: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _image_spec(image: Any) -> api_pb2.ImageSpec:
+    return api_pb2.ImageSpec(steps=[
+        api_pb2.ImageStep(kind=s.kind, spec_json=json.dumps(s.spec, sort_keys=True), force_build=s.force_build)
+        for s in image._steps()
+    ])
+
+
+async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str, str]) -> str:
+    spec = _image_spec(image)
+    key = spec.SerializeToString(deterministic=True).hex()
+    if key in cache:
+        return cache[key]
+    resp = await client.stub.ImageGetOrCreate(api_pb2.ImageGetOrCreateRequest(spec=spec, app_id=app_id))
+    shown = False
+    async for event in client.stub.ImageJoin.stream(api_pb2.ImageJoinRequest(image_id=resp.image_id)):
+        if event.log:
+            if not shown:
+                output.status(f"Building image {resp.image_id}")
+                shown = True
+            output.container_line("stderr", event.log)
+        if event.done:
+            if not event.success:
+                raise RemoteError(f"Image build for {resp.image_id} failed: {event.error}")
+            break
+    cache[key] = resp.image_id
+    return resp.image_id
+
+
+async def _upload_code(client: Client, files: dict[str, Path]) -> list[api_pb2.CodeFile]:
+    from nodal.store.blob_store import sha256_hex
+
+    contents = {path: local.read_bytes() for path, local in files.items()}
+    digests = {path: sha256_hex(data) for path, data in contents.items()}
+    missing = set((await client.stub.BlobHas(api_pb2.BlobHasRequest(sha256=sorted(set(digests.values()))))).missing)
+    for path, data in contents.items():
+        if digests[path] in missing:
+            await client.stub.BlobPut(api_pb2.BlobPutRequest(data=data, sha256=digests[path]))
+            missing.discard(digests[path])
+    return [api_pb2.CodeFile(path=p, sha256=d, mode=0o644) for p, d in sorted(digests.items())]
+
+
+async def _function_def(client: Client, reg: "_Registered", app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
+    from modal.image import Image
+
+    opts = reg.options
+    image_id = await _build_image(client, opts.image or Image.debian_slim(), app_id, image_cache)
+    secret_ids = [await s._resolve(client, app_id) for s in opts.secrets]
+    module_name, qualname, _ = module_location(reg.raw)
+    serialized = b""
+    if opts.serialized or needs_serialization(reg.raw):
+        serialized = serialize(reg.raw)
+    if opts.volumes or opts.network_file_systems:
+        raise InvalidError("volumes and network file systems are not supported by this Nodal server yet")
+    return opts.to_proto(
+        tag=reg.function.tag,
+        module_name=module_name,
+        qualname=qualname,
+        serialized=serialized,
+        is_class=reg.is_class,
+        is_generator=reg.function.is_generator,
+        is_async=reg.is_async,
+        image_id=image_id,
+        secret_ids=secret_ids,
+        batch_max_size=reg.batch_max_size,
+        batch_wait_ms=reg.batch_wait_ms,
+        method_names=list(reg.method_names),
+        generator_methods=list(reg.generator_methods),
+    )
+
+
+async def _publish(app: "App", client: Client, app_id: str) -> dict[str, str]:
+    image_cache: dict[str, str] = {}
+    defs = [await _function_def(client, reg, app_id, image_cache) for reg in app._registered.values()]
+    code = await _upload_code(client, collect(reg.raw for reg in app._registered.values()))
+    resp = await client.stub.AppPublish(api_pb2.AppPublishRequest(app_id=app_id, functions=defs, code_files=code))
+    return dict(resp.function_ids)
+
+
+async def _heartbeat(client: Client, app_id: str) -> None:
+    while True:
+        await asyncio.sleep(HEARTBEAT_INTERVAL)
+        try:
+            await client.stub.AppHeartbeat(api_pb2.AppHeartbeatRequest(app_id=app_id))
+        except Exception:  # noqa: BLE001 - the server may be restarting; keep trying
+            pass
+
+
+async def _follow_logs(client: Client, app_id: str) -> None:
+    try:
+        async for entry in client.stub.AppLogs.stream(api_pb2.AppLogsRequest(app_id=app_id, follow=True)):
+            output.container_line(entry.stream, entry.data)
+    except Exception:  # noqa: BLE001 - logs are best effort; the app's results are not affected
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _run(app: "App", client: Optional[Client], detach: bool, interactive: bool,
+               environment_name: Optional[str]) -> AsyncIterator["App"]:
+    if app._running:
+        raise InvalidError(f"{app!r} is already running")
+    client = client or await _default_client()
+    state = api_pb2.APP_STATE_DETACHED if detach else api_pb2.APP_STATE_EPHEMERAL
+    created = await client.stub.AppCreate(api_pb2.AppCreateRequest(
+        name=app.name or "", description=app.description or "", state=state,
+        environment_name=environment_name or ""))
+    app._app_id, app._running, app._interactive = created.app_id, True, interactive
+    logs = asyncio.get_running_loop().create_task(_follow_logs(client, created.app_id)) if output.output_enabled() else None
+    heartbeat = asyncio.get_running_loop().create_task(_heartbeat(client, created.app_id))
+    ok = False
+    try:
+        output.status(f"Initialized app {created.app_id}")
+        app._hydrate_all(await _publish(app, client, created.app_id), client)
+        output.status("Created objects.")
+        yield app
+        ok = True
+    finally:
+        heartbeat.cancel()
+        app._running = False
+        if not detach or not ok:
+            try:
+                await client.stub.AppStop(api_pb2.AppStopRequest(app_id=created.app_id))
+            except Exception:  # noqa: BLE001 - stopping is best effort when the server is gone
+                pass
+        if logs is not None:
+            try:
+                await asyncio.wait_for(logs, LOG_DRAIN_DEADLINE)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                logs.cancel()
+        if ok:
+            output.status(f"App {'detached' if detach else 'completed'}.")
+
+
+@contextlib.contextmanager
+def _sync_run(app: "App", **kwargs: Any) -> Iterator["App"]:
+    cm = _run(app, **kwargs)
+    run_sync(cm.__aenter__())
+    try:
+        yield app
+    except BaseException as exc:
+        run_sync(cm.__aexit__(type(exc), exc, exc.__traceback__))
+        raise
+    run_sync(cm.__aexit__(None, None, None))
+
+
+class _RunContext:
+    """`with app.run():` and `async with app.run.aio():` both work."""
+
+    def __init__(self, app: "App", **kwargs: Any) -> None:
+        self._app, self._kwargs = app, kwargs
+        self._sync: Any = None
+        self._async: Any = None
+
+    def __enter__(self) -> "App":
+        self._sync = _sync_run(self._app, **self._kwargs)
+        return self._sync.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._sync.__exit__(*exc)
+
+    async def __aenter__(self) -> "App":
+        from modal._utils.async_utils import run_aio
+
+        self._async = _run(self._app, **self._kwargs)
+        return await run_aio(self._async.__aenter__())
+
+    async def __aexit__(self, *exc: Any) -> Any:
+        from modal._utils.async_utils import run_aio
+
+        return await run_aio(self._async.__aexit__(*exc))
+
+
+def run_app(app: "App", *, client: Optional[Client] = None, detach: bool = False, interactive: bool = False,
+            environment_name: Optional[str] = None) -> _RunContext:
+    return _RunContext(app, client=client, detach=detach, interactive=interactive, environment_name=environment_name)
+
+
+async def _deploy(app: "App", *, name: Optional[str] = None, environment_name: Optional[str] = None, tag: str = "",
+                  client: Optional[Client] = None) -> DeployResult:
+    name = name or app.name
+    if not name:
+        raise InvalidError("a deployed app needs a name: modal.App('my-app') or deploy(name=...)")
+    client = client or await _default_client()
+    created = await client.stub.AppCreate(api_pb2.AppCreateRequest(
+        name=name, description=app.description or name, state=api_pb2.APP_STATE_DEPLOYED,
+        environment_name=environment_name or "", tag=tag))
+    app._app_id = created.app_id
+    app._hydrate_all(await _publish(app, client, created.app_id), client)
+    output.status(f"App {name!r} deployed as version v{created.version} ({created.app_id})")
+    base = f"nodal://apps/{created.app_id}"
+    return DeployResult(app_id=created.app_id, app_page_url=base, app_logs_url=f"{base}/logs")
+
+
+@live_function
+async def deploy_app(app: "App", name: Optional[str] = None, namespace: Any = None, client: Optional[Client] = None,
+                     environment_name: Optional[str] = None, tag: str = "") -> DeployResult:
+    """Deploy an app: a new named version that runs until stopped and survives server restarts."""
+    return await _deploy(app, name=name, environment_name=environment_name, tag=tag, client=client)

@@ -1,0 +1,1 @@
+"""The image builder: layered root filesystems made from `modal.Image` build steps."""

@@ -1,0 +1,50 @@
+"""Layer identities: a hash chain over the build steps.
+
+Each step's identity is sha256(parent identity + canonical JSON of the step),
+so two images that share a prefix of steps share those layers, exactly like
+Docker's layer cache. `force_build` is deliberately not part of the identity:
+it asks for a rebuild of the same layer, not for a different one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodal.images.builder import Step
+
+# Bump when the way a step kind is built changes, so old layers are not reused.
+RECIPE_VERSION = "1"
+
+
+def canonical_step(step: Step) -> str:
+    """The step's kind and spec as canonical JSON (sorted keys, no whitespace)."""
+    return json.dumps(
+        {"kind": step.kind, "spec": step.spec, "recipe": RECIPE_VERSION},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+
+
+def layer_ids(steps: list[Step]) -> list[str]:
+    """The identity of every layer in the chain, lowest first (hex digests)."""
+    ids: list[str] = []
+    parent = ""
+    for step in steps:
+        digest = hashlib.sha256()
+        digest.update(parent.encode())
+        digest.update(b"\0")
+        digest.update(canonical_step(step).encode())
+        parent = digest.hexdigest()
+        ids.append(parent)
+    return ids
+
+
+def image_id(steps: list[Step]) -> str:
+    """The image's identity: "im-" + the top layer's identity (deterministic)."""
+    if not steps:
+        raise ValueError("an image needs at least one build step")
+    return "im-" + layer_ids(steps)[-1][:32]

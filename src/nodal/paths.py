@@ -1,0 +1,56 @@
+"""Where Nodal keeps its state on this machine.
+
+Everything lives under `$NODAL_HOME` (default `~/.nodal`), so a test or a user
+can point a whole server at a fresh directory with one environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def nodal_home() -> Path:
+    """The root of all server state: socket, database, blobs, images, logs."""
+    return Path(os.environ.get("NODAL_HOME") or Path.home() / ".nodal").expanduser().absolute()
+
+
+def socket_path() -> Path:
+    """The unix socket the server listens on (owner-only permissions)."""
+    return nodal_home() / "server.sock"
+
+
+def pid_path() -> Path:
+    return nodal_home() / "server.pid"
+
+
+def server_log_path() -> Path:
+    return nodal_home() / "logs" / "server.log"
+
+
+def database_path() -> Path:
+    return nodal_home() / "nodal.db"
+
+
+def blobs_dir() -> Path:
+    return nodal_home() / "blobs"
+
+
+def images_dir() -> Path:
+    """Image layers (one directory per layer identity) and base root filesystems."""
+    return nodal_home() / "images"
+
+
+def containers_dir() -> Path:
+    """Per-container scratch: writable overlay layer, code files, logs."""
+    return nodal_home() / "containers"
+
+
+def logs_dir() -> Path:
+    return nodal_home() / "logs"
+
+
+def ensure_dirs() -> None:
+    for d in (nodal_home(), blobs_dir(), images_dir(), containers_dir(), logs_dir()):
+        d.mkdir(parents=True, exist_ok=True)
+    os.chmod(nodal_home(), 0o700)

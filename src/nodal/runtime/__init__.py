@@ -1,0 +1,1 @@
+"""Runtime backends: where and how containers run (`local` here, `ray` for clusters)."""

@@ -1,0 +1,183 @@
+"""The SDK's own runtime, made visible to every container without touching its image.
+
+The worker inside a container needs `modal`, `nodal` and their runtime
+dependencies (grpcio, protobuf, cloudpickle, typing_extensions). They are not
+installed into the image: a private site directory is bound read-only at
+`/opt/nodal/site`, and the worker appends it to `sys.path`, so the user's own
+packages (earlier on the path) win and `pip list` in the image stays clean.
+
+The site directory is built once per Python version and set of distribution
+versions, under `$NODAL_HOME/runtime/py<major><minor>/<key>/`:
+- for the server's own Python version, by hard-linking (or copying) the files
+  of the installed distributions, found with `importlib.metadata`;
+- for another version (an image with a different Python), by downloading the
+  same versions' wheels for that version with uv.
+It is built in a temporary directory under a file lock and renamed into place.
+The `modal` and `nodal` packages are bound from their source directories (on
+top of empty mount points in the site), so source edits apply at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata as md
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from nodal import paths
+from nodal.runtime.backend import Bind
+
+SITE_DEST = "/opt/nodal/site"
+DISTRIBUTIONS = ("grpcio", "protobuf", "cloudpickle", "typing_extensions")
+OPTIONAL_DISTRIBUTIONS = ("synchronicity",)  # included when installed (the SDK may use it)
+SDK_PACKAGES = ("modal", "nodal")
+SITE_RECIPE_VERSION = "1"
+
+_cache: dict[str, Path] = {}
+
+
+def host_python_version() -> str:
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _distributions() -> list[md.Distribution]:
+    dists = []
+    for name in DISTRIBUTIONS:
+        try:
+            dists.append(md.distribution(name))
+        except md.PackageNotFoundError:
+            raise RuntimeError(
+                f"the SDK runtime dependency {name!r} is not installed on the server"
+            ) from None
+    for name in OPTIONAL_DISTRIBUTIONS:
+        try:
+            dists.append(md.distribution(name))
+        except md.PackageNotFoundError:
+            pass
+    return dists
+
+
+def _key(python_version: str, dists: list[md.Distribution]) -> str:
+    recipe = "|".join(
+        [SITE_RECIPE_VERSION, python_version, platform.machine()]
+        + sorted(f"{d.metadata['Name']}=={d.version}" for d in dists)
+    )
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _copy_installed(dists: list[md.Distribution], target: Path) -> None:
+    """Hard-link every installed file of `dists` that lives in site-packages into `target`."""
+    for dist in dists:
+        root = Path(str(dist.locate_file(""))).resolve()
+        files = dist.files
+        if files is None:
+            raise RuntimeError(f"cannot list the files of {dist.metadata['Name']} (no RECORD)")
+        for rel in files:
+            src = Path(str(dist.locate_file(rel))).resolve()
+            if not src.is_file() or not src.is_relative_to(root):
+                continue  # console scripts in bin/, missing files
+            _link_or_copy(src, target / src.relative_to(root))
+
+
+def _download_for(python_version: str, dists: list[md.Distribution], target: Path) -> None:
+    """Install the same distribution versions, built for `python_version`, into `target` with uv."""
+    from uv import find_uv_bin
+
+    machine = platform.machine()
+    cmd = [
+        find_uv_bin(),
+        "pip",
+        "install",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--target",
+        str(target),
+        "--python-version",
+        python_version,
+        "--python-platform",
+        f"{machine}-manylinux_2_28",
+        *[f"{d.metadata['Name']}=={d.version}" for d in dists],
+    ]
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"could not fetch the SDK runtime for Python {python_version}: {result.stderr.strip()[-2000:]}"
+        )
+
+
+def ensure_site_dir(python_version: str | None = None, home: Path | None = None) -> Path:
+    """The site directory for `python_version` (default: the server's), built once and cached.
+
+    `home` defaults to `$NODAL_HOME`."""
+    version = python_version or host_python_version()
+    parent = (home or paths.nodal_home()) / "runtime" / f"py{version.replace('.', '')}"
+    cached = _cache.get(str(parent))
+    if cached is not None:
+        return cached
+    dists = _distributions()
+    final = parent / _key(version, dists)
+    if not final.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+        with open(parent / f"{final.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not final.is_dir():
+                tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+                try:
+                    tmp.mkdir()
+                    if version == host_python_version():
+                        _copy_installed(dists, tmp)
+                    else:
+                        _download_for(version, dists, tmp)
+                    for package in SDK_PACKAGES:  # mount points for the source binds
+                        (tmp / package).mkdir(exist_ok=True)
+                    tmp.chmod(0o755)
+                    tmp.rename(final)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+    _cache[str(parent)] = final
+    return final
+
+
+def sdk_package_dirs() -> dict[str, Path]:
+    """Source directories of the installed `modal` and `nodal` packages."""
+    import modal
+    import nodal
+
+    return {name: Path(module.__path__[0]).resolve() for name, module in (("modal", modal), ("nodal", nodal))}
+
+
+def sdk_binds(python_version: str | None = None, home: Path | None = None) -> list[Bind]:
+    """Read-only binds giving a container the SDK at /opt/nodal/site (builds the site dir if needed).
+
+    `python_version` is the image's ("3.11"; default: the server's own), `home` defaults to
+    `$NODAL_HOME`. The first call for a version may take a moment (hard links; a download
+    with uv for a version other than the server's); later calls are instant."""
+    site = ensure_site_dir(python_version, home)
+    binds = [Bind(site, SITE_DEST, read_only=True)]
+    for name, source in sdk_package_dirs().items():
+        binds.append(Bind(source, f"{SITE_DEST}/{name}", read_only=True))
+    return binds
+
+
+def worker_command(python: str) -> list[str]:
+    """The container command that starts the worker with the SDK site on `sys.path` (last)."""
+    return [
+        python,
+        "-c",
+        f"import sys; sys.path.append({SITE_DEST!r}); from nodal.worker.main import main; main()",
+    ]

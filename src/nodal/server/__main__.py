@@ -1,0 +1,3 @@
+from nodal.server.main import main
+
+main()

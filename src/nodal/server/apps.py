@@ -1,0 +1,220 @@
+"""Apps, their functions and deployments: what exists and which pool serves a function."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Optional
+
+from nodal.proto import api_pb2
+from nodal.server.errors import ApiError, invalid, not_found
+from nodal.server.ids import is_id, new_id
+from nodal.server.logs import LogHub
+from nodal.server.pool import Pool
+from nodal.server.scheduler import Scheduler
+from nodal.store.blob_store import BlobStore, is_sha256
+from nodal.store.metadata import AppRecord, FunctionRecord, MetadataStore
+
+log = logging.getLogger("nodal.apps")
+
+HEARTBEAT_TIMEOUT = 60.0  # an ephemeral app whose client is silent this long is stopped
+LIVE_STATES = (api_pb2.APP_STATE_EPHEMERAL, api_pb2.APP_STATE_DETACHED, api_pb2.APP_STATE_DEPLOYED)
+
+
+def _valid_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and all(c.isalnum() or c in "-_." for c in name)
+
+
+class AppService:
+    def __init__(self, store: MetadataStore, blobs: BlobStore, scheduler: Scheduler, logs: LogHub) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.scheduler = scheduler
+        self.logs = logs
+        self.heartbeats: dict[str, float] = {}
+        self._reaper: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        # Ephemeral apps cannot outlive the server that ran them: their clients are gone.
+        for app in self.store.list_apps():
+            if app.state == api_pb2.APP_STATE_EPHEMERAL:
+                app.state, app.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
+                self.store.put_app(app)
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    # ---------- apps ----------
+    def create(self, req: api_pb2.AppCreateRequest) -> api_pb2.AppCreateResponse:
+        env = req.environment_name or "main"
+        if req.state not in LIVE_STATES:
+            raise invalid("AppCreate state must be EPHEMERAL, DETACHED or DEPLOYED")
+        if req.name and not _valid_name(req.name):
+            raise invalid(f"invalid app name {req.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
+        if req.state == api_pb2.APP_STATE_DEPLOYED and not req.name:
+            raise invalid("a deployed app needs a name: modal.App('my-app')")
+        version = 0
+        if req.state == api_pb2.APP_STATE_DEPLOYED:
+            versions = self.store.app_versions(req.name, env)
+            version = (versions[0].version if versions else 0) + 1
+        app = AppRecord(
+            app_id=new_id("app"), name=req.name, environment=env, state=req.state, version=version,
+            description=req.description or req.name, tag=req.tag, created_at=time.time(),
+        )
+        self.store.put_app(app)
+        self.heartbeats[app.app_id] = time.monotonic()
+        return api_pb2.AppCreateResponse(app_id=app.app_id, version=version)
+
+    def require_app(self, app_id: str) -> AppRecord:
+        if not is_id(app_id, "app"):
+            raise invalid(f"malformed app id {app_id!r}")
+        app = self.store.get_app(app_id)
+        if app is None:
+            raise not_found(f"app {app_id} not found")
+        return app
+
+    async def publish(self, req: api_pb2.AppPublishRequest) -> api_pb2.AppPublishResponse:
+        app = self.require_app(req.app_id)
+        if app.state not in LIVE_STATES:
+            raise ApiError("ExecutionError", f"app {app.app_id} is stopped")
+        for f in req.code_files:
+            if not f.path.startswith("/") or ".." in f.path.split("/"):
+                raise invalid(f"code file path {f.path!r} must be absolute and stay inside the container")
+            if not is_sha256(f.sha256) or not self.blobs.has(f.sha256):
+                raise invalid(f"code file {f.path} refers to blob {f.sha256!r} that was not uploaded")
+        tags = set()
+        records = []
+        for d in req.functions:
+            if not d.tag or d.tag in tags:
+                raise invalid(f"function tag {d.tag!r} is empty or used twice in this app")
+            tags.add(d.tag)
+            if not d.serialized and not (d.module_name and d.qualname):
+                raise invalid(f"function {d.tag!r} needs module_name and qualname, or a serialized body")
+            if not is_id(d.image_id, "image"):
+                raise invalid(f"function {d.tag!r} has no valid image id")
+            if d.timeout < 0 or d.max_containers < 0 or d.min_containers < 0:
+                raise invalid(f"function {d.tag!r}: timeout and container counts must not be negative")
+            for sid in d.secret_ids:
+                if self.store.get_secret(sid) is None:
+                    raise not_found(f"function {d.tag!r} uses secret {sid} that does not exist")
+            records.append(FunctionRecord(new_id("function"), app.app_id, d.tag, d.SerializeToString()))
+        app.code_json = json.dumps([[f.path, f.sha256, f.mode] for f in req.code_files])
+        self.store.put_app(app)
+        self.store.put_functions(records)
+        if app.state == api_pb2.APP_STATE_DEPLOYED:
+            await self._retire_older_versions(app)
+        for r in records:
+            d = api_pb2.FunctionDef.FromString(r.definition)
+            if d.min_containers:
+                self.scheduler.kick(self.pool(r.function_id))
+        return api_pb2.AppPublishResponse(function_ids={r.tag: r.function_id for r in records})
+
+    async def _retire_older_versions(self, app: AppRecord) -> None:
+        for old in self.store.app_versions(app.name, app.environment):
+            if old.app_id != app.app_id and old.state == api_pb2.APP_STATE_DEPLOYED:
+                await self._stop(old, "a newer version was deployed")
+
+    def heartbeat(self, app_id: str) -> None:
+        self.require_app(app_id)
+        self.heartbeats[app_id] = time.monotonic()
+
+    async def stop(self, req: api_pb2.AppStopRequest) -> None:
+        if req.app_id:
+            app = self.require_app(req.app_id)
+        else:
+            app = self.live_app_by_name(req.name, req.environment_name or "main")
+        await self._stop(app, "the app was stopped")
+
+    async def _stop(self, app: AppRecord, reason: str) -> None:
+        if app.state == api_pb2.APP_STATE_STOPPED:
+            return
+        app.state, app.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
+        self.store.put_app(app)
+        self.heartbeats.pop(app.app_id, None)
+        for pool in [p for p in self.scheduler.pools.values() if p.app_id == app.app_id]:
+            await self.scheduler.stop_pool(pool, f"{reason} ({app.app_id})")
+        self.logs.close_app(app.app_id)
+
+    def live_app_by_name(self, name: str, environment: str) -> AppRecord:
+        for app in self.store.app_versions(name, environment):
+            if app.state in LIVE_STATES:
+                return app
+        raise not_found(f"app {name!r} not found in environment {environment!r}; deploy it with `modal deploy`")
+
+    def lookup(self, req: api_pb2.AppLookupRequest) -> api_pb2.AppLookupResponse:
+        env = req.environment_name or "main"
+        try:
+            app = self.live_app_by_name(req.name, env)
+        except ApiError:
+            if not req.create_if_missing:
+                raise
+            created = self.create(
+                api_pb2.AppCreateRequest(name=req.name, environment_name=env, state=api_pb2.APP_STATE_DEPLOYED)
+            )
+            app = self.require_app(created.app_id)
+        fns = self.store.list_functions(app.app_id)
+        return api_pb2.AppLookupResponse(app_id=app.app_id, function_ids={f.tag: f.function_id for f in fns})
+
+    def info(self, app: AppRecord) -> api_pb2.AppInfo:
+        running = sum(len(p.containers) for p in self.scheduler.pools.values() if p.app_id == app.app_id)
+        return api_pb2.AppInfo(
+            app_id=app.app_id, name=app.name, description=app.description, state=app.state,
+            version=app.version, created_at=app.created_at, stopped_at=app.stopped_at,
+            n_running_containers=running, tag=app.tag,
+        )
+
+    # ---------- functions ----------
+    def function_def(self, function_id: str) -> tuple[FunctionRecord, api_pb2.FunctionDef]:
+        if not is_id(function_id, "function"):
+            raise invalid(f"malformed function id {function_id!r}")
+        rec = self.store.get_function(function_id)
+        if rec is None:
+            raise not_found(f"function {function_id} not found")
+        return rec, api_pb2.FunctionDef.FromString(rec.definition)
+
+    def pool(self, key: str) -> Pool:
+        """The pool serving a function id, or a Cls parameter set ("fu-…" or "fu-…/…" bound id)."""
+        pool = self.scheduler.pools.get(key)
+        if pool is not None:
+            return pool
+        params = b""
+        function_id = key
+        if "/" in key:
+            bound = self.store.get_bound_params(key)
+            if bound is None:
+                raise not_found(f"bound function {key} not found")
+            function_id, params = bound
+        rec, definition = self.function_def(function_id)
+        app = self.require_app(rec.app_id)
+        if app.state not in LIVE_STATES:
+            raise ApiError("ExecutionError", f"app {app.name or app.app_id} is stopped; its functions can't run")
+        pool = Pool(key, function_id, rec.app_id, definition, params)
+        self.scheduler.pools[key] = pool
+        return pool
+
+    def bind_params(self, function_id: str, params: bytes) -> str:
+        _, definition = self.function_def(function_id)
+        if not definition.is_class:
+            raise invalid(f"{definition.tag} is not a class; only classes take parameters")
+        from nodal.store.blob_store import sha256_hex
+
+        bound_id = f"{function_id}/{sha256_hex(params)[:24]}"
+        self.store.put_bound_params(bound_id, function_id, params)
+        return bound_id
+
+    def app_function_ids(self, app_id: str) -> dict[str, str]:
+        return {f.tag: f.function_id for f in self.store.list_functions(app_id)}
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            now = time.monotonic()
+            for app_id, seen in list(self.heartbeats.items()):
+                if now - seen < HEARTBEAT_TIMEOUT:
+                    continue
+                app = self.store.get_app(app_id)
+                if app is not None and app.state == api_pb2.APP_STATE_EPHEMERAL:
+                    log.info("stopping app %s: its client stopped sending heartbeats", app_id)
+                    await self._stop(app, "its client went away")
+                else:
+                    self.heartbeats.pop(app_id, None)

@@ -1,0 +1,243 @@
+"""The call path: inputs in from callers, outputs back to them or kept for later.
+
+Callers hold one long-lived `CallStream` each; outputs are batched onto it.
+Spawned calls are persisted before they are acknowledged and re-queued after
+a server restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import AsyncIterator, Iterable, Optional
+
+from nodal.proto import api_pb2
+from nodal.server.apps import AppService
+from nodal.server.calls import Call, PendingInput, failure
+from nodal.server.errors import ApiError, invalid, not_found
+from nodal.server.ids import new_id
+from nodal.server.scheduler import Scheduler
+from nodal.store.blob_store import BlobStore, is_sha256
+from nodal.store.metadata import CallRecord, MetadataStore
+
+log = logging.getLogger("nodal.calls")
+
+_CALL_ID = re.compile(r"^fc-[0-9a-f]{8,64}$")
+MAX_INLINE_PAYLOAD = 4 * 1024 * 1024  # larger arguments travel as blobs
+MAX_OUTPUT_BATCH = 1000
+MAX_GET_TIMEOUT = 300.0
+# ResultStatus -> modal.call_graph.InputStatus (PENDING 0, SUCCESS 1, FAILURE 2, TERMINATED 3, TIMEOUT 4, INIT_FAILURE 5)
+_INPUT_STATUS = {1: 1, 2: 2, 3: 4, 4: 3, 5: 5, 6: 2}
+
+
+class CallService:
+    def __init__(self, apps: AppService, scheduler: Scheduler, store: MetadataStore, blobs: BlobStore) -> None:
+        self.apps = apps
+        self.scheduler = scheduler
+        self.store = store
+        self.blobs = blobs
+        self.calls: dict[str, Call] = {}
+        self.children: dict[str, list[str]] = {}  # parent input id -> child call ids
+        scheduler.on_call_done = self._call_done
+
+    # ---------- validation ----------
+    def _check_input(self, inp: api_pb2.Input) -> None:
+        if inp.args.blob:
+            if not is_sha256(inp.args.blob) or not self.blobs.has(inp.args.blob):
+                raise invalid(f"input {inp.idx} refers to blob {inp.args.blob!r} that was not uploaded")
+        elif len(inp.args.data) > MAX_INLINE_PAYLOAD:
+            raise ApiError("RequestSizeError", "inline arguments over 4 MiB must be uploaded as a blob")
+
+    def _new_inputs(self, call: Call, inputs: Iterable[api_pb2.Input], track: bool) -> list[PendingInput]:
+        pins = []
+        for inp in inputs:
+            self._check_input(inp)
+            pin = PendingInput(input_id=new_id("input"), call=call, input=inp)
+            if track:
+                call.input_ids.append(pin.input_id)
+            pins.append(pin)
+        return pins
+
+    # ---------- streamed calls ----------
+    async def stream(self, requests: AsyncIterator[api_pb2.CallStreamRequest]) -> AsyncIterator[api_pb2.CallStreamResponse]:
+        out: asyncio.Queue = asyncio.Queue()
+        mine: dict[str, Call] = {}
+
+        async def read() -> None:
+            try:
+                async for req in requests:
+                    which = req.WhichOneof("msg")
+                    if which == "put":
+                        try:
+                            self._put(req.put, mine, out.put_nowait)
+                        except ApiError as err:
+                            out.put_nowait(api_pb2.CallStreamResponse(
+                                error_call_id=req.put.call_id, error=err.message, error_kind=err.kind))
+                    elif which == "cancel":
+                        call = mine.get(req.cancel.call_id)
+                        if call is not None:
+                            self.scheduler.cancel_call(call, req.cancel.terminate_containers)
+            finally:
+                out.put_nowait(None)
+
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            while True:
+                item = await out.get()
+                if item is None:
+                    break
+                if isinstance(item, api_pb2.CallStreamResponse):
+                    yield item
+                    continue
+                batch = [item]
+                while len(batch) < MAX_OUTPUT_BATCH and not out.empty():
+                    nxt = out.get_nowait()
+                    if not isinstance(nxt, api_pb2.Output):
+                        out.put_nowait(nxt)  # keep order of errors/end relative to outputs
+                        break
+                    batch.append(nxt)
+                yield api_pb2.CallStreamResponse(outputs=batch)
+        finally:
+            reader.cancel()
+            for call in mine.values():  # the caller went away: its work is no longer wanted
+                if not call.durable and call.open_inputs:
+                    self.scheduler.cancel_call(call, terminate_containers=False)
+                self.calls.pop(call.call_id, None)
+
+    def _put(self, put: api_pb2.CallPutInputs, mine: dict[str, Call], sink) -> None:
+        if not _CALL_ID.match(put.call_id):
+            raise invalid(f"malformed call id {put.call_id!r}")
+        call = mine.get(put.call_id)
+        if call is None:
+            if put.call_id in self.calls:
+                raise invalid(f"call id {put.call_id} is already in use")
+            pool = self.apps.pool(put.function_id)
+            call = Call(put.call_id, pool.key, pool.name, sink=sink, parent_input_id=put.parent_input_id)
+            mine[call.call_id] = call
+            self.calls[call.call_id] = call
+            if put.parent_input_id:
+                self.children.setdefault(put.parent_input_id, []).append(call.call_id)
+        pool = self.apps.pool(call.pool_key)
+        pins = self._new_inputs(call, put.inputs, track=bool(put.parent_input_id))
+        call.inputs_closed = put.last
+        self.scheduler.submit(pool, pins)
+
+    # ---------- durable calls ----------
+    def spawn(self, req: api_pb2.CallSpawnRequest) -> str:
+        pool = self.apps.pool(req.function_id)
+        call = Call(new_id("call"), pool.key, pool.name, durable=True, parent_input_id=req.parent_input_id)
+        call.inputs_closed = True
+        pins = self._new_inputs(call, [req.input], track=True)
+        self.store.put_calls([CallRecord(call.call_id, pool.key, req.input.SerializeToString(), time.time(),
+                                         req.parent_input_id)])
+        self.calls[call.call_id] = call
+        if req.parent_input_id:
+            self.children.setdefault(req.parent_input_id, []).append(call.call_id)
+        self.scheduler.submit(pool, pins)
+        return call.call_id
+
+    def restore(self) -> int:
+        """Re-queue spawned calls that were accepted before a restart but never finished."""
+        n = 0
+        for rec in self.store.pending_calls():
+            try:
+                pool = self.apps.pool(rec.function_id)
+            except ApiError as err:
+                result = failure(api_pb2.RESULT_STATUS_TERMINATED, f"not resumed after restart: {err.message}")
+                out = api_pb2.Output(call_id=rec.call_id, result=result)
+                self.store.finish_call(rec.call_id, api_pb2.CallGetOutputsResponse(outputs=[out], done=True,
+                                                                                  found=True).SerializeToString())
+                continue
+            call = Call(rec.call_id, pool.key, pool.name, durable=True, parent_input_id=rec.parent_input_id)
+            call.inputs_closed = True
+            self.calls[call.call_id] = call
+            self.scheduler.submit(pool, self._new_inputs(call, [api_pb2.Input.FromString(rec.input)], track=True))
+            n += 1
+        return n
+
+    def _call_done(self, call: Call) -> None:
+        if not call.inputs_closed:
+            return
+        if call.durable:
+            call.done = True
+            if call.outputs:
+                call.status = call.outputs[-1].result.status
+            resp = api_pb2.CallGetOutputsResponse(outputs=call.outputs, done=True, found=True)
+            self.store.finish_call(call.call_id, resp.SerializeToString())
+            call.changed.set()
+        self.calls.pop(call.call_id, None)
+
+    async def get_outputs(self, req: api_pb2.CallGetOutputsRequest) -> api_pb2.CallGetOutputsResponse:
+        if not _CALL_ID.match(req.call_id):
+            raise invalid(f"malformed call id {req.call_id!r}")
+        if req.timeout < 0:
+            raise invalid("timeout must be >= 0")
+        deadline = time.monotonic() + min(req.timeout, MAX_GET_TIMEOUT)
+        while True:
+            call = self.calls.get(req.call_id)
+            if call is None or not call.durable:
+                return self._stored_outputs(req)
+            items = [o for o in call.outputs if not o.result.gen_item or o.result.gen_index >= req.start_gen_index]
+            if call.done or (items and req.start_gen_index >= 0 and any(o.result.gen_item for o in items)):
+                return api_pb2.CallGetOutputsResponse(outputs=items, done=call.done, found=True)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return api_pb2.CallGetOutputsResponse(found=True)
+            call.changed.clear()
+            try:
+                await asyncio.wait_for(call.changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    def _stored_outputs(self, req: api_pb2.CallGetOutputsRequest) -> api_pb2.CallGetOutputsResponse:
+        rec = self.store.get_call(req.call_id)
+        if rec is None:
+            if req.call_id in self.calls:
+                raise invalid(f"call {req.call_id} was not spawned; its results went to its caller")
+            raise not_found(f"function call {req.call_id} not found")
+        if not rec.done or rec.outputs is None:
+            return api_pb2.CallGetOutputsResponse(found=True)
+        resp = api_pb2.CallGetOutputsResponse.FromString(rec.outputs)
+        kept = [o for o in resp.outputs if not o.result.gen_item or o.result.gen_index >= req.start_gen_index]
+        return api_pb2.CallGetOutputsResponse(outputs=kept, done=True, found=True)
+
+    def cancel(self, req: api_pb2.CallCancelRequest) -> None:
+        call = self.calls.get(req.call_id)
+        if call is None:
+            if self.store.get_call(req.call_id) is None:
+                raise not_found(f"function call {req.call_id} not found")
+            return  # already finished: nothing to cancel
+        self.scheduler.cancel_call(call, req.terminate_containers)
+
+    def graph(self, call_id: str) -> api_pb2.CallGraphResponse:
+        nodes: list[api_pb2.CallGraphNode] = []
+        self._graph_nodes(call_id, "", nodes, depth=0)
+        if not nodes and self.store.get_call(call_id) is None:
+            raise not_found(f"function call {call_id} not found")
+        return api_pb2.CallGraphResponse(nodes=nodes)
+
+    def _graph_nodes(self, call_id: str, parent: str, nodes: list, depth: int) -> None:
+        call: Optional[Call] = self.calls.get(call_id)
+        if call is None or depth > 50:
+            rec = self.store.get_call(call_id)
+            if rec is None:
+                return
+            if rec.done and rec.outputs:
+                outs = api_pb2.CallGetOutputsResponse.FromString(rec.outputs).outputs
+                st = outs[-1].result.status if outs else 1
+                status = _INPUT_STATUS.get(st, 2)
+                input_ids = [o.input_id for o in outs if not o.result.gen_item]
+            else:
+                status, input_ids = 0, []
+            for iid in input_ids:
+                nodes.append(api_pb2.CallGraphNode(input_id=iid, call_id=call_id, status=status, parent_input_id=parent))
+                for child in self.children.get(iid, []):
+                    self._graph_nodes(child, iid, nodes, depth + 1)
+            return
+        for iid in call.input_ids:
+            nodes.append(api_pb2.CallGraphNode(input_id=iid, call_id=call_id, function_name=call.function_name,
+                                               status=0, parent_input_id=parent))
+            for child in self.children.get(iid, []):
+                self._graph_nodes(child, iid, nodes, depth + 1)

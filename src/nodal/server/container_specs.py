@@ -1,0 +1,87 @@
+"""Turns a pool's function definition into a `ContainerSpec` and starts it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nodal.runtime.backend import Bind, ContainerSpec, RuntimeBackend
+from nodal.server.apps import AppService
+from nodal.server.images import ImageService
+from nodal.server.logs import LogHub
+from nodal.server.pool import ContainerSlot, Pool
+from nodal.store.blobs.local_dir import LocalDirBlobStore
+
+CONTAINER_SOCKET = "/run/nodal/server.sock"
+
+
+class ContainerLauncher:
+    def __init__(
+        self,
+        runtime: RuntimeBackend,
+        apps: AppService,
+        images: ImageService,
+        blobs: LocalDirBlobStore,
+        logs: LogHub,
+        socket_path: Path,
+        on_exit,
+    ) -> None:
+        self.runtime = runtime
+        self.apps = apps
+        self.images = images
+        self.blobs = blobs
+        self.logs = logs
+        self.socket_path = socket_path
+        self.on_exit = on_exit
+
+    def _secret_env(self, secret_ids) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for sid in secret_ids:
+            raw = self.apps.store.get_secret(sid)
+            if raw is not None:
+                env.update(json.loads(raw))
+        return env
+
+    async def __call__(self, pool: Pool, slot: ContainerSlot) -> None:
+        from nodal.runtime.sdk_site import sdk_binds, worker_command
+
+        d = pool.definition
+        image = await self.images.get(d.image_id)
+        app = self.apps.require_app(pool.app_id)
+        env = dict(image.env)
+        env.update(self._secret_env(d.secret_ids))
+        env.update(d.env)
+        env.update(
+            {
+                "MODAL_TASK_ID": slot.container_id,
+                "MODAL_IS_REMOTE": "1",
+                "MODAL_ENVIRONMENT": app.environment,
+                "NODAL_CONTAINER_ID": slot.container_id,
+                "NODAL_CONTAINER_TOKEN": slot.token,
+                "NODAL_SERVER_SOCKET": CONTAINER_SOCKET,
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": "/root",
+            }
+        )
+        binds = list(sdk_binds())
+        binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
+        for path, sha, _mode in json.loads(app.code_json):
+            binds.append(Bind(self.blobs.path(sha), path, read_only=True))
+        spec = ContainerSpec(
+            container_id=slot.container_id,
+            layers=list(image.layers),
+            command=worker_command(image.python),
+            env=env,
+            binds=binds,
+            workdir=image.workdir or "/root",
+            block_network=d.block_network,
+            cpu=d.cpu,
+            cpu_limit=d.cpu_limit,
+            memory_mb=d.memory_mb,
+            memory_limit_mb=d.memory_limit_mb,
+        )
+
+        def on_log(container_id: str, stream: str, line: str) -> None:
+            self.logs.append(pool.app_id, line, stream=stream, function_name=pool.name, container_id=container_id)
+
+        await self.runtime.start(spec, on_log, self.on_exit)

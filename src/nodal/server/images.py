@@ -1,0 +1,101 @@
+"""Image builds as the server runs them: one build task per image, its log kept for joiners."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Optional
+
+from nodal.images.builder import BuiltImage, Step
+from nodal.proto import api_pb2
+from nodal.server.errors import invalid, not_found
+
+log = logging.getLogger("nodal.images")
+
+
+@dataclass
+class _Build:
+    steps: list[Step]
+    lines: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: Optional[asyncio.Task] = None
+    result: Optional[BuiltImage] = None
+    error: str = ""
+
+
+def steps_from_spec(spec: api_pb2.ImageSpec) -> list[Step]:
+    if not spec.steps:
+        raise invalid("an image needs at least one step (e.g. Image.debian_slim())")
+    steps = []
+    for s in spec.steps:
+        try:
+            args = json.loads(s.spec_json or "{}")
+        except ValueError as exc:
+            raise invalid(f"image step {s.kind!r} has a malformed spec: {exc}") from None
+        if not isinstance(args, dict):
+            raise invalid(f"image step {s.kind!r} spec must be a JSON object")
+        steps.append(Step(kind=s.kind, spec=args, force_build=s.force_build))
+    return steps
+
+
+class ImageService:
+    def __init__(self, builder, store) -> None:  # builder: nodal.images ImageBuilder
+        self.builder = builder
+        self.store = store
+        self.builds: dict[str, _Build] = {}
+
+    def get_or_create(self, spec: api_pb2.ImageSpec) -> str:
+        steps = steps_from_spec(spec)
+        image_id = self.builder.image_id(steps)
+        build = self.builds.get(image_id)
+        forced = any(s.force_build for s in steps)
+        if build is None or (forced and build.task is not None and build.task.done()) or build.error:
+            build = self.builds[image_id] = _Build(steps=steps)
+            self.store.put_image(image_id, spec.SerializeToString())
+            build.task = asyncio.get_running_loop().create_task(self._run(image_id, build))
+        return image_id
+
+    async def _run(self, image_id: str, build: _Build) -> None:
+        def on_line(line: str) -> None:
+            build.lines.append(line)
+            build.changed.set()
+
+        try:
+            build.result = await self.builder.build(build.steps, on_line)
+        except Exception as exc:  # noqa: BLE001 - reported to every joiner
+            log.info("image %s failed: %s", image_id, exc)
+            build.error = str(exc) or type(exc).__name__
+        build.changed.set()
+
+    async def get(self, image_id: str) -> BuiltImage:
+        """The built image, building it first if this server has not (e.g. after a restart)."""
+        build = self.builds.get(image_id)
+        if build is None:
+            raw = self.store.get_image(image_id)
+            if raw is None:
+                raise not_found(f"image {image_id} is unknown to this server")
+            self.get_or_create(api_pb2.ImageSpec.FromString(raw))
+            build = self.builds[image_id]
+        assert build.task is not None
+        await asyncio.shield(build.task)
+        if build.error:
+            raise RuntimeError(f"image build failed: {build.error}")
+        assert build.result is not None
+        return build.result
+
+    async def join(self, image_id: str) -> AsyncIterator[api_pb2.ImageBuildEvent]:
+        build = self.builds.get(image_id)
+        if build is None:
+            raise not_found(f"no build for image {image_id}; call ImageGetOrCreate first")
+        sent = 0
+        while True:
+            build.changed.clear()
+            while sent < len(build.lines):
+                yield api_pb2.ImageBuildEvent(log=build.lines[sent])
+                sent += 1
+            if build.task is not None and build.task.done():
+                yield api_pb2.ImageBuildEvent(done=True, success=not build.error, error=build.error)
+                return
+            await build.changed.wait()

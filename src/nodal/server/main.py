@@ -1,0 +1,105 @@
+"""The control plane process: wires stores, runtime, scheduler and the gRPC API together."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+from pathlib import Path
+
+import grpc
+
+from nodal import paths
+from nodal.images.builder import ImageBuilder
+from nodal.proto import api_pb2_grpc
+from nodal.runtime.local import LocalRuntime
+from nodal.server.apps import AppService
+from nodal.server.call_router import CallService
+from nodal.server.container_specs import ContainerLauncher
+from nodal.server.images import ImageService
+from nodal.server.logs import LogHub
+from nodal.server.scheduler import Scheduler
+from nodal.server.servicer import NodalServicer
+from nodal.store.backends.sqlite import SqliteMetadataStore
+from nodal.store.blobs.local_dir import LocalDirBlobStore
+
+log = logging.getLogger("nodal.server")
+
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 80 * 1024 * 1024),
+    ("grpc.max_send_message_length", 80 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+def _take_lock() -> int:
+    """One server per NODAL_HOME: an exclusive lock held for the process's life."""
+    fd = os.open(paths.nodal_home() / "server.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(f"a Nodal server already runs for {paths.nodal_home()}") from None
+    return fd
+
+
+async def serve(socket_path: Path | None = None) -> None:
+    paths.ensure_dirs()
+    _take_lock()
+    socket_path = socket_path or paths.socket_path()
+    socket_path.unlink(missing_ok=True)
+
+    store = SqliteMetadataStore(paths.database_path())
+    blobs = LocalDirBlobStore(paths.blobs_dir())
+    logs = LogHub(paths.logs_dir() / "apps")
+    runtime = LocalRuntime(paths.containers_dir())
+    images = ImageService(ImageBuilder(paths.images_dir()), store)
+    scheduler = Scheduler(runtime, launcher=None)  # type: ignore[arg-type]
+    apps = AppService(store, blobs, scheduler, logs)
+    scheduler.launcher = ContainerLauncher(
+        runtime, apps, images, blobs, logs, socket_path, on_exit=scheduler.container_exited
+    )
+    calls = CallService(apps, scheduler, store, blobs)
+
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    api_pb2_grpc.add_NodalServicer_to_server(NodalServicer(apps, calls, scheduler, images, blobs, logs), server)
+    server.add_insecure_port(f"unix://{socket_path}")
+    await server.start()
+    os.chmod(socket_path, 0o600)
+    scheduler.start()
+    apps.start()
+    resumed = calls.restore()
+    paths.pid_path().write_text(str(os.getpid()))
+    log.info("nodal server %d listening on %s (resumed %d spawned calls)", os.getpid(), socket_path, resumed)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down")
+    await scheduler.shutdown()
+    await runtime.shutdown()
+    await server.stop(grace=1.0)
+    store.close()
+    paths.pid_path().unlink(missing_ok=True)
+    socket_path.unlink(missing_ok=True)
+
+
+def main() -> None:
+    paths.ensure_dirs()
+    logging.basicConfig(
+        level=os.environ.get("NODAL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        asyncio.run(serve())
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        raise SystemExit(3) from None

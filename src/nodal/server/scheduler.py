@@ -1,0 +1,345 @@
+"""The scheduler: routes inputs to containers, autoscales pools, handles failures.
+
+Everything here runs on the server's single event loop, so pool state needs no
+locks. Containers are placed only through the runtime backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from typing import Awaitable, Callable, Optional
+
+from nodal.proto import api_pb2
+from nodal.runtime.backend import RuntimeBackend
+from nodal.server.calls import Call, PendingInput, failure
+from nodal.server.ids import new_id
+from nodal.server.pool import ContainerSlot, Pool
+
+log = logging.getLogger("nodal.scheduler")
+
+RETRYABLE = {
+    api_pb2.RESULT_STATUS_FAILURE,
+    api_pb2.RESULT_STATUS_TIMEOUT,
+    api_pb2.RESULT_STATUS_INTERNAL_FAILURE,
+}
+REAP_INTERVAL = 0.5  # seconds between idle/scaledown checks
+STOP_GRACE = 5.0
+MAX_STARTING_PER_POOL = max(2, os.cpu_count() or 1)
+
+# Starts a container for a pool: (pool, slot) -> awaitable; raises on failure.
+Launcher = Callable[[Pool, ContainerSlot], Awaitable[None]]
+
+
+def retry_delay(policy: api_pb2.RetryPolicy, attempt: int) -> float:
+    """Delay before retry number `attempt` (1-based), as modal.Retries documents."""
+    delay = policy.initial_delay * (policy.backoff_coefficient ** (attempt - 1))
+    return min(delay, policy.max_delay) if policy.max_delay else delay
+
+
+class Scheduler:
+    def __init__(self, runtime: RuntimeBackend, launcher: Launcher) -> None:
+        self.runtime = runtime
+        self.launcher = launcher
+        self.pools: dict[str, Pool] = {}
+        self.slots: dict[str, tuple[Pool, ContainerSlot]] = {}
+        self.on_call_done: Callable[[Call], None] = lambda call: None
+        self._reaper: Optional[asyncio.Task] = None
+
+    def start(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    async def shutdown(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+        for pool in list(self.pools.values()):
+            await self.stop_pool(pool, "server shutting down")
+
+    # ---------- inputs ----------
+    def submit(self, pool: Pool, inputs: list[PendingInput]) -> None:
+        for pin in inputs:
+            pin.call.open_inputs.add(pin.input_id)
+        pool.pending.extend(inputs)
+        self.kick(pool)
+
+    def kick(self, pool: Pool) -> None:
+        """Dispatch and autoscale once per loop tick, however many events asked for it."""
+        if not pool.kick_scheduled:
+            pool.kick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_kick, pool)
+
+    def _run_kick(self, pool: Pool) -> None:
+        pool.kick_scheduled = False
+        if pool.stopped:
+            return
+        self._dispatch(pool)
+        self._autoscale(pool)
+
+    def _dispatch(self, pool: Pool) -> None:
+        ready = [c for c in pool.containers.values() if c.state == "ready"]
+        if not ready or not pool.pending:
+            return
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        for slot in sorted(ready, key=lambda c: len(c.inflight)):
+            free = pool.window(slot, len(ready)) - len(slot.inflight)
+            batch = []
+            while free > 0 and pool.pending:
+                pin = pool.pending.popleft()
+                if pin.cancelled:
+                    continue
+                pin.container_id = slot.container_id
+                pin.started_at = now
+                pin.timeout_handle = loop.call_later(pool.timeout, self._on_timeout, pool, pin)
+                slot.inflight[pin.input_id] = pin
+                slot.assigned += 1
+                batch.append(
+                    api_pb2.WorkerInput(input_id=pin.input_id, call_id=pin.call.call_id, input=pin.input)
+                )
+                free -= 1
+            if batch:
+                slot.send.put_nowait(api_pb2.WorkerDirective(inputs=api_pb2.WorkerInputs(inputs=batch)))
+            if not pool.pending:
+                break
+
+    def _autoscale(self, pool: Pool) -> None:
+        live = pool.live_containers()
+        want = pool.desired_containers()
+        cpu_each = pool.definition.cpu or 0.125
+        starting = sum(1 for c in live if c.state == "starting")
+        # Start a few at a time: a burst of cold starts on a small host slows every one of them,
+        # and ready containers often drain the backlog before more would be up.
+        room = max(0, MAX_STARTING_PER_POOL - starting)
+        for _ in range(min(want - len(live), room)):
+            if self.runtime.resources_left().cpu < cpu_each and live:
+                break  # the host is full; the backlog waits for a free container
+            self._start_container(pool)
+
+    # ---------- containers ----------
+    def _start_container(self, pool: Pool) -> ContainerSlot:
+        slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16))
+        pool.containers[slot.container_id] = slot
+        self.slots[slot.container_id] = (pool, slot)
+        startup = (pool.definition.startup_timeout or pool.timeout) + 60.0
+        slot.startup_handle = asyncio.get_running_loop().call_later(
+            startup, self._on_startup_timeout, pool, slot
+        )
+        asyncio.get_running_loop().create_task(self._launch(pool, slot))
+        return slot
+
+    async def _launch(self, pool: Pool, slot: ContainerSlot) -> None:
+        try:
+            await self.launcher(pool, slot)
+        except Exception as exc:  # noqa: BLE001 - any launch failure fails the waiting inputs
+            log.exception("could not start a container for %s", pool.name)
+            self._forget_slot(pool, slot)
+            self._fail_pending(
+                pool, api_pb2.RESULT_STATUS_INTERNAL_FAILURE, f"could not start a container: {exc}"
+            )
+
+    def worker_attached(self, container_id: str, token: str) -> Optional[tuple[Pool, ContainerSlot]]:
+        found = self.slots.get(container_id)
+        if found is None or not secrets.compare_digest(found[1].token, token):
+            return None
+        return found
+
+    def worker_ready(self, pool: Pool, slot: ContainerSlot) -> None:
+        if slot.state != "starting":
+            return
+        slot.state = "ready"
+        slot.idle_since = time.monotonic()
+        if slot.startup_handle:
+            slot.startup_handle.cancel()
+        self.kick(pool)
+
+    def worker_init_failed(self, pool: Pool, slot: ContainerSlot, result: api_pb2.Result) -> None:
+        """@enter or the import failed: fail what is queued instead of restarting in a loop."""
+        log.info("container %s of %s failed to start: %s", slot.container_id, pool.name, result.exception)
+        slot.state = "draining"
+        for pin in list(slot.inflight.values()):
+            self._finish(pool, slot, pin, result)
+        while pool.pending:
+            pin = pool.pending.popleft()
+            self._deliver_final(pool, pin, result)
+        self._stop_slot(pool, slot)
+
+    def container_exited(self, container_id: str, code: int) -> None:
+        found = self.slots.get(container_id)
+        if found is None:
+            return
+        pool, slot = found
+        was_starting = slot.state == "starting"
+        self._forget_slot(pool, slot)
+        for pin in list(slot.inflight.values()):
+            pin.timeout_handle and pin.timeout_handle.cancel()
+            message = f"container {container_id} exited (code {code}) while running this input"
+            self._finish(pool, slot, pin, failure(api_pb2.RESULT_STATUS_INTERNAL_FAILURE, message))
+        if was_starting:
+            self._fail_pending(
+                pool,
+                api_pb2.RESULT_STATUS_INIT_FAILURE,
+                f"container {container_id} exited with code {code} before it was ready; see `modal app logs`",
+            )
+        self.kick(pool)
+
+    def _forget_slot(self, pool: Pool, slot: ContainerSlot) -> None:
+        if slot.startup_handle:
+            slot.startup_handle.cancel()
+        pool.containers.pop(slot.container_id, None)
+        self.slots.pop(slot.container_id, None)
+        if slot.state != "stopped":
+            slot.state = "stopped"
+            slot.send.put_nowait(None)
+
+    def _stop_slot(self, pool: Pool, slot: ContainerSlot, grace: float = STOP_GRACE) -> None:
+        """Ask the worker to run @exit and leave, then make sure the container is gone."""
+        if slot.state == "stopped":
+            return
+        slot.state = "draining"
+        slot.send.put_nowait(api_pb2.WorkerDirective(shutdown=True))
+        asyncio.get_running_loop().create_task(self.runtime.stop(slot.container_id, grace))
+
+    def _fail_pending(self, pool: Pool, status: int, message: str) -> None:
+        if pool.live_containers():
+            return  # another container may still serve them
+        while pool.pending:
+            pin = pool.pending.popleft()
+            self._deliver_final(pool, pin, failure(status, message))
+
+    def _on_startup_timeout(self, pool: Pool, slot: ContainerSlot) -> None:
+        if slot.state == "starting":
+            log.warning("container %s did not become ready in time", slot.container_id)
+            self._stop_slot(pool, slot, grace=0.5)
+
+    # ---------- outputs ----------
+    def worker_outputs(self, pool: Pool, slot: ContainerSlot, outputs: list[api_pb2.Output]) -> None:
+        for out in outputs:
+            pin = slot.inflight.get(out.input_id)
+            if pin is None:
+                continue  # already timed out or cancelled
+            if out.result.gen_item:
+                pin.gen_items += 1
+                if not pin.cancelled:
+                    pin.call.deliver(out)
+                continue
+            self._finish(pool, slot, pin, out.result)
+        if slot.state == "ready" and pool.definition.max_inputs and slot.assigned >= pool.definition.max_inputs:
+            if not slot.inflight:
+                self._stop_slot(pool, slot)
+        self.kick(pool)
+
+    def _finish(self, pool: Pool, slot: Optional[ContainerSlot], pin: PendingInput, result: api_pb2.Result) -> None:
+        if slot is not None:
+            slot.inflight.pop(pin.input_id, None)
+            slot.handled += 1
+            if not slot.inflight:
+                slot.idle_since = time.monotonic()
+                if slot.state == "ready" and pool.definition.max_inputs and slot.assigned >= pool.definition.max_inputs:
+                    self._stop_slot(pool, slot)
+        if pin.timeout_handle:
+            pin.timeout_handle.cancel()
+            pin.timeout_handle = None
+        policy = pool.definition.retries
+        if (
+            result.status in RETRYABLE
+            and not pin.cancelled
+            and pin.gen_items == 0
+            and pin.attempt < policy.max_retries
+        ):
+            pin.attempt += 1
+            pin.container_id = ""
+            delay = retry_delay(policy, pin.attempt)
+            log.info("retrying input %s (attempt %d) in %.2fs", pin.input_id, pin.attempt, delay)
+            asyncio.get_running_loop().call_later(delay, self._requeue, pool, pin)
+            return
+        self._deliver_final(pool, pin, result)
+
+    def _requeue(self, pool: Pool, pin: PendingInput) -> None:
+        if pin.cancelled or pool.stopped:
+            return
+        pool.pending.appendleft(pin)
+        self.kick(pool)
+
+    def _deliver_final(self, pool: Pool, pin: PendingInput, result: api_pb2.Result) -> None:
+        call = pin.call
+        if pin.cancelled and result.status != api_pb2.RESULT_STATUS_TERMINATED:
+            return
+        if pin.gen_items:
+            result.gen_count = pin.gen_items
+        if pool.definition.is_generator or pin.input.method_name in pool.definition.generator_methods:
+            result.gen_done = True
+        call.deliver(api_pb2.Output(call_id=call.call_id, idx=pin.input.idx, result=result, input_id=pin.input_id))
+        call.open_inputs.discard(pin.input_id)
+        if not call.open_inputs:
+            self.on_call_done(call)
+
+    def _on_timeout(self, pool: Pool, pin: PendingInput) -> None:
+        """An input ran past its timeout: its container is stopped (code cannot be interrupted safely)."""
+        pin.timeout_handle = None
+        found = self.slots.get(pin.container_id)
+        if found is None:
+            return
+        _, slot = found
+        message = f"Function {pool.name!r} timed out after {pool.timeout:g}s"
+        self._finish(pool, slot, pin, failure(api_pb2.RESULT_STATUS_TIMEOUT, message))
+        # Other inputs of that container are retried or failed when it exits.
+        self._stop_slot(pool, slot, grace=0.0)
+
+    # ---------- cancellation and stop ----------
+    def cancel_call(self, call: Call, terminate_containers: bool) -> None:
+        call.cancelled = True
+        for pool in self.pools.values():
+            if pool.key != call.pool_key:
+                continue
+            kept = [p for p in pool.pending if p.call is not call]
+            cancelled = [p for p in pool.pending if p.call is call]
+            pool.pending.clear()
+            pool.pending.extend(kept)
+            for pin in cancelled:
+                pin.cancelled = True
+                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, "the call was cancelled"))
+            for slot in list(pool.containers.values()):
+                for pin in list(slot.inflight.values()):
+                    if pin.call is not call:
+                        continue
+                    pin.cancelled = True
+                    self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, "the call was cancelled"))
+                    if terminate_containers:
+                        self._stop_slot(pool, slot, grace=0.0)
+                    else:
+                        slot.send.put_nowait(api_pb2.WorkerDirective(cancel_input_id=pin.input_id))
+
+    async def stop_pool(self, pool: Pool, reason: str) -> None:
+        pool.stopped = True
+        self.pools.pop(pool.key, None)
+        while pool.pending:
+            pin = pool.pending.popleft()
+            self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+        slots = list(pool.containers.values())
+        for slot in slots:
+            for pin in list(slot.inflight.values()):
+                pin.cancelled = True
+                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+            self._stop_slot(pool, slot)
+        await asyncio.gather(*(self.runtime.stop(s.container_id, STOP_GRACE) for s in slots))
+
+    # ---------- scale-down ----------
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL)
+            now = time.monotonic()
+            for pool in list(self.pools.values()):
+                ready = [c for c in pool.containers.values() if c.state == "ready"]
+                keep = max(pool.min_containers, pool.desired_containers())
+                excess = len(pool.live_containers()) - keep
+                for slot in sorted(ready, key=lambda c: c.idle_since):
+                    if excess <= 0:
+                        break
+                    if not slot.inflight and now - slot.idle_since >= pool.scaledown_window:
+                        self._stop_slot(pool, slot)
+                        excess -= 1
+                if len(pool.live_containers()) < pool.min_containers:
+                    self.kick(pool)

@@ -1,0 +1,279 @@
+"""The gRPC face of the control plane: validates each request and hands it to a service."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+
+import grpc
+
+import nodal
+from nodal.proto import api_pb2, api_pb2_grpc
+from nodal.server.apps import AppService
+from nodal.server.call_router import CallService
+from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
+from nodal.server.ids import is_id, new_id
+from nodal.server.images import ImageService
+from nodal.server.logs import LogHub
+from nodal.server.scheduler import Scheduler
+from nodal.store.blob_store import BlobStore, is_sha256, sha256_hex
+
+log = logging.getLogger("nodal.servicer")
+
+MAX_BLOB = 64 * 1024 * 1024
+
+
+def _rpc(fn):
+    """Map ApiError to a gRPC status carrying the modal.exception kind; never crash the server."""
+
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            return await fn(self, request, context)
+        except ApiError as err:
+            context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
+            await context.abort(err.code, err.message)
+        except Exception as exc:
+            if isinstance(exc, grpc.aio.AbortError):
+                raise
+            log.exception("internal error in %s", fn.__name__)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {fn.__name__}: {exc!r}")
+
+    return wrapper
+
+
+def _stream_rpc(fn):
+    @functools.wraps(fn)
+    async def wrapper(self, request, context):
+        try:
+            async for item in fn(self, request, context):
+                yield item
+        except ApiError as err:
+            context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
+            await context.abort(err.code, err.message)
+
+    return wrapper
+
+
+class NodalServicer(api_pb2_grpc.NodalServicer):
+    def __init__(
+        self,
+        apps: AppService,
+        calls: CallService,
+        scheduler: Scheduler,
+        images: ImageService,
+        blobs: BlobStore,
+        logs: LogHub,
+    ) -> None:
+        self.apps = apps
+        self.calls = calls
+        self.scheduler = scheduler
+        self.images = images
+        self.blobs = blobs
+        self.logs = logs
+
+    @_rpc
+    async def Hello(self, request, context):
+        return api_pb2.HelloResponse(server_version=nodal.__version__, pid=os.getpid())
+
+    # ---- blobs ----
+    @_rpc
+    async def BlobHas(self, request, context):
+        for s in request.sha256:
+            if not is_sha256(s):
+                raise invalid(f"not a sha256 digest: {s!r}")
+        return api_pb2.BlobHasResponse(missing=[s for s in request.sha256 if not self.blobs.has(s)])
+
+    @_rpc
+    async def BlobPut(self, request, context):
+        if len(request.data) > MAX_BLOB:
+            raise ApiError("RequestSizeError", "blobs over 64 MiB are not supported yet")
+        if request.sha256 and request.sha256 != sha256_hex(request.data):
+            raise invalid("blob content does not match its sha256")
+        return api_pb2.BlobPutResponse(sha256=self.blobs.put(request.data))
+
+    @_rpc
+    async def BlobGet(self, request, context):
+        try:
+            return api_pb2.BlobGetResponse(data=self.blobs.get(request.sha256))
+        except KeyError:
+            raise not_found(f"blob {request.sha256!r} not found") from None
+
+    # ---- apps ----
+    @_rpc
+    async def AppCreate(self, request, context):
+        return self.apps.create(request)
+
+    @_rpc
+    async def AppPublish(self, request, context):
+        return await self.apps.publish(request)
+
+    @_rpc
+    async def AppHeartbeat(self, request, context):
+        self.apps.heartbeat(request.app_id)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def AppStop(self, request, context):
+        if not request.app_id and not request.name:
+            raise invalid("AppStop needs an app id or a name")
+        await self.apps.stop(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def AppLookup(self, request, context):
+        if not request.name:
+            raise invalid("AppLookup needs a name")
+        return self.apps.lookup(request)
+
+    @_rpc
+    async def AppList(self, request, context):
+        env = request.environment_name or None
+        return api_pb2.AppListResponse(apps=[self.apps.info(a) for a in self.apps.store.list_apps(env)])
+
+    @_rpc
+    async def AppHistory(self, request, context):
+        if request.app_id:
+            app = self.apps.require_app(request.app_id)
+            name, env = app.name, app.environment
+        else:
+            name, env = request.name, request.environment_name or "main"
+        versions = [a for a in self.apps.store.app_versions(name, env) if a.version > 0]
+        if not versions:
+            raise not_found(f"no deployed app named {name!r}")
+        return api_pb2.AppHistoryResponse(versions=[self.apps.info(a) for a in versions])
+
+    @_stream_rpc
+    async def AppLogs(self, request, context):
+        app = self.apps.require_app(request.app_id)
+        alive = request.follow and app.state != api_pb2.APP_STATE_STOPPED
+        async for entry in self.logs.follow(app.app_id, request.since, alive):
+            yield entry
+
+    # ---- images ----
+    @_rpc
+    async def ImageGetOrCreate(self, request, context):
+        return api_pb2.ImageGetOrCreateResponse(image_id=self.images.get_or_create(request.spec))
+
+    @_stream_rpc
+    async def ImageJoin(self, request, context):
+        if not is_id(request.image_id, "image"):
+            raise invalid(f"malformed image id {request.image_id!r}")
+        async for event in self.images.join(request.image_id):
+            yield event
+
+    # ---- secrets ----
+    @_rpc
+    async def SecretCreate(self, request, context):
+        import json
+
+        for k in request.env:
+            if not k or "=" in k or "\0" in k:
+                raise invalid(f"invalid environment variable name {k!r} in secret")
+        secret_id = new_id("secret")
+        self.apps.store.put_secret(secret_id, json.dumps(dict(request.env)))
+        return api_pb2.SecretCreateResponse(secret_id=secret_id)
+
+    # ---- functions ----
+    @_rpc
+    async def FunctionGet(self, request, context):
+        if not request.app_name or not request.tag:
+            raise invalid("FunctionGet needs app_name and tag")
+        app = self.apps.live_app_by_name(request.app_name, request.environment_name or "main")
+        for f in self.apps.store.list_functions(app.app_id):
+            if f.tag == request.tag:
+                return api_pb2.FunctionGetResponse(
+                    function_id=f.function_id, definition=api_pb2.FunctionDef.FromString(f.definition)
+                )
+        raise not_found(f"{request.tag!r} not found in app {request.app_name!r}")
+
+    @_rpc
+    async def FunctionBindParams(self, request, context):
+        return api_pb2.FunctionBindParamsResponse(
+            bound_function_id=self.apps.bind_params(request.function_id, request.serialized_params)
+        )
+
+    @_rpc
+    async def FunctionGetStats(self, request, context):
+        pool = self.apps.pool(request.function_id)
+        running = sum(1 for c in pool.containers.values() if c.inflight)
+        return api_pb2.FunctionStats(
+            backlog=len(pool.pending), num_total_runners=len(pool.live_containers()), num_active_runners=running
+        )
+
+    @_rpc
+    async def FunctionUpdateScaling(self, request, context):
+        pool = self.apps.pool(request.function_id)
+        for field in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+            if getattr(request, f"has_{field}"):
+                value = getattr(request, field)
+                if value < 0:
+                    raise invalid(f"{field} must not be negative")
+                setattr(pool, field, value)
+        self.scheduler.kick(pool)
+        return api_pb2.Empty()
+
+    # ---- calls ----
+    async def CallStream(self, request_iterator, context):
+        async for resp in self.calls.stream(request_iterator):
+            yield resp
+
+    @_rpc
+    async def CallSpawn(self, request, context):
+        return api_pb2.CallSpawnResponse(call_id=self.calls.spawn(request))
+
+    @_rpc
+    async def CallGetOutputs(self, request, context):
+        return await self.calls.get_outputs(request)
+
+    @_rpc
+    async def CallCancel(self, request, context):
+        self.calls.cancel(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def CallGraph(self, request, context):
+        return self.calls.graph(request.call_id)
+
+    # ---- workers ----
+    async def WorkerStream(self, request_iterator, context):
+        import asyncio
+
+        first = await request_iterator.__anext__()
+        if first.WhichOneof("msg") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first worker message must be hello")
+        found = self.scheduler.worker_attached(first.hello.container_id, first.hello.token)
+        if found is None:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown container or bad token")
+        pool, slot = found
+        yield api_pb2.WorkerDirective(
+            init=api_pb2.ContainerInit(
+                container_id=slot.container_id,
+                app_id=pool.app_id,
+                function_id=pool.function_id,
+                definition=pool.definition,
+                serialized_params=pool.params,
+                app_function_ids=self.apps.app_function_ids(pool.app_id),
+            )
+        )
+
+        async def read() -> None:
+            async for msg in request_iterator:
+                which = msg.WhichOneof("msg")
+                if which == "ready":
+                    self.scheduler.worker_ready(pool, slot)
+                elif which == "outputs":
+                    self.scheduler.worker_outputs(pool, slot, list(msg.outputs.outputs))
+                elif which == "init_failed":
+                    self.scheduler.worker_init_failed(pool, slot, msg.init_failed.result)
+
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            while True:
+                directive = await slot.send.get()
+                if directive is None:
+                    return
+                yield directive
+        finally:
+            reader.cancel()

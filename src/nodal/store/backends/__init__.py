@@ -1,0 +1,1 @@
+"""Metadata store implementations (SQLite now; PostgreSQL for clusters)."""

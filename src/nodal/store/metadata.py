@@ -1,0 +1,111 @@
+"""The metadata store interface: apps, functions, secrets and durable calls.
+
+Everything a client was told is accepted and would be lost with the process
+(deployed apps, spawned inputs, secrets) goes through here. SQLite implements
+it for one machine; PostgreSQL will for clusters.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass
+class AppRecord:
+    app_id: str
+    name: str
+    environment: str
+    state: int  # api_pb2.AppState value
+    version: int
+    description: str
+    tag: str
+    created_at: float
+    stopped_at: float = 0.0
+    code_json: str = "[]"  # [[path, sha256, mode], ...]
+
+
+@dataclass
+class FunctionRecord:
+    function_id: str
+    app_id: str
+    tag: str
+    definition: bytes  # serialized api_pb2.FunctionDef
+
+
+@dataclass
+class CallRecord:
+    call_id: str
+    function_id: str
+    input: bytes  # serialized api_pb2.Input
+    created_at: float
+    parent_input_id: str = ""
+    done: bool = False
+    outputs: Optional[bytes] = None  # serialized api_pb2.CallGetOutputsResponse
+
+
+class MetadataStore(abc.ABC):
+    # ---- apps ----
+    @abc.abstractmethod
+    def put_app(self, app: AppRecord) -> None:
+        """Insert or replace the app row."""
+
+    @abc.abstractmethod
+    def get_app(self, app_id: str) -> Optional[AppRecord]: ...
+
+    @abc.abstractmethod
+    def list_apps(self, environment: Optional[str] = None) -> list[AppRecord]: ...
+
+    @abc.abstractmethod
+    def app_versions(self, name: str, environment: str) -> list[AppRecord]:
+        """Every version of a named app, newest first."""
+
+    # ---- functions ----
+    @abc.abstractmethod
+    def put_functions(self, functions: list[FunctionRecord]) -> None: ...
+
+    @abc.abstractmethod
+    def list_functions(self, app_id: str) -> list[FunctionRecord]: ...
+
+    @abc.abstractmethod
+    def get_function(self, function_id: str) -> Optional[FunctionRecord]: ...
+
+    @abc.abstractmethod
+    def put_bound_params(self, bound_id: str, function_id: str, params: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def get_bound_params(self, bound_id: str) -> Optional[tuple[str, bytes]]:
+        """(function_id, serialized params) of a parameter-bound class function."""
+
+    # ---- secrets ----
+    @abc.abstractmethod
+    def put_secret(self, secret_id: str, env_json: str) -> None: ...
+
+    @abc.abstractmethod
+    def get_secret(self, secret_id: str) -> Optional[str]: ...
+
+    # ---- images ----
+    @abc.abstractmethod
+    def put_image(self, image_id: str, spec: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def get_image(self, image_id: str) -> Optional[bytes]: ...
+
+    # ---- durable (spawned) calls ----
+    @abc.abstractmethod
+    def put_calls(self, calls: list[CallRecord]) -> None:
+        """Persist accepted spawned calls before they are acknowledged."""
+
+    @abc.abstractmethod
+    def finish_call(self, call_id: str, outputs: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def get_call(self, call_id: str) -> Optional[CallRecord]: ...
+
+    @abc.abstractmethod
+    def pending_calls(self) -> list[CallRecord]:
+        """Spawned calls accepted but not finished (re-queued after a restart)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,287 @@
+"""The worker: the entrypoint of every function container.
+
+It connects to the server over the socket bound into the container, loads the
+user's code once (running @enter), then takes inputs in batches off one stream,
+runs them (concurrently up to the function's limit), and streams outputs back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import inspect
+import os
+import sys
+import traceback
+from typing import Any, Optional
+
+import grpc
+
+from nodal.proto import api_pb2, api_pb2_grpc
+from nodal.worker.user_code import Service, call_hook, find_function_handles, load
+
+INLINE_LIMIT = 2 * 1024 * 1024
+
+
+class Worker:
+    def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
+        self.stub = stub
+        self.send: asyncio.Queue = asyncio.Queue()
+        self.outbox: list[api_pb2.Output] = []
+        self.flush_scheduled = False
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.service: Optional[Service] = None
+        self.definition = api_pb2.FunctionDef()
+        self.threads: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self.batch: list[api_pb2.WorkerInput] = []
+        self.batch_timer: Optional[asyncio.TimerHandle] = None
+        self.slots = asyncio.Semaphore(1)  # inputs running at once, set from the definition
+
+    # ---------- output ----------
+    def post(self, out: api_pb2.Output) -> None:
+        self.outbox.append(out)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flush_scheduled = False
+        if self.outbox:
+            self.send.put_nowait(api_pb2.WorkerMessage(outputs=api_pb2.WorkerOutputs(outputs=self.outbox)))
+            self.outbox = []
+
+    async def payload(self, value: Any) -> api_pb2.Payload:
+        from modal._serialization import serialize
+
+        data = serialize(value)
+        if len(data) <= INLINE_LIMIT:
+            return api_pb2.Payload(data=data)
+        resp = await self.stub.BlobPut(api_pb2.BlobPutRequest(data=data))
+        return api_pb2.Payload(blob=resp.sha256)
+
+    async def failure_result(self, exc: BaseException, status: int = api_pb2.RESULT_STATUS_FAILURE) -> api_pb2.Result:
+        from modal._serialization import serialize_exception
+
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return api_pb2.Result(status=status, data=api_pb2.Payload(data=serialize_exception(exc)),
+                              exception=f"{type(exc).__name__}: {exc}", traceback=tb)
+
+    # ---------- running inputs ----------
+    async def args_of(self, inp: api_pb2.Input) -> tuple[tuple, dict]:
+        data = inp.args.data
+        if inp.args.blob:
+            data = (await self.stub.BlobGet(api_pb2.BlobGetRequest(sha256=inp.args.blob))).data
+        from modal._serialization import deserialize
+
+        return deserialize(data)
+
+    def _in_thread(self, ctx: contextvars.Context, fn: Any, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+        return asyncio.get_running_loop().run_in_executor(self.threads, lambda: ctx.run(fn, *args, **kwargs))
+
+    async def run_input(self, wi: api_pb2.WorkerInput) -> None:
+        async with self.slots:
+            await self._run_input(wi)
+
+    async def _run_input(self, wi: api_pb2.WorkerInput) -> None:
+        from modal._container import set_current
+
+        out = api_pb2.Output(call_id=wi.call_id, idx=wi.input.idx, input_id=wi.input_id)
+        try:
+            assert self.service is not None
+            fn = self.service.target(wi.input.method_name)
+            args, kwargs = await self.args_of(wi.input)
+            ctx = contextvars.copy_context()
+            ctx.run(set_current, wi.input_id, wi.call_id)
+            if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn) or self._is_gen(wi):
+                await self._run_generator(ctx, fn, args, kwargs, out)
+                return
+            if inspect.iscoroutinefunction(fn):
+                value = await ctx.run(asyncio.ensure_future, fn(*args, **kwargs))  # type: ignore[arg-type]
+            else:
+                value = await self._in_thread(ctx, fn, *args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+            out.result.CopyFrom(api_pb2.Result(status=api_pb2.RESULT_STATUS_SUCCESS, data=await self.payload(value)))
+        except asyncio.CancelledError:
+            out.result.CopyFrom(api_pb2.Result(status=api_pb2.RESULT_STATUS_TERMINATED, exception="cancelled"))
+        except BaseException as exc:  # noqa: BLE001 - every user failure becomes a result
+            out.result.CopyFrom(await self.failure_result(exc))
+        finally:
+            self.tasks.pop(wi.input_id, None)
+        self.post(out)
+
+    def _is_gen(self, wi: api_pb2.WorkerInput) -> bool:
+        d = self.definition
+        return d.is_generator if not d.is_class else wi.input.method_name in d.generator_methods
+
+    async def _run_generator(self, ctx: contextvars.Context, fn: Any, args: tuple, kwargs: dict,
+                             out: api_pb2.Output) -> None:
+        index = 0
+
+        async def emit(value: Any) -> None:
+            nonlocal index
+            item = api_pb2.Output(call_id=out.call_id, idx=out.idx, input_id=out.input_id)
+            item.result.CopyFrom(api_pb2.Result(status=api_pb2.RESULT_STATUS_SUCCESS, data=await self.payload(value),
+                                                gen_item=True, gen_index=index))
+            index += 1
+            self.post(item)
+
+        try:
+            gen = ctx.run(fn, *args, **kwargs)
+            if hasattr(gen, "__aiter__"):
+                async for value in gen:
+                    await emit(value)
+            else:
+                sentinel = object()
+                while True:
+                    value = await self._in_thread(ctx, next, gen, sentinel)
+                    if value is sentinel:
+                        break
+                    await emit(value)
+            out.result.CopyFrom(api_pb2.Result(status=api_pb2.RESULT_STATUS_SUCCESS, gen_done=True, gen_count=index))
+        except BaseException as exc:  # noqa: BLE001
+            out.result.CopyFrom(await self.failure_result(exc))
+            out.result.gen_done = True
+        self.post(out)
+
+    # ---------- batching ----------
+    def add_to_batch(self, wi: api_pb2.WorkerInput) -> None:
+        self.batch.append(wi)
+        d = self.definition
+        if len(self.batch) >= d.batch_max_size:
+            self._run_batch()
+        elif self.batch_timer is None:
+            self.batch_timer = asyncio.get_running_loop().call_later(d.batch_wait_ms / 1000, self._run_batch)
+
+    def _run_batch(self) -> None:
+        if self.batch_timer is not None:
+            self.batch_timer.cancel()
+            self.batch_timer = None
+        batch, self.batch = self.batch, []
+        if batch:
+            asyncio.get_running_loop().create_task(self.run_batch(batch))
+
+    async def run_batch(self, batch: list[api_pb2.WorkerInput]) -> None:
+        """Call a @modal.batched function once with lists of arguments, one result per input."""
+        assert self.service is not None
+        outs = [api_pb2.Output(call_id=w.call_id, idx=w.input.idx, input_id=w.input_id) for w in batch]
+        try:
+            fn = self.service.target(batch[0].input.method_name)
+            calls = [await self.args_of(w.input) for w in batch]
+            params = [p for p in inspect.signature(fn).parameters.values()]
+            columns: list[list[Any]] = [[] for _ in params]
+            for args, kwargs in calls:
+                bound = inspect.signature(fn).bind(*args, **kwargs)
+                for i, p in enumerate(params):
+                    columns[i].append(bound.arguments[p.name])
+            if inspect.iscoroutinefunction(fn):
+                values = await fn(*columns)
+            else:
+                values = await self._in_thread(contextvars.copy_context(), fn, *columns)
+            if not isinstance(values, list) or len(values) != len(batch):
+                raise ValueError(f"a @modal.batched function must return a list of {len(batch)} results")
+            for out, value in zip(outs, values):
+                out.result.CopyFrom(api_pb2.Result(status=api_pb2.RESULT_STATUS_SUCCESS, data=await self.payload(value)))
+        except BaseException as exc:  # noqa: BLE001
+            result = await self.failure_result(exc)
+            for out in outs:
+                out.result.CopyFrom(result)
+        for out in outs:
+            self.post(out)
+
+    # ---------- lifecycle ----------
+    async def start(self, init: api_pb2.ContainerInit) -> bool:
+        self.definition = init.definition
+        d = init.definition
+        concurrency = max(1, d.max_concurrent_inputs)
+        self.slots = asyncio.Semaphore(concurrency)
+        self.threads = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="modal-input")
+        try:
+            self.service = await asyncio.get_running_loop().run_in_executor(
+                self.threads, load, d, init.serialized_params)
+            await self._hydrate(dict(init.app_function_ids))
+            for hook in self.service.enter_hooks:
+                if inspect.iscoroutinefunction(hook):
+                    await hook()
+                else:
+                    await self._in_thread(contextvars.copy_context(), hook)
+        except BaseException as exc:  # noqa: BLE001
+            traceback.print_exc()
+            result = await self.failure_result(exc, api_pb2.RESULT_STATUS_INIT_FAILURE)
+            self.send.put_nowait(api_pb2.WorkerMessage(init_failed=api_pb2.WorkerInitFailed(result=result)))
+            return False
+        self.send.put_nowait(api_pb2.WorkerMessage(ready=api_pb2.WorkerReady()))
+        return True
+
+    async def _hydrate(self, function_ids: dict[str, str]) -> None:
+        """Let user code call the app's other functions (`other.remote()`) from in here."""
+        from modal.client import _default_client
+        from modal._utils.async_utils import run_aio
+
+        apps = find_function_handles()
+        if not apps or not function_ids:
+            return
+        client = await run_aio(_default_client())
+        for app in apps:
+            app._hydrate_all(function_ids, client)
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            for hook in self.service.exit_hooks:
+                try:
+                    await call_hook(hook)
+                except Exception:  # noqa: BLE001 - a failing @exit is reported, not fatal
+                    traceback.print_exc()
+        self.send.put_nowait(None)
+
+
+async def _amain() -> int:
+    socket = os.environ["NODAL_SERVER_SOCKET"]
+    hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
+        container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
+    async with grpc.aio.insecure_channel(f"unix://{socket}") as channel:
+        stub = api_pb2_grpc.NodalStub(channel)
+        worker = Worker(stub)
+
+        async def requests():
+            yield hello
+            while True:
+                msg = await worker.send.get()
+                if msg is None:
+                    return
+                yield msg
+
+        stream = stub.WorkerStream(requests())
+        first = await stream.read()
+        if first is grpc.aio.EOF or first.WhichOneof("msg") != "init":
+            print("worker: the server did not send the container's init", file=sys.stderr)
+            return 2
+        ok = await worker.start(first.init)
+        while True:
+            directive = await stream.read()
+            if directive is grpc.aio.EOF:
+                break
+            which = directive.WhichOneof("msg")
+            if which == "inputs" and ok:
+                for wi in directive.inputs.inputs:
+                    if worker.definition.batch_max_size:
+                        worker.add_to_batch(wi)
+                    else:
+                        worker.tasks[wi.input_id] = asyncio.get_running_loop().create_task(worker.run_input(wi))
+            elif which == "cancel_input_id":
+                task = worker.tasks.get(directive.cancel_input_id)
+                if task is not None:
+                    task.cancel()
+            elif which == "shutdown":
+                break
+        await worker.stop()
+        return 0 if ok else 1
+
+
+def main() -> None:
+    sys.path.insert(0, "/root")
+    code = asyncio.run(_amain())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -175,6 +175,9 @@ def reach(host):
         socket.create_connection((host, {port}), timeout=1).close(); return True
     except OSError:
         return False
+own = socket.socket(); own.bind(('127.0.0.1', 0)); own.listen()
+own_port = own.getsockname()[1]
+socket.create_connection(('127.0.0.1', own_port), timeout=1).close()  # its own loopback works
 routes = [l.split()[0] for l in open('/proc/net/route').read().splitlines()[1:]]
 print(json.dumps({{'routes': routes, 'loopback': reach('127.0.0.1'), 'gateway': reach('10.0.2.2'),
                    'resolv': open('/etc/resolv.conf').read()}}))

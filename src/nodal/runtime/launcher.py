@@ -2,12 +2,13 @@
 
 How a container is made (all of it in a few milliseconds):
 
-    unshare --mount --propagation private     a private mount namespace, so the
-      sh -c SCRIPT                            overlay mount dies with the container
-        joins the cgroup (if limits), mounts overlay(layers + private upper) on merged/
-        exec bwrap --args FD                  new pid/ipc/uts (and net) namespaces,
-                                              merged/ as /, /proc, /dev, private /tmp,
-                                              binds, env, workdir, hostname
+    unshare --mount [--net]        a private mount namespace (so the overlay mount dies
+                                   with the container) and, for NAT, the network namespace
+      sh -c SCRIPT                 joins the cgroup (if limits), mounts
+                                   overlay(layers + private upper) on merged/
+        exec bwrap --args FD       new pid/ipc/uts (and, for block_network, net) namespaces,
+                                   merged/ as /, /proc, /dev, /sys (ro), private /tmp,
+                                   binds, env, workdir, hostname, Docker's capability set
           init (pid 1, bwrap's reaper)  ->  the command
 
 bwrap's own arguments (which carry env values, so possibly secrets) go through
@@ -27,6 +28,7 @@ import functools
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 from collections.abc import Callable
@@ -44,22 +46,10 @@ DEFAULT_ENV = {"PATH": DEFAULT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
 # The environment of the host-side helpers (unshare, sh, mount, bwrap): nothing from the container.
 HOST_ENV = {"PATH": DEFAULT_PATH, "LANG": "C.UTF-8"}
 # Docker's default capability set: enough for apt, chown, setuid; no mount, no module loading.
-DEFAULT_CAPS = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-)
+DEFAULT_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW")
+DEFAULT_CAPS += ("CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE")
+DEFAULT_CAPS += ("CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 LAUNCH_FAILED = 125  # exit code of the launcher itself failing (cgroup, overlay mount)
 
 # $1 cgroup.procs files (space separated), $2 overlay options, $3 dir the lowerdirs are relative
@@ -152,28 +142,14 @@ def bwrap_args(
 ) -> list[str]:
     """bubblewrap's options (fed through `--args`; the command itself must follow on the command line)."""
     args = ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--new-session"]
-    if network is not NetworkMode.HOST:
+    if network is NetworkMode.NONE:  # (NAT: the launcher's `unshare --net` made the namespace)
         args.append("--unshare-net")
     if os.geteuid() == 0:
         args += ["--cap-drop", "ALL"]
         for cap in DEFAULT_CAPS:
             args += ["--cap-add", cap]
-    args += [
-        "--bind",
-        str(merged),
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--ro-bind",
-        "/sys",
-        "/sys",
-        "--perms",
-        "1777",
-        "--tmpfs",
-        "/tmp",
-    ]
+    args += ["--bind", str(merged), "/", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys"]
+    args += ["--perms", "1777", "--tmpfs", "/tmp"]
     for bind in spec.binds:
         if bind.dest.startswith("/dev/"):  # device nodes (GPUs) need a bind that keeps them usable
             args += ["--dev-bind", str(bind.source), bind.dest]
@@ -345,6 +321,10 @@ async def launch(
     (image builds write their new layer there). `cgroups` applies cpu/memory caps.
     On any error before the spawn, everything made so far is removed again.
     """
+    if not _SAFE_ID.fullmatch(spec.container_id):
+        raise ValueError(
+            f"container ids may only use letters, digits, '.', '_' and '-': {spec.container_id!r}"
+        )
     network = network or default_network(spec)
     tools = (_tool("unshare"), _tool("mount"), _tool("bwrap"))
     scratch = scratch_root / spec.container_id
@@ -378,9 +358,12 @@ async def launch(
         fds.append(args_fd)
         procs = " ".join(str(p) for p in cgroup.procs_files) if cgroup else ""
         unshare, mount, bwrap = tools
+        # NAT: the network namespace is made here, not by bwrap, so that bwrap does not race
+        # slirp4netns configuring the loopback device (bwrap's own setup fails if it loses).
+        namespaces = ["--mount", "--net"] if network is NetworkMode.NAT else ["--mount"]
         argv = [
             unshare,
-            "--mount",
+            *namespaces,
             "--propagation",
             "private",
             "--",

@@ -1,7 +1,8 @@
 """Container networking: user-mode NAT with slirp4netns, and async pipe reads.
 
-A container that may use the network gets its own network namespace (bwrap
-`--unshare-net`) and a slirp4netns process attached to it, which gives it a
+A container that may use the network gets its own network namespace (made by
+the launcher's `unshare --net`, so bwrap does not set up loopback concurrently
+with slirp4netns) and a slirp4netns process attached to it, which gives it a
 `tap0` interface with a default route and outbound NAT, but no way to reach
 services on the host's loopback (`--disable-host-loopback`). DNS goes through
 slirp's forwarder at 10.0.2.3. The container's command is held (bwrap

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -63,7 +64,7 @@ class ContainerLauncher:
                 "PYTHONPATH": "/root",
             }
         )
-        binds = list(sdk_binds())
+        binds = list(await asyncio.to_thread(sdk_binds, image.python_version))
         binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
         for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))

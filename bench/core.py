@@ -50,7 +50,7 @@ def bench_ray(n_remote: int, n_map: int) -> dict:
     except ImportError:
         return {"skipped": "ray is not installed (pip install -e .[bench])"}
     t = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     init_s = time.perf_counter() - t
     try:
         f = ray.remote(_trivial)
@@ -130,9 +130,10 @@ def main() -> None:
     if "NODAL_HOME" not in os.environ:
         os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
     n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 1000) if args.quick else (2000, 100_000, 10, 10_000)
-    nodal = bench_nodal(n_remote, n_map, n_cold, n_spawn)
-    mp = bench_multiprocessing(n_remote, n_map)
     ray_ = bench_ray(n_remote, n_map)
+    mp = bench_multiprocessing(n_remote, n_map)
+    nodal = bench_nodal(n_remote, n_map, n_cold, n_spawn)
+    print("nodal:", {k: round(v, 3) for k, v in nodal.items()})
     print(f"{'metric':<28}{'nodal':>12}{'ray':>12}{'mp.Pool':>12}{'ray/nodal':>12}{'mp/nodal':>12}")
     for key, label in (("remote_p50_ms", "remote p50 (ms)"), ("map_per_s", "map throughput (/s)")):
         n, r, m = nodal.get(key), ray_.get(key), mp.get(key)

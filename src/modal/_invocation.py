@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Iterable
 from modal._container import current_input_id
 from modal._serialization import deserialize, serialize_args
 from modal.client import Client
-from modal.exception import ExecutionError, FunctionTimeoutError, InputCancellation, RemoteError
+from modal.exception import ExecutionError, FunctionTimeoutError, InputCancellation, InternalFailure, RemoteError
 from nodal.proto import api_pb2
 
 INLINE_LIMIT = 2 * 1024 * 1024  # bigger payloads go through the blob store
@@ -71,7 +71,7 @@ async def result_value(client: Client, result: api_pb2.Result) -> Any:
     if status == api_pb2.RESULT_STATUS_INIT_FAILURE:
         raise ExecutionError(f"the container failed to start: {result.exception}")
     if status == api_pb2.RESULT_STATUS_INTERNAL_FAILURE:
-        raise RemoteError(result.exception or "internal failure")
+        raise InternalFailure(result.exception or "internal failure")
     raise RemoteError(_with_remote_traceback(RemoteError(result.exception), result.traceback).args[0])
 
 
@@ -97,7 +97,7 @@ async def call_once(client: Client, function_id: str, inp: api_pb2.Input) -> Any
     call_id = new_call_id()
     q = stream.open(call_id)
     try:
-        stream.put(api_pb2.CallPutInputs(
+        await stream.put(api_pb2.CallPutInputs(
             call_id=call_id, function_id=function_id, inputs=[inp], last=True,
             parent_input_id=current_input_id() or "",
         ))
@@ -117,7 +117,7 @@ async def call_gen(client: Client, function_id: str, inp: api_pb2.Input) -> Asyn
     q = stream.open(call_id)
     finished = False
     try:
-        stream.put(api_pb2.CallPutInputs(
+        await stream.put(api_pb2.CallPutInputs(
             call_id=call_id, function_id=function_id, inputs=[inp], last=True,
             parent_input_id=current_input_id() or "",
         ))
@@ -191,29 +191,29 @@ async def call_map(
         batch_started = 0.0
         first = True
 
-        def flush(last: bool = False) -> None:
+        async def flush(last: bool = False) -> None:
             nonlocal batch, first
-            stream.put(api_pb2.CallPutInputs(call_id=call_id, function_id=function_id if first else "",
+            await stream.put(api_pb2.CallPutInputs(call_id=call_id, function_id=function_id if first else "",
                                              inputs=batch, last=last, parent_input_id=parent))
             first, batch = False, []
 
         try:
             async for args in _arg_tuples(iterators, star):
                 if room.locked() and batch:
-                    flush()  # never sit on inputs while waiting for outputs
+                    await flush()  # never sit on inputs while waiting for outputs
                 await room.acquire()
                 if not batch:
                     batch_started = loop.time()
                 batch.append(await make_input(client, sent, args, kwargs, method_name))
                 sent += 1
                 if len(batch) >= MAP_BATCH or loop.time() - batch_started > 0.005:
-                    flush()
+                    await flush()
                     await asyncio.sleep(0)  # let outputs flow while a long iterator is read
         except BaseException as exc:  # surfaced to the consumer below
             feeder_error.append(exc)
         finally:
             done_sending = True
-            flush(last=True)
+            await flush(last=True)
             q.put_nowait(_FEEDER_DONE)
 
     feeder = asyncio.get_running_loop().create_task(feed())

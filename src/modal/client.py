@@ -29,7 +29,8 @@ def _socket_for_env() -> tuple[str, bool]:
 
     url = config.get("server_url")
     if url:
-        return str(url), False
+        url = str(url)
+        return (f"unix://{url}" if url.startswith("/") else url), False  # a bare path is a unix socket
     from nodal import paths
 
     return f"unix://{paths.socket_path()}", True
@@ -46,7 +47,8 @@ def translate_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
         return error_from_name(kind, message)
     if err.code() == grpc.StatusCode.UNAVAILABLE:
         return ConnectionError(
-            f"could not reach the Nodal server ({message}); start it with `modal server start`"
+            f"could not reach the Nodal server ({message}); start it with `modal server start`, "
+            "or point `server_url` (env MODAL_SERVER_URL) at a running one"
         )
     if err.code() == grpc.StatusCode.UNAUTHENTICATED:
         return AuthError(message)
@@ -54,29 +56,35 @@ def translate_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
 
 
 class _CallStream:
-    """Multiplexes every streamed call of a client over one bidirectional stream."""
+    """Multiplexes every streamed call of a client over one bidirectional stream.
+
+    Messages are written straight onto the stream (no request iterator in between):
+    on the hot path every queue hop costs a loop iteration."""
 
     def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
-        self._send: asyncio.Queue = asyncio.Queue()
         self._calls: dict[str, asyncio.Queue] = {}
         self._broken: Optional[Exception] = None
-        self._rpc = stub.CallStream(self._requests())
+        self._rpc = stub.CallStream()
+        self._pending: list[api_pb2.CallStreamRequest] = []
+        self._writing = False
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def _requests(self):
-        while True:
-            req = await self._send.get()
-            if req is None:
-                return
-            batch = [req]
-            while not self._send.empty() and len(batch) < 256:  # coalesce what is already queued
-                nxt = self._send.get_nowait()
-                if nxt is None:
-                    self._send.put_nowait(None)
-                    break
-                batch.append(nxt)
-            for r in batch:
-                yield r
+    async def _send(self, req: api_pb2.CallStreamRequest) -> None:
+        """Write now if no write is in flight; else leave it to the writer in flight to drain.
+        gRPC allows one write at a time."""
+        self._pending.append(req)
+        if self._writing:
+            return
+        self._writing = True
+        try:
+            while self._pending and self._broken is None:
+                req = self._pending.pop(0)
+                await self._rpc.write(req)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+            if self._broken is None:
+                self._broken = ConnectionError(f"the call stream broke while sending: {err}")
+        finally:
+            self._writing = False
 
     async def _read(self) -> None:
         try:
@@ -112,14 +120,18 @@ class _CallStream:
     def close_call(self, call_id: str) -> None:
         self._calls.pop(call_id, None)
 
-    def put(self, msg: api_pb2.CallPutInputs) -> None:
-        self._send.put_nowait(api_pb2.CallStreamRequest(put=msg))
+    async def put(self, msg: api_pb2.CallPutInputs) -> None:
+        if self._broken is not None:
+            raise self._broken
+        await self._send(api_pb2.CallStreamRequest(put=msg))
 
     def cancel(self, call_id: str) -> None:
-        self._send.put_nowait(api_pb2.CallStreamRequest(cancel=api_pb2.CallCancelRequest(call_id=call_id)))
+        req = api_pb2.CallStreamRequest(cancel=api_pb2.CallCancelRequest(call_id=call_id))
+        asyncio.get_running_loop().create_task(self._send(req))
 
     def close(self) -> None:
-        self._send.put_nowait(None)
+        self._pending.clear()
+        self._rpc.cancel()
         self._reader.cancel()
 
 

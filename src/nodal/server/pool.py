@@ -13,6 +13,9 @@ from nodal.server.calls import PendingInput
 
 DEFAULT_SCALEDOWN_WINDOW = 60.0  # seconds, as Modal
 DEFAULT_TIMEOUT = 300.0  # seconds per input, as Modal
+INITIAL_RUNTIME_ESTIMATE = 0.1  # seconds, until measured
+PREFETCH_HORIZON = 0.02  # a container holds about this much queued work beyond what it runs
+MAX_PREFETCH = 1000
 
 
 @dataclass
@@ -29,6 +32,7 @@ class ContainerSlot:
     started_at: float = field(default_factory=time.monotonic)
     idle_since: float = field(default_factory=time.monotonic)
     startup_handle: Optional[asyncio.TimerHandle] = None
+    last_output_at: float = 0.0
 
 
 class Pool:
@@ -53,6 +57,8 @@ class Pool:
         self.buffer_containers = definition.buffer_containers
         self.scaledown_window = definition.scaledown_window or DEFAULT_SCALEDOWN_WINDOW
         self.stopped = False
+        # Seconds one input takes in a container (moving average); sizes the prefetch window.
+        self.avg_runtime = INITIAL_RUNTIME_ESTIMATE
 
     @property
     def name(self) -> str:
@@ -74,14 +80,23 @@ class Pool:
         return [c for c in self.containers.values() if c.state in ("starting", "ready")]
 
     def window(self, slot: ContainerSlot, ready_count: int) -> int:
-        """How many inputs `slot` may hold: its capacity plus a prefetch share of the backlog,
-        so a busy container always has its next input at hand without hoarding the queue."""
+        """How many inputs `slot` may hold: its capacity plus a prefetch share of the backlog.
+
+        The prefetch covers about PREFETCH_HORIZON of work at the measured input runtime, so a
+        container running tiny inputs never waits on a round trip for its next one, while one
+        running long inputs does not hoard a queue that other containers could take."""
         base = self.capacity
         if self.definition.max_inputs:
-            base = min(base, self.definition.max_inputs - slot.assigned)
-            return max(0, base)
+            return max(0, min(base, self.definition.max_inputs - slot.assigned))
         share = len(self.pending) // max(1, ready_count)
-        return base + min(share, 64)
+        horizon = int(PREFETCH_HORIZON / max(self.avg_runtime, 1e-6)) * self.capacity
+        return base + min(share, horizon, MAX_PREFETCH)
+
+    def record_runtime(self, slot: ContainerSlot, started_at: float, now: float) -> None:
+        """Update the runtime estimate from one completed input of a sequential container."""
+        began = max(started_at, slot.last_output_at)
+        slot.last_output_at = now
+        self.avg_runtime += 0.05 * (max(now - began, 0.0) / self.capacity - self.avg_runtime)
 
     def desired_containers(self) -> int:
         """The autoscaler's target: enough containers for the backlog, within the bounds."""

@@ -56,14 +56,15 @@ class Scheduler:
         if self._reaper:
             self._reaper.cancel()
         for pool in list(self.pools.values()):
-            await self.stop_pool(pool, "server shutting down")
+            # Spawned calls stay pending in the store: the next server re-queues them.
+            await self.stop_pool(pool, "server shutting down", keep_durable=True)
 
     # ---------- inputs ----------
     def submit(self, pool: Pool, inputs: list[PendingInput]) -> None:
         for pin in inputs:
             pin.call.open_inputs.add(pin.input_id)
         pool.pending.extend(inputs)
-        self.kick(pool)
+        self._run_kick(pool)  # at once: inputs arrive in batches already, and latency counts here
 
     def kick(self, pool: Pool) -> None:
         """Dispatch and autoscale once per loop tick, however many events asked for it."""
@@ -216,6 +217,7 @@ class Scheduler:
 
     # ---------- outputs ----------
     def worker_outputs(self, pool: Pool, slot: ContainerSlot, outputs: list[api_pb2.Output]) -> None:
+        now = time.monotonic()
         for out in outputs:
             pin = slot.inflight.get(out.input_id)
             if pin is None:
@@ -225,6 +227,7 @@ class Scheduler:
                 if not pin.cancelled:
                     pin.call.deliver(out)
                 continue
+            pool.record_runtime(slot, pin.started_at, now)
             self._finish(pool, slot, pin, out.result)
         if slot.state == "ready" and pool.definition.max_inputs and slot.assigned >= pool.definition.max_inputs:
             if not slot.inflight:
@@ -312,17 +315,19 @@ class Scheduler:
                     else:
                         slot.send.put_nowait(api_pb2.WorkerDirective(cancel_input_id=pin.input_id))
 
-    async def stop_pool(self, pool: Pool, reason: str) -> None:
+    async def stop_pool(self, pool: Pool, reason: str, keep_durable: bool = False) -> None:
         pool.stopped = True
         self.pools.pop(pool.key, None)
         while pool.pending:
             pin = pool.pending.popleft()
-            self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+            if not (keep_durable and pin.call.durable):
+                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
         slots = list(pool.containers.values())
         for slot in slots:
             for pin in list(slot.inflight.values()):
                 pin.cancelled = True
-                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+                if not (keep_durable and pin.call.durable):
+                    self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
             self._stop_slot(pool, slot)
         await asyncio.gather(*(self.runtime.stop(s.container_id, STOP_GRACE) for s in slots))
 

@@ -8,7 +8,9 @@ runs them (concurrently up to the function's limit), and streams outputs back.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import time
 import contextvars
 import inspect
 import os
@@ -27,7 +29,9 @@ INLINE_LIMIT = 2 * 1024 * 1024
 class Worker:
     def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
         self.stub = stub
-        self.send: asyncio.Queue = asyncio.Queue()
+        self.stream: Any = None  # the WorkerStream call, written to directly
+        self.unsent: list[api_pb2.WorkerMessage] = []
+        self.writing = False
         self.outbox: list[api_pb2.Output] = []
         self.flush_scheduled = False
         self.tasks: dict[str, asyncio.Task] = {}
@@ -37,6 +41,10 @@ class Worker:
         self.batch: list[api_pb2.WorkerInput] = []
         self.batch_timer: Optional[asyncio.TimerHandle] = None
         self.slots = asyncio.Semaphore(1)  # inputs running at once, set from the definition
+        self.concurrency = 1
+        self.inline_queue: collections.deque[api_pb2.WorkerInput] = collections.deque()
+        self.inline_task: Optional[asyncio.Task] = None
+        self.cancelled: set[str] = set()
 
     # ---------- output ----------
     def post(self, out: api_pb2.Output) -> None:
@@ -48,8 +56,24 @@ class Worker:
     def _flush(self) -> None:
         self.flush_scheduled = False
         if self.outbox:
-            self.send.put_nowait(api_pb2.WorkerMessage(outputs=api_pb2.WorkerOutputs(outputs=self.outbox)))
+            self.send(api_pb2.WorkerMessage(outputs=api_pb2.WorkerOutputs(outputs=self.outbox)))
             self.outbox = []
+
+    def send(self, msg: api_pb2.WorkerMessage) -> None:
+        """Queue a message; one writer task drains them (gRPC allows one write at a time)."""
+        self.unsent.append(msg)
+        if not self.writing:
+            self.writing = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.unsent:
+                await self.stream.write(self.unsent.pop(0))
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError):
+            self.unsent.clear()  # the server is gone; the read loop ends the worker
+        finally:
+            self.writing = False
 
     async def payload(self, value: Any) -> api_pb2.Payload:
         from modal._serialization import serialize
@@ -110,6 +134,72 @@ class Worker:
         finally:
             self.tasks.pop(wi.input_id, None)
         self.post(out)
+
+    # ---------- the fast path: plain sync functions, one input at a time ----------
+    def accept(self, wi: api_pb2.WorkerInput) -> None:
+        """Route one input: batched, inline (sync, no concurrency) or as its own task."""
+        if self.definition.batch_max_size:
+            self.add_to_batch(wi)
+        elif self._inline_ok(wi):
+            self.inline_queue.append(wi)
+            if self.inline_task is None:
+                self.inline_task = asyncio.get_running_loop().create_task(self._inline_loop())
+        else:
+            self.tasks[wi.input_id] = asyncio.get_running_loop().create_task(self.run_input(wi))
+
+    def cancel(self, input_id: str) -> None:
+        task = self.tasks.get(input_id)
+        if task is not None:
+            task.cancel()
+        else:
+            self.cancelled.add(input_id)  # still queued: dropped when its turn comes
+
+    def _inline_ok(self, wi: api_pb2.WorkerInput) -> bool:
+        if self.concurrency > 1 or self.service is None or self._is_gen(wi):
+            return False
+        fn = self.service.functions.get(wi.input.method_name)
+        return fn is not None and not (
+            inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
+        )
+
+    async def _inline_loop(self) -> None:
+        """Run queued sync inputs on this thread, one after another, flushing outputs in batches.
+
+        Sync user code blocks the loop while it runs; with one input at a time there is nothing
+        else for the loop to do, and skipping a thread hop per input is what makes small calls fast.
+        """
+        from modal._container import set_current
+
+        last_flush = time.monotonic()
+        try:
+            while self.inline_queue:
+                wi = self.inline_queue.popleft()
+                out = api_pb2.Output(call_id=wi.call_id, idx=wi.input.idx, input_id=wi.input_id)
+                if wi.input_id in self.cancelled:
+                    self.cancelled.discard(wi.input_id)
+                    out.result.status = api_pb2.RESULT_STATUS_TERMINATED
+                else:
+                    try:
+                        fn = self.service.target(wi.input.method_name)  # type: ignore[union-attr]
+                        args, kwargs = await self.args_of(wi.input)
+                        set_current(wi.input_id, wi.call_id)
+                        value = fn(*args, **kwargs)
+                        if inspect.isawaitable(value):
+                            value = await value
+                        out.result.status = api_pb2.RESULT_STATUS_SUCCESS
+                        out.result.data.CopyFrom(await self.payload(value))
+                    except BaseException as exc:  # noqa: BLE001 - every user failure becomes a result
+                        out.result.CopyFrom(await self.failure_result(exc))
+                    finally:
+                        set_current(None, None)
+                self.outbox.append(out)
+                now = time.monotonic()
+                if not self.inline_queue or now - last_flush > 0.002:
+                    self._flush()
+                    last_flush = now
+                    await asyncio.sleep(0)  # let the stream send what was flushed
+        finally:
+            self.inline_task = None
 
     def _is_gen(self, wi: api_pb2.WorkerInput) -> bool:
         d = self.definition
@@ -194,7 +284,7 @@ class Worker:
     async def start(self, init: api_pb2.ContainerInit) -> bool:
         self.definition = init.definition
         d = init.definition
-        concurrency = max(1, d.max_concurrent_inputs)
+        concurrency = self.concurrency = max(1, d.max_concurrent_inputs)
         self.slots = asyncio.Semaphore(concurrency)
         self.threads = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="modal-input")
         try:
@@ -209,9 +299,9 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001
             traceback.print_exc()
             result = await self.failure_result(exc, api_pb2.RESULT_STATUS_INIT_FAILURE)
-            self.send.put_nowait(api_pb2.WorkerMessage(init_failed=api_pb2.WorkerInitFailed(result=result)))
+            self.send(api_pb2.WorkerMessage(init_failed=api_pb2.WorkerInitFailed(result=result)))
             return False
-        self.send.put_nowait(api_pb2.WorkerMessage(ready=api_pb2.WorkerReady()))
+        self.send(api_pb2.WorkerMessage(ready=api_pb2.WorkerReady()))
         return True
 
     async def _hydrate(self, function_ids: dict[str, str]) -> None:
@@ -233,7 +323,13 @@ class Worker:
                     await call_hook(hook)
                 except Exception:  # noqa: BLE001 - a failing @exit is reported, not fatal
                     traceback.print_exc()
-        self.send.put_nowait(None)
+        deadline = time.monotonic() + 5.0
+        while (self.unsent or self.writing) and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)  # let the last outputs go out before the stream closes
+        try:
+            await self.stream.done_writing()
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError):
+            pass
 
 
 async def _amain() -> int:
@@ -244,15 +340,8 @@ async def _amain() -> int:
         stub = api_pb2_grpc.NodalStub(channel)
         worker = Worker(stub)
 
-        async def requests():
-            yield hello
-            while True:
-                msg = await worker.send.get()
-                if msg is None:
-                    return
-                yield msg
-
-        stream = stub.WorkerStream(requests())
+        stream = worker.stream = stub.WorkerStream()
+        await stream.write(hello)
         first = await stream.read()
         if first is grpc.aio.EOF or first.WhichOneof("msg") != "init":
             print("worker: the server did not send the container's init", file=sys.stderr)
@@ -265,14 +354,9 @@ async def _amain() -> int:
             which = directive.WhichOneof("msg")
             if which == "inputs" and ok:
                 for wi in directive.inputs.inputs:
-                    if worker.definition.batch_max_size:
-                        worker.add_to_batch(wi)
-                    else:
-                        worker.tasks[wi.input_id] = asyncio.get_running_loop().create_task(worker.run_input(wi))
+                    worker.accept(wi)
             elif which == "cancel_input_id":
-                task = worker.tasks.get(directive.cancel_input_id)
-                if task is not None:
-                    task.cancel()
+                worker.cancel(directive.cancel_input_id)
             elif which == "shutdown":
                 break
         await worker.stop()

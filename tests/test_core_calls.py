@@ -180,3 +180,27 @@ def test_bad_options_fail_at_decoration():
         app.function(gpu="NOPE")
     with pytest.raises(InvalidError):
         app.function(retries=99)
+
+
+def test_exit_hook_runs_when_the_app_stops(nodal_server):
+    """@exit runs when containers shut down; its output reaches the app's logs."""
+    from apps import exit_app
+    from modal._utils.async_utils import run_sync
+    from modal.client import Client
+    from nodal.proto import api_pb2
+
+    with exit_app.app.run():
+        assert exit_app.WithExit().hello.remote() == "hi"
+        app_id = exit_app.app.app_id
+
+    async def logs() -> list[str]:
+        client = await Client.from_env.aio()
+        req = api_pb2.AppLogsRequest(app_id=app_id)
+        return [e.data async for e in client.stub.AppLogs.stream(req)]
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if any("exit hook ran" in line for line in run_sync(logs())):
+            return
+        time.sleep(0.1)  # polling the log with a deadline
+    raise AssertionError("the @exit hook's output never reached the app logs")

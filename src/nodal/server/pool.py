@@ -33,6 +33,7 @@ class ContainerSlot:
     idle_since: float = field(default_factory=time.monotonic)
     startup_handle: Optional[asyncio.TimerHandle] = None
     last_output_at: float = 0.0
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Pool:
@@ -51,6 +52,7 @@ class Pool:
         self.params = params
         self.pending: collections.deque[PendingInput] = collections.deque()
         self.containers: dict[str, ContainerSlot] = {}
+        self.retrying: dict[str, PendingInput] = {}  # inputs waiting out their retry delay
         self.kick_scheduled = False
         self.min_containers = definition.min_containers
         self.max_containers = definition.max_containers

@@ -172,6 +172,7 @@ class Scheduler:
         if found is None:
             return
         pool, slot = found
+        slot.exited.set()
         was_starting = slot.state == "starting"
         self._forget_slot(pool, slot)
         for pin in list(slot.inflight.values()):
@@ -201,7 +202,18 @@ class Scheduler:
             return
         slot.state = "draining"
         slot.send.put_nowait(api_pb2.WorkerDirective(shutdown=True))
-        asyncio.get_running_loop().create_task(self.runtime.stop(slot.container_id, grace))
+        loop = asyncio.get_running_loop()
+        if grace <= 0:
+            loop.create_task(self.runtime.stop(slot.container_id, 0.0))
+        else:
+            loop.create_task(self._stop_after(slot, grace))
+
+    async def _stop_after(self, slot: ContainerSlot, grace: float) -> None:
+        """Give the worker `grace` seconds to run @exit and leave by itself, then stop the container."""
+        try:
+            await asyncio.wait_for(slot.exited.wait(), grace)
+        except asyncio.TimeoutError:
+            await self.runtime.stop(slot.container_id, 1.0)
 
     def _fail_pending(self, pool: Pool, status: int, message: str) -> None:
         if pool.live_containers():
@@ -256,12 +268,13 @@ class Scheduler:
             pin.container_id = ""
             delay = retry_delay(policy, pin.attempt)
             log.info("retrying input %s (attempt %d) in %.2fs", pin.input_id, pin.attempt, delay)
+            pool.retrying[pin.input_id] = pin
             asyncio.get_running_loop().call_later(delay, self._requeue, pool, pin)
             return
         self._deliver_final(pool, pin, result)
 
     def _requeue(self, pool: Pool, pin: PendingInput) -> None:
-        if pin.cancelled or pool.stopped:
+        if pool.retrying.pop(pin.input_id, None) is None or pin.cancelled or pool.stopped:
             return
         pool.pending.appendleft(pin)
         self.kick(pool)
@@ -301,7 +314,9 @@ class Scheduler:
             cancelled = [p for p in pool.pending if p.call is call]
             pool.pending.clear()
             pool.pending.extend(kept)
+            cancelled += [p for p in pool.retrying.values() if p.call is call]
             for pin in cancelled:
+                pool.retrying.pop(pin.input_id, None)
                 pin.cancelled = True
                 self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, "the call was cancelled"))
             for slot in list(pool.containers.values()):
@@ -322,6 +337,10 @@ class Scheduler:
             pin = pool.pending.popleft()
             if not (keep_durable and pin.call.durable):
                 self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+        for pin in list(pool.retrying.values()):
+            if not (keep_durable and pin.call.durable):
+                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+        pool.retrying.clear()
         slots = list(pool.containers.values())
         for slot in slots:
             for pin in list(slot.inflight.values()):
@@ -329,7 +348,8 @@ class Scheduler:
                 if not (keep_durable and pin.call.durable):
                     self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
             self._stop_slot(pool, slot)
-        await asyncio.gather(*(self.runtime.stop(s.container_id, STOP_GRACE) for s in slots))
+        await asyncio.gather(*(asyncio.wait_for(s.exited.wait(), STOP_GRACE + 2.0) for s in slots),
+                             return_exceptions=True)
 
     # ---------- scale-down ----------
     async def _reap_loop(self) -> None:

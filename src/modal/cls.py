@@ -7,14 +7,17 @@ instance each; every set of parameters gets its own warm pool on the server.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
+from modal._options import parse_function_options
 from modal._serialization import serialize
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.client import Client, _default_client
 from modal.exception import ExecutionError, InvalidError, NotFoundError, deprecation_warning
 from modal.functions import Function
-from modal.partial_function import find_partials
+from modal.partial_function import batched, concurrent, find_partials
+from modal.retries import Retries
 from nodal.proto import api_pb2
 
 if TYPE_CHECKING:
@@ -113,11 +116,16 @@ class Obj:
         self._local: Any = None
 
     async def _bound_ids(self) -> tuple[Client, str]:
+        """(client, id of this instance's pool): the class's own pool, or one bound to the
+        instance's parameters and the Cls's option overrides."""
         if self._bound is None or self._bound[0].is_closed:
             client, fid = await self._cls._service_ids()
-            if self._params or self._cls._options_overridden:
-                resp = await client.stub.FunctionBindParams(api_pb2.FunctionBindParamsRequest(
-                    function_id=fid, serialized_params=serialize(self._params)))
+            if self._params or self._cls._overrides:
+                req = api_pb2.FunctionBindParamsRequest(
+                    function_id=fid, serialized_params=serialize(self._params))
+                if self._cls._overrides:
+                    req.overrides.CopyFrom(await self._cls._overrides_proto(client))
+                resp = await client.stub.FunctionBindParams(req)
                 fid = resp.bound_function_id
             self._bound = (client, fid)
         return self._bound
@@ -175,8 +183,9 @@ class Cls:
         self._name = name
         self._app = app
         self._service = service_function
-        self._definition: Optional[api_pb2.FunctionDef] = None
-        self._options_overridden = False
+        self._definition: Optional[api_pb2.FunctionDef] = None  # of a class looked up by name
+        self._root = self  # the Cls that with_options() & co. derived this one from
+        self._overrides: dict[str, Any] = {}  # option name -> value, see _overrides_proto
         if user_cls is not None:
             self.__doc__ = user_cls.__doc__
 
@@ -186,8 +195,9 @@ class Cls:
     def _method_names(self) -> Optional[set[str]]:
         if self._user_cls is not None:
             return {n for n, pf in find_partials(self._user_cls).items() if "method" in pf.roles or pf.batch_max_size}
-        if self._definition is not None:
-            return set(self._definition.method_names)
+        definition = self._root._definition
+        if definition is not None:
+            return set(definition.method_names)
         return None
 
     def _generator_methods(self) -> set[str]:
@@ -200,7 +210,8 @@ class Cls:
                 if gen:
                     out.add(n)
             return out
-        return set(self._definition.generator_methods) if self._definition is not None else set()
+        definition = self._root._definition
+        return set(definition.generator_methods) if definition is not None else set()
 
     async def _service_ids(self) -> tuple[Client, str]:
         if self._service is None:
@@ -258,18 +269,131 @@ class Cls:
         await obj._service_ids()
         return obj
 
-    def with_options(self, **options: Any) -> "Cls":
-        """A variant of the class with other resources/scaling (not applied yet on this server)."""
-        from modal._options import parse_function_options
-
-        parse_function_options(**options)  # validate now, as Modal does
-        raise ExecutionError("Cls.with_options is not supported by this Nodal server yet")
+    # ---------- option overrides ----------
+    def with_options(
+        self,
+        *,
+        cpu: Optional[Union[float, tuple[float, float]]] = None,
+        memory: Optional[Union[int, tuple[int, int]]] = None,
+        gpu: Any = None,
+        env: Optional[dict[str, Optional[str]]] = None,
+        secrets: Optional[Collection[Any]] = None,
+        volumes: dict = {},
+        retries: Optional[Union[int, Retries]] = None,
+        max_containers: Optional[int] = None,
+        buffer_containers: Optional[int] = None,
+        scaledown_window: Optional[int] = None,
+        timeout: Optional[int] = None,
+        region: Optional[Union[str, Sequence[str]]] = None,
+        cloud: Optional[str] = None,
+        min_containers: Optional[int] = None,
+        # Deprecated aliases (documented by the older reference):
+        concurrency_limit: Optional[int] = None,
+        container_idle_timeout: Optional[int] = None,
+        allow_concurrent_inputs: Optional[int] = None,
+    ) -> "Cls":
+        """A variant of this class with other resources, secrets or scaling. Its instances run in
+        their own warm pool, autoscaled apart from the original's. Options stack
+        (`Model.with_options(gpu="A100").with_options(scaledown_window=300)`) but can't be unset;
+        `secrets=` replaces the class's secrets, `env=` is merged over its env."""
+        given = {k: v for k, v in dict(
+            cpu=cpu, memory=memory, gpu=gpu, env=env, secrets=secrets, retries=retries,
+            max_containers=max_containers, buffer_containers=buffer_containers,
+            scaledown_window=scaledown_window, timeout=timeout, region=region, cloud=cloud,
+            min_containers=min_containers,
+            concurrency_limit=concurrency_limit, container_idle_timeout=container_idle_timeout,
+            allow_concurrent_inputs=allow_concurrent_inputs,
+        ).items() if v is not None}
+        if volumes:
+            raise InvalidError("volumes are not supported by this Nodal server yet")
+        if "secrets" in given and not isinstance(secrets, Collection):
+            raise InvalidError(f"secrets= must be a list of modal.Secret, got {type(secrets).__name__}")
+        opts = parse_function_options(**given)  # validates (InvalidError) and maps deprecated aliases
+        changes: dict[str, Any] = {}
+        if opts.cpu != (0.0, 0.0):
+            changes["cpu"] = opts.cpu
+        if opts.memory != (0, 0):
+            changes["memory"] = opts.memory
+        if opts.gpu:
+            changes["gpu"] = opts.gpu
+        if opts.secrets:
+            changes["secrets"] = list(opts.secrets)
+        if env:
+            changes["env"] = {k: v for k, v in env.items() if v is not None}
+        if opts.retries is not None:
+            changes["retries"] = opts.retries
+        if timeout is not None:
+            changes["timeout"] = opts.timeout
+        for name, aliases in (("min_containers", ("min_containers",)),
+                              ("max_containers", ("max_containers", "concurrency_limit")),
+                              ("buffer_containers", ("buffer_containers",)),
+                              ("scaledown_window", ("scaledown_window", "container_idle_timeout"))):
+            if any(a in given for a in aliases):
+                changes[name] = getattr(opts, name)
+        if allow_concurrent_inputs is not None:
+            changes["concurrency"] = (opts.max_concurrent_inputs, opts.target_concurrent_inputs)
+        return self._derive(changes)
 
     def with_concurrency(self, *, max_inputs: int, target_inputs: Optional[int] = None) -> "Cls":
-        raise ExecutionError("Cls.with_concurrency is not supported by this Nodal server yet")
+        """A variant of this class whose containers each run up to `max_inputs` inputs at once
+        (autoscaling aims for `target_inputs`), in their own warm pool."""
+        concurrent(max_inputs=max_inputs, target_inputs=target_inputs)  # validates as @modal.concurrent
+        return self._derive({"concurrency": (max_inputs, target_inputs or max_inputs)})
 
     def with_batching(self, *, max_batch_size: int, wait_ms: int) -> "Cls":
-        raise ExecutionError("Cls.with_batching is not supported by this Nodal server yet")
+        """A variant of this class whose methods get inputs in lists of up to `max_batch_size`,
+        waiting at most `wait_ms` for a batch to fill, in their own warm pool."""
+        batched(max_batch_size=max_batch_size, wait_ms=wait_ms)  # validates as @modal.batched
+        return self._derive({"batching": (max_batch_size, wait_ms)})
+
+    def _derive(self, changes: dict[str, Any]) -> "Cls":
+        overrides = {**self._overrides, **changes}
+        if "env" in changes and "env" in self._overrides:
+            overrides["env"] = {**self._overrides["env"], **changes["env"]}
+        self._check_overrides(overrides)
+        new = Cls(self._user_cls, self._name, app=self._app, service_function=self._service)
+        new._root = self._root
+        new._overrides = overrides
+        return new
+
+    def _check_overrides(self, o: dict[str, Any]) -> None:
+        """What can be checked locally across stacked overrides (the server checks the rest)."""
+        low, high = o.get("min_containers"), o.get("max_containers")
+        if low and high and low > high:
+            raise InvalidError(f"min_containers ({low}) can't exceed max_containers ({high})")
+        batching = "batching" in o
+        concurrency = "concurrency" in o and o["concurrency"][0] > 1
+        if self._user_cls is not None:
+            partials = find_partials(self._user_cls).values()
+            batching = batching or any(pf.batch_max_size for pf in partials)
+            concurrency = concurrency or bool(getattr(self._user_cls, "__modal_concurrent__", None)) or any(
+                pf.max_concurrent_inputs > 1 for pf in partials)
+        if batching and concurrency and ("batching" in o or "concurrency" in o):
+            raise InvalidError("batching and input concurrency can't be combined on one class")
+
+    async def _overrides_proto(self, client: Client) -> api_pb2.FunctionOverrides:
+        o = self._overrides
+        msg = api_pb2.FunctionOverrides()
+        if "cpu" in o:
+            msg.cpu.cpu, msg.cpu.cpu_limit = o["cpu"]
+        if "memory" in o:
+            msg.memory.memory_mb, msg.memory.memory_limit_mb = o["memory"]
+        if "gpu" in o:
+            msg.gpu = o["gpu"]
+        if "secrets" in o:
+            app_id = (self._app.app_id if self._app is not None else None) or ""
+            msg.secrets.secret_ids.extend([await s._resolve(client, app_id) for s in o["secrets"]])
+        msg.env.update(o.get("env", {}))
+        if "retries" in o:
+            msg.retries.CopyFrom(api_pb2.RetryPolicy(**o["retries"]._to_dict()))
+        for name in ("timeout", "min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+            if name in o:
+                setattr(msg, name, o[name])
+        if "concurrency" in o:
+            msg.concurrency.max_inputs, msg.concurrency.target_inputs = o["concurrency"]
+        if "batching" in o:
+            msg.batching.max_batch_size, msg.batching.wait_ms = o["batching"]
+        return msg
 
 
 def user_methods(user_cls: type) -> dict[str, Callable[..., Any]]:

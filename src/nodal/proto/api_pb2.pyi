@@ -448,12 +448,84 @@ class FunctionGetResponse(_message.Message):
     def __init__(self, function_id: _Optional[str] = ..., definition: _Optional[_Union[FunctionDef, _Mapping]] = ...) -> None: ...
 
 class FunctionBindParamsRequest(_message.Message):
-    __slots__ = ("function_id", "serialized_params")
+    __slots__ = ("function_id", "serialized_params", "overrides")
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     SERIALIZED_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     serialized_params: bytes
-    def __init__(self, function_id: _Optional[str] = ..., serialized_params: _Optional[bytes] = ...) -> None: ...
+    overrides: FunctionOverrides
+    def __init__(self, function_id: _Optional[str] = ..., serialized_params: _Optional[bytes] = ..., overrides: _Optional[_Union[FunctionOverrides, _Mapping]] = ...) -> None: ...
+
+class FunctionOverrides(_message.Message):
+    __slots__ = ("cpu", "memory", "gpu", "secrets", "env", "retries", "timeout", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "concurrency", "batching")
+    class Cpu(_message.Message):
+        __slots__ = ("cpu", "cpu_limit")
+        CPU_FIELD_NUMBER: _ClassVar[int]
+        CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+        cpu: float
+        cpu_limit: float
+        def __init__(self, cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ...) -> None: ...
+    class Memory(_message.Message):
+        __slots__ = ("memory_mb", "memory_limit_mb")
+        MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+        MEMORY_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
+        memory_mb: int
+        memory_limit_mb: int
+        def __init__(self, memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ...) -> None: ...
+    class Secrets(_message.Message):
+        __slots__ = ("secret_ids",)
+        SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
+        secret_ids: _containers.RepeatedScalarFieldContainer[str]
+        def __init__(self, secret_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    class Concurrency(_message.Message):
+        __slots__ = ("max_inputs", "target_inputs")
+        MAX_INPUTS_FIELD_NUMBER: _ClassVar[int]
+        TARGET_INPUTS_FIELD_NUMBER: _ClassVar[int]
+        max_inputs: int
+        target_inputs: int
+        def __init__(self, max_inputs: _Optional[int] = ..., target_inputs: _Optional[int] = ...) -> None: ...
+    class Batching(_message.Message):
+        __slots__ = ("max_batch_size", "wait_ms")
+        MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+        WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+        max_batch_size: int
+        wait_ms: int
+        def __init__(self, max_batch_size: _Optional[int] = ..., wait_ms: _Optional[int] = ...) -> None: ...
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
+    GPU_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    MIN_CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    BUFFER_CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    SCALEDOWN_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
+    cpu: FunctionOverrides.Cpu
+    memory: FunctionOverrides.Memory
+    gpu: str
+    secrets: FunctionOverrides.Secrets
+    env: _containers.ScalarMap[str, str]
+    retries: RetryPolicy
+    timeout: float
+    min_containers: int
+    max_containers: int
+    buffer_containers: int
+    scaledown_window: float
+    concurrency: FunctionOverrides.Concurrency
+    batching: FunctionOverrides.Batching
+    def __init__(self, cpu: _Optional[_Union[FunctionOverrides.Cpu, _Mapping]] = ..., memory: _Optional[_Union[FunctionOverrides.Memory, _Mapping]] = ..., gpu: _Optional[str] = ..., secrets: _Optional[_Union[FunctionOverrides.Secrets, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., concurrency: _Optional[_Union[FunctionOverrides.Concurrency, _Mapping]] = ..., batching: _Optional[_Union[FunctionOverrides.Batching, _Mapping]] = ...) -> None: ...
 
 class FunctionBindParamsResponse(_message.Message):
     __slots__ = ("bound_function_id",)

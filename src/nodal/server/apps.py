@@ -15,12 +15,43 @@ from nodal.server.logs import LogHub
 from nodal.server.pool import Pool
 from nodal.server.scheduler import Scheduler
 from nodal.store.blob_store import BlobStore, is_sha256
-from nodal.store.metadata import AppRecord, FunctionRecord, MetadataStore
+from nodal.store.metadata import AppRecord, BoundFunctionRecord, FunctionRecord, MetadataStore
 
 log = logging.getLogger("nodal.apps")
 
 HEARTBEAT_TIMEOUT = 60.0  # an ephemeral app whose client is silent this long is stopped
 LIVE_STATES = (api_pb2.APP_STATE_EPHEMERAL, api_pb2.APP_STATE_DETACHED, api_pb2.APP_STATE_DEPLOYED)
+
+
+MAX_BATCH_SIZE = 1000  # as modal.batched
+MAX_BATCH_WAIT_MS = 10 * 60 * 1000
+
+
+def apply_overrides(base: api_pb2.FunctionDef, o: api_pb2.FunctionOverrides) -> api_pb2.FunctionDef:
+    """The definition a bound pool runs: `base` with whatever `o` sets replaced (env merged)."""
+    d = api_pb2.FunctionDef()
+    d.CopyFrom(base)
+    if o.HasField("cpu"):
+        d.cpu, d.cpu_limit = o.cpu.cpu, o.cpu.cpu_limit
+    if o.HasField("memory"):
+        d.memory_mb, d.memory_limit_mb = o.memory.memory_mb, o.memory.memory_limit_mb
+    if o.HasField("gpu"):
+        d.gpu = o.gpu
+    if o.HasField("secrets"):
+        del d.secret_ids[:]
+        d.secret_ids.extend(o.secrets.secret_ids)
+    d.env.update(o.env)
+    if o.HasField("retries"):
+        d.retries.CopyFrom(o.retries)
+    for name in ("timeout", "min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+        if o.HasField(name):
+            setattr(d, name, getattr(o, name))
+    if o.HasField("concurrency"):
+        d.max_concurrent_inputs = o.concurrency.max_inputs
+        d.target_concurrent_inputs = o.concurrency.target_inputs or o.concurrency.max_inputs
+    if o.HasField("batching"):
+        d.batch_max_size, d.batch_wait_ms = o.batching.max_batch_size, o.batching.wait_ms
+    return d
 
 
 def _valid_name(name: str) -> bool:
@@ -42,6 +73,10 @@ class AppService:
             if app.state == api_pb2.APP_STATE_EPHEMERAL:
                 app.state, app.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
                 self.store.put_app(app)
+            elif app.state in LIVE_STATES:  # deployed apps' warm containers come back with the server
+                for f in self.store.list_functions(app.app_id):
+                    if api_pb2.FunctionDef.FromString(f.definition).min_containers:
+                        self.scheduler.kick(self.pool(f.function_id))
         self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
 
     # ---------- apps ----------
@@ -173,34 +208,86 @@ class AppService:
         return rec, api_pb2.FunctionDef.FromString(rec.definition)
 
     def pool(self, key: str) -> Pool:
-        """The pool serving a function id, or a Cls parameter set ("fu-…" or "fu-…/…" bound id)."""
+        """The pool serving a function id, or a bound Cls instance ("fu-…/…": parameters and
+        option overrides); a bound pool runs the class's definition with its overrides applied."""
         pool = self.scheduler.pools.get(key)
         if pool is not None:
             return pool
         params = b""
         function_id = key
+        overrides = b""
         if "/" in key:
             bound = self.store.get_bound_params(key)
             if bound is None:
                 raise not_found(f"bound function {key} not found")
-            function_id, params = bound
+            function_id, params, overrides = bound.function_id, bound.params, bound.overrides
         rec, definition = self.function_def(function_id)
         app = self.require_app(rec.app_id)
         if app.state not in LIVE_STATES:
             raise ApiError("ExecutionError", f"app {app.name or app.app_id} is stopped; its functions can't run")
+        if overrides:
+            definition = apply_overrides(definition, api_pb2.FunctionOverrides.FromString(overrides))
         pool = Pool(key, function_id, rec.app_id, definition, params)
         self.scheduler.pools[key] = pool
         return pool
 
-    def bind_params(self, function_id: str, params: bytes) -> str:
+    def bind_params(self, function_id: str, params: bytes,
+                    overrides: Optional[api_pb2.FunctionOverrides] = None) -> str:
+        """Bind a class to parameters and option overrides: the id of the pool that serves them."""
         _, definition = self.function_def(function_id)
         if not definition.is_class:
             raise invalid(f"{definition.tag} is not a class; only classes take parameters")
         from nodal.store.blob_store import sha256_hex
 
-        bound_id = f"{function_id}/{sha256_hex(params)[:24]}"
-        self.store.put_bound_params(bound_id, function_id, params)
+        extra = b""
+        if overrides is not None and overrides.ByteSize():
+            self._validate_overrides(definition, overrides)
+            extra = overrides.SerializeToString(deterministic=True)
+        if extra:
+            digest = sha256_hex(len(params).to_bytes(8, "big") + params + extra)
+        else:
+            digest = sha256_hex(params)  # unchanged for plain parameter sets: their ids stay stable
+        bound_id = f"{function_id}/{digest[:24]}"
+        self.store.put_bound_params(BoundFunctionRecord(bound_id, function_id, params, extra))
+        if extra and overrides.HasField("min_containers") and overrides.min_containers:
+            self.scheduler.kick(self.pool(bound_id))  # warm containers start now, as at publish
         return bound_id
+
+    def _validate_overrides(self, definition: api_pb2.FunctionDef, o: api_pb2.FunctionOverrides) -> None:
+        tag = definition.tag
+        for name, (request, limit) in (("cpu", (o.cpu.cpu, o.cpu.cpu_limit)),
+                                       ("memory", (o.memory.memory_mb, o.memory.memory_limit_mb))):
+            if o.HasField(name) and not (request > 0 and (limit == 0 or limit >= request)):
+                raise invalid(f"{tag}: {name} override must be positive, with a limit of 0 or >= the request")
+        for sid in o.secrets.secret_ids:
+            if self.store.get_secret(sid) is None:
+                raise not_found(f"{tag}: override uses secret {sid} that does not exist")
+        for k in o.env:
+            if not k or "=" in k or "\0" in k:
+                raise invalid(f"{tag}: invalid environment variable name {k!r} in env override")
+        if o.HasField("retries"):
+            r = o.retries
+            if not all(v >= 0 for v in (r.max_retries, r.backoff_coefficient, r.initial_delay, r.max_delay)):
+                raise invalid(f"{tag}: retry policy override must not be negative")
+        if o.HasField("timeout") and not o.timeout > 0:
+            raise invalid(f"{tag}: timeout override must be positive")
+        for name in ("min_containers", "max_containers", "buffer_containers", "scaledown_window"):
+            if o.HasField(name) and not getattr(o, name) >= 0:  # NaN included
+                raise invalid(f"{tag}: {name} override must not be negative")
+        if o.HasField("concurrency") and not (
+            o.concurrency.max_inputs >= 1 and 0 <= o.concurrency.target_inputs <= o.concurrency.max_inputs
+        ):
+            raise invalid(f"{tag}: concurrency override needs max_inputs >= 1 "
+                          "and 0 <= target_inputs <= max_inputs")
+        if o.HasField("batching") and not (
+            1 <= o.batching.max_batch_size <= MAX_BATCH_SIZE and 0 <= o.batching.wait_ms < MAX_BATCH_WAIT_MS
+        ):
+            raise invalid(f"{tag}: batching override needs 1 <= max_batch_size <= {MAX_BATCH_SIZE} "
+                          f"and 0 <= wait_ms < {MAX_BATCH_WAIT_MS}")
+        d = apply_overrides(definition, o)
+        if d.max_containers and d.min_containers > d.max_containers:
+            raise invalid(f"{tag}: min_containers ({d.min_containers}) can't exceed "
+                          f"max_containers ({d.max_containers})")
 
     def app_function_ids(self, app_id: str) -> dict[str, str]:
         return {f.tag: f.function_id for f in self.store.list_functions(app_id)}

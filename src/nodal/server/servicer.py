@@ -191,7 +191,10 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     @_rpc
     async def FunctionBindParams(self, request, context):
         return api_pb2.FunctionBindParamsResponse(
-            bound_function_id=self.apps.bind_params(request.function_id, request.serialized_params)
+            bound_function_id=self.apps.bind_params(
+                request.function_id, request.serialized_params,
+                request.overrides if request.HasField("overrides") else None,
+            )
         )
 
     @_rpc

@@ -35,6 +35,16 @@ class FunctionRecord:
 
 
 @dataclass
+class BoundFunctionRecord:
+    """A class function bound to parameters and option overrides: the key of its own pool."""
+
+    bound_id: str  # "<function_id>/<hash of params and overrides>"
+    function_id: str
+    params: bytes  # serialized class parameters
+    overrides: bytes = b""  # serialized api_pb2.FunctionOverrides; empty = none
+
+
+@dataclass
 class CallRecord:
     call_id: str
     function_id: str
@@ -72,11 +82,12 @@ class MetadataStore(abc.ABC):
     def get_function(self, function_id: str) -> Optional[FunctionRecord]: ...
 
     @abc.abstractmethod
-    def put_bound_params(self, bound_id: str, function_id: str, params: bytes) -> None: ...
+    def put_bound_params(self, bound: BoundFunctionRecord) -> None:
+        """Record a binding; the bound id is derived from its content, so re-putting one is a no-op."""
 
     @abc.abstractmethod
-    def get_bound_params(self, bound_id: str) -> Optional[tuple[str, bytes]]:
-        """(function_id, serialized params) of a parameter-bound class function."""
+    def get_bound_params(self, bound_id: str) -> Optional[BoundFunctionRecord]:
+        """The parameters and option overrides of a bound class function."""
 
     # ---- secrets ----
     @abc.abstractmethod

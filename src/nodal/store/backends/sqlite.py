@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Optional
 
-from nodal.store.metadata import AppRecord, CallRecord, FunctionRecord, MetadataStore
+from nodal.store.metadata import AppRecord, BoundFunctionRecord, CallRecord, FunctionRecord, MetadataStore
 
 # Each entry migrates the schema from version i to i+1. Never edit a shipped entry.
 MIGRATIONS: list[str] = [
@@ -33,6 +33,10 @@ MIGRATIONS: list[str] = [
         outputs BLOB
     );
     CREATE INDEX calls_pending ON calls(done);
+    """,
+    # 2: a bound class function may carry option overrides (Cls.with_options & co).
+    """
+    ALTER TABLE bound_params ADD COLUMN overrides BLOB NOT NULL DEFAULT x'';
     """,
 ]
 
@@ -105,14 +109,18 @@ class SqliteMetadataStore(MetadataStore):
         row = self.db.execute("SELECT * FROM functions WHERE function_id = ?", (function_id,)).fetchone()
         return FunctionRecord(*row) if row else None
 
-    def put_bound_params(self, bound_id: str, function_id: str, params: bytes) -> None:
-        self.db.execute("INSERT OR IGNORE INTO bound_params VALUES (?,?,?)", (bound_id, function_id, params))
+    def put_bound_params(self, bound: BoundFunctionRecord) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO bound_params (bound_id, function_id, params, overrides) VALUES (?,?,?,?)",
+            (bound.bound_id, bound.function_id, bound.params, bound.overrides),
+        )
 
-    def get_bound_params(self, bound_id: str) -> Optional[tuple[str, bytes]]:
+    def get_bound_params(self, bound_id: str) -> Optional[BoundFunctionRecord]:
         row = self.db.execute(
-            "SELECT function_id, params FROM bound_params WHERE bound_id = ?", (bound_id,)
+            "SELECT bound_id, function_id, params, overrides FROM bound_params WHERE bound_id = ?",
+            (bound_id,),
         ).fetchone()
-        return (row[0], row[1]) if row else None
+        return BoundFunctionRecord(row[0], row[1], bytes(row[2]), bytes(row[3])) if row else None
 
     # ---- secrets ----
     def put_secret(self, secret_id: str, env_json: str) -> None:

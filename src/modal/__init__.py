@@ -20,13 +20,16 @@ Stub = App  # the old name of App
 
 
 def interact() -> None:
-    """Enable interactive use (`modal run -i`): lets the container's code read from the terminal."""
-    import sys
+    """Attach the caller's terminal to this container's stdin (under `modal run -i`).
 
-    if not is_local() and not sys.stdin.isatty():
-        raise exception.InvalidError(
-            "modal.interact() needs an interactive session: run the app with `modal run -i`"
-        )
+    Locally this does nothing. Inside a container, Nodal cannot forward a terminal yet, so it
+    says so instead of leaving `input()` reading from an empty stdin."""
+    if is_local():
+        return
+    raise exception.InvalidError(
+        "modal.interact() needs a terminal attached to the container, and this Nodal server does not "
+        "forward terminals into containers yet; pass input as function arguments instead"
+    )
 
 
 __all__ = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
 import textwrap
 from datetime import UTC, datetime
@@ -476,7 +477,8 @@ def fake_run(monkeypatch):
     return calls
 
 
-def test_run_command_passes_options(tmp_path, fake_run):
+def test_run_command_passes_options(tmp_path, fake_run, monkeypatch):
+    monkeypatch.setenv("MODAL_ENVIRONMENT", "main")  # `-e` sets it; restored after the test
     out = tmp_path / "out.txt"
     path = app_file(
         tmp_path,
@@ -493,6 +495,40 @@ def test_run_command_passes_options(tmp_path, fake_run):
     assert result.exit_code == 0, result.output
     assert out.read_text() == "(4, 'hi', True)"
     assert fake_run == [{"detach": True, "interactive": False, "environment_name": "staging"}]
+    assert os.environ["MODAL_ENVIRONMENT"] == "staging"
+
+    # The same flags after FUNC_REF work too.
+    result = CliRunner().invoke(main, ["run", str(path), "--n", "5", "-q", "--detach", "-i"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "(5, 'hi', False)"
+    assert fake_run[-1] == {"detach": True, "interactive": True, "environment_name": None}
+
+
+def test_target_parameters_win_over_run_flags_after_the_ref(tmp_path, fake_run):
+    out = tmp_path / "out.txt"
+    path = app_file(
+        tmp_path,
+        f"""
+        @app.local_entrypoint()
+        def main(quiet: bool = False, detach: str = "no"):
+            open({str(out)!r}, "w").write(repr((quiet, detach)))
+    """,
+    )
+    result = CliRunner().invoke(main, ["run", "-q", str(path), "--quiet", "--detach", "yes"])
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "(True, 'yes')"
+    assert fake_run == [{"detach": False, "interactive": False, "environment_name": None}]
+
+
+def test_run_module_path(tmp_path, fake_run, monkeypatch):
+    pkg = tmp_path / "clipkg_b"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "mod.py").write_text(textwrap.dedent(APP_SOURCE))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", "-q", "-m", "clipkg_b.mod::square", "--x", "3"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "9"
 
 
 def test_run_function_prints_results(tmp_path, fake_run):

@@ -62,7 +62,7 @@ def resolve_app_id(client: Any, app_ref: str, env: str | None, *, include_stoppe
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if ts else ""
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S") if ts else ""
 
 
 def _iso(ts: float) -> str | None:
@@ -79,7 +79,12 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*columns, title=title)
+        table = Table(title=title)
+        for i, name in enumerate(columns):
+            if name.endswith("ID"):  # ids are copied into other commands: never cut them
+                table.add_column(name, no_wrap=True, min_width=max([len(r[i]) for r in rows] + [len(name)]))
+            else:
+                table.add_column(name)
         for row in rows:
             table.add_row(*row)
         Console().print(table)

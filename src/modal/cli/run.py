@@ -42,6 +42,43 @@ def _env_option(f: Any) -> Any:
     )(f)
 
 
+_AFTER_REF = "after_ref_"
+
+
+def _run_flags(prefix: str = "") -> list[click.Option]:
+    """The options of `modal run`. Made anew for each target's command too (named with a prefix),
+    so that they also work after FUNC_REF where they do not clash with the target's own options."""
+    return [
+        click.Option(
+            ["-d", "--detach", prefix + "detach"],
+            is_flag=True,
+            help="Keep the app running after this command exits (or is interrupted).",
+        ),
+        click.Option(
+            ["-q", "--quiet", prefix + "quiet"], is_flag=True, help="Don't show progress or the app's logs."
+        ),
+        click.Option(
+            ["-i", "--interactive", prefix + "interactive"],
+            is_flag=True,
+            help="Run the app in interactive mode.",
+        ),
+        click.Option(
+            ["--write-result", prefix + "write_result"],
+            metavar="PATH",
+            default=None,
+            help="Write the function's return value (str or bytes) to PATH instead of printing it.",
+        ),
+        click.Option(
+            ["-e", "--env", prefix + "env"],
+            default=None,
+            is_eager=True,
+            callback=_set_environment,
+            metavar="ENV",
+            help='Environment to use (default: the `environment` config, else "main").',
+        ),
+    ]
+
+
 def _output(quiet: bool) -> Any:
     if quiet:
         return contextlib.nullcontext()
@@ -143,10 +180,18 @@ def _command_for(runnable: Runnable, source: str) -> click.Command:
             "rename one to run it from the command line"
         )
 
+    taken = {cli_args.option_name(s.name) for s in method_specs + cls_specs}
+    late_flags = [f for f in _run_flags(_AFTER_REF) if not set(f.opts) & taken]
+    for f in late_flags:
+        f.hidden = True
+
     @click.pass_context
     def callback(ctx: click.Context, **values: Any) -> None:
-        opts = ctx.parent.params if ctx.parent is not None else {}
+        opts = dict(ctx.parent.params) if ctx.parent is not None else {}
         given = cli_args.given_params(ctx)
+        for name in given:
+            if name.startswith(_AFTER_REF):  # `modal run app.py --detach`: as if written before app.py
+                opts[name[len(_AFTER_REF) :]] = values[name]
         call_args, call_kwargs = cli_args.build_call(method_specs, values, given)
         _, cls_kwargs = cli_args.build_call(cls_specs, values, given)
         detach = bool(opts.get("detach"))
@@ -162,7 +207,7 @@ def _command_for(runnable: Runnable, source: str) -> click.Command:
     doc = inspect.getdoc(runnable.raw_f) or f"Run {runnable.name} ({runnable.kind}) of {source}."
     return click.Command(
         name=f"{source}::{runnable.name}",
-        params=cli_args.click_params(method_specs + cls_specs),
+        params=cli_args.click_params(method_specs + cls_specs) + late_flags,
         callback=callback,
         help=doc,
         short_help=doc.splitlines()[0] if doc else None,
@@ -188,20 +233,13 @@ class RunGroup(click.Group):
     cls=RunGroup,
     name="run",
     subcommand_metavar="FUNC_REF [ARGS]...",
+    params=[
+        *_run_flags(),
+        click.Option(
+            ["-m", "m"], is_flag=True, help="Interpret FUNC_REF as a Python module path (pkg.mod::name)."
+        ),
+    ],
 )
-@click.option(
-    "-d", "--detach", is_flag=True, help="Keep the app running after this command exits (or is interrupted)."
-)
-@click.option("-q", "--quiet", is_flag=True, help="Don't show progress or the app's logs.")
-@click.option("-i", "--interactive", is_flag=True, help="Run the app in interactive mode.")
-@click.option(
-    "--write-result",
-    metavar="PATH",
-    default=None,
-    help="Write the function's return value (str or bytes) to PATH instead of printing it.",
-)
-@click.option("-m", "m", is_flag=True, help="Interpret FUNC_REF as a Python module path (pkg.mod::name).")
-@_env_option
 def run(**_: Any) -> None:
     """Run a function or local entrypoint of an app, with the app running for the duration.
 

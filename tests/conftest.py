@@ -18,6 +18,8 @@ if str(TESTS_DIR) not in sys.path:
 _HOME = Path(tempfile.mkdtemp(prefix="nodal-test-home-"))
 os.environ["NODAL_HOME"] = str(_HOME)
 os.environ.setdefault("NODAL_TEST_CACHE", "/tmp/nodal-test-cache")
+# Servers started by the tests stop by themselves if this test process dies.
+os.environ["NODAL_EXIT_WITH_PID"] = str(os.getpid())
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +43,164 @@ def core_app(nodal_server):
 
     with app.run():
         yield app
+
+
+# ---------- lifecycle, failure and scaling tests ----------
+
+import contextlib  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+
+def _wait_until(predicate, timeout: float = 30.0, what: str = "the condition", interval: float = 0.05):
+    """Poll `predicate` until it returns something truthy (returned) or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)  # the polling interval, not a synchronisation
+
+
+@pytest.fixture(scope="session")
+def wait_until():
+    """`wait_until(predicate, timeout=30, what="...")`: poll a condition with a deadline."""
+    return _wait_until
+
+
+class HostContainers:
+    """Containers as the host sees them: processes carrying MODAL_TASK_ID in /proc/<pid>/environ."""
+
+    def by_task(self) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            for var in env:
+                if var.startswith(b"MODAL_TASK_ID="):
+                    found.setdefault(var.split(b"=", 1)[1].decode(), []).append(int(entry))
+        return found
+
+    def pids(self, task_id: str) -> list[int]:
+        return self.by_task().get(task_id, [])
+
+    def path(self, pid: int, path: str) -> Path:
+        """`path` inside the container of `pid` (its own mounts, private /tmp included)."""
+        return Path(f"/proc/{pid}/root") / path.lstrip("/")
+
+    def find_file(self, path: str, timeout: float = 30.0) -> str:
+        """The task id of the (first) container in which `path` exists, waiting for it."""
+
+        def look():
+            for task_id, pids in self.by_task().items():
+                for pid in pids:
+                    with contextlib.suppress(OSError):
+                        if self.path(pid, path).exists():
+                            return task_id
+            return None
+
+        return _wait_until(look, timeout, f"{path} to appear in a container")
+
+    def write_file(self, task_id: str, path: str, data: str = "") -> None:
+        for pid in self.pids(task_id):
+            with contextlib.suppress(OSError):
+                self.path(pid, path).write_text(data)
+                return
+        raise AssertionError(f"container {task_id} has no process to write {path} into")
+
+    def kill(self, task_id: str) -> None:
+        pids = self.pids(task_id)
+        assert pids, f"container {task_id} has no processes to kill"
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def wait_gone(self, task_id: str, timeout: float = 30.0) -> None:
+        _wait_until(lambda: not self.pids(task_id), timeout, f"the processes of container {task_id} to end")
+
+
+@pytest.fixture(scope="session")
+def host_containers(require_containers) -> HostContainers:
+    return HostContainers()
+
+
+class PrivateServer:
+    """A server daemon on its own NODAL_HOME, for tests that stop and restart it.
+
+    It never touches the SDK's process-wide client (the session's apps hold it): use
+    `client()` for explicit clients, and `python()` to run code in another process."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self._clients: list = []
+
+    @contextlib.contextmanager
+    def _as_home(self):
+        old = os.environ.get("NODAL_HOME")
+        os.environ["NODAL_HOME"] = str(self.home)
+        try:
+            yield
+        finally:
+            os.environ["NODAL_HOME"] = old if old is not None else str(_HOME)
+
+    def start(self) -> int:
+        from nodal.server import daemon
+
+        with self._as_home():
+            return daemon.start_daemon()
+
+    def stop(self) -> None:
+        from modal._utils.async_utils import run_sync
+        from nodal.server import daemon
+
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                run_sync(client._close())
+        self._clients.clear()
+        with self._as_home():
+            daemon.stop_daemon()
+
+    def restart(self) -> int:
+        self.stop()
+        return self.start()
+
+    def pid(self):
+        from nodal.server import daemon
+
+        with self._as_home():
+            return daemon.server_pid()
+
+    def client(self):
+        """A new client connected to this server (closed when the server stops)."""
+        from modal._utils.async_utils import run_sync
+        from modal.client import Client
+
+        client = Client(f"unix://{self.home / 'server.sock'}")
+        run_sync(client._connect())
+        self._clients.append(client)
+        return client
+
+    def python(self, code: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """Run `code` in a fresh Python process that talks to this server."""
+        env = {**os.environ, "NODAL_HOME": str(self.home)}
+        env.pop("MODAL_SERVER_URL", None)
+        return subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+        )
+
+
+@pytest.fixture(scope="module")
+def private_server(require_containers, tmp_path_factory):
+    """A server of its own (own NODAL_HOME) for the module; stopped, with its containers, at the end."""
+    server = PrivateServer(tmp_path_factory.mktemp("nodal-private-home"))
+    server.start()
+    yield server
+    server.stop()

@@ -236,7 +236,10 @@ def _ensure_local_server() -> None:
 
     if daemon.server_pid() is not None:
         return
-    pid = daemon.start_daemon()
+    try:
+        pid = daemon.start_daemon()
+    except RuntimeError as exc:
+        raise ConnectionError(f"could not start a local Nodal server: {exc}") from None
     if not _announced:
         _announced = True
         from nodal import paths

@@ -47,6 +47,9 @@ async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str,
     if key in cache:
         return cache[key]
     resp = await client.stub.ImageGetOrCreate(api_pb2.ImageGetOrCreateRequest(spec=spec, app_id=app_id))
+    if resp.built:
+        cache[key] = resp.image_id
+        return resp.image_id
     shown = False
     async for event in client.stub.ImageJoin.stream(api_pb2.ImageJoinRequest(image_id=resp.image_id)):
         if event.log:

@@ -46,16 +46,31 @@ class ImageService:
         self.store = store
         self.builds: dict[str, _Build] = {}
 
+    def is_built(self, image_id: str) -> bool:
+        """True when the image is already built here (its build log need not be shown again)."""
+        build = self.builds.get(image_id)
+        return build is not None and build.result is not None and not build.error
+
     def get_or_create(self, spec: api_pb2.ImageSpec) -> str:
         steps = steps_from_spec(spec)
         image_id = self.builder.image_id(steps)
         build = self.builds.get(image_id)
         forced = any(s.force_build for s in steps)
-        if build is None or (forced and build.task is not None and build.task.done()) or build.error:
+        if build is None and not forced:
+            cached = self.builder.cached(steps)
+            if cached is not None:  # built by an earlier server run: nothing to do or show
+                self.builds[image_id] = _Build(steps=steps, result=cached)
+                self.store.put_image(image_id, spec.SerializeToString())
+                return image_id
+        if build is None or (forced and self._finished(build)) or build.error:
             build = self.builds[image_id] = _Build(steps=steps)
             self.store.put_image(image_id, spec.SerializeToString())
             build.task = asyncio.get_running_loop().create_task(self._run(image_id, build))
         return image_id
+
+    @staticmethod
+    def _finished(build: _Build) -> bool:
+        return build.task is None or build.task.done()
 
     async def _run(self, image_id: str, build: _Build) -> None:
         def on_line(line: str) -> None:
@@ -78,8 +93,8 @@ class ImageService:
                 raise not_found(f"image {image_id} is unknown to this server")
             self.get_or_create(api_pb2.ImageSpec.FromString(raw))
             build = self.builds[image_id]
-        assert build.task is not None
-        await asyncio.shield(build.task)
+        if build.task is not None:
+            await asyncio.shield(build.task)
         if build.error:
             raise RuntimeError(f"image build failed: {build.error}")
         assert build.result is not None
@@ -95,7 +110,7 @@ class ImageService:
             while sent < len(build.lines):
                 yield api_pb2.ImageBuildEvent(log=build.lines[sent])
                 sent += 1
-            if build.task is not None and build.task.done():
+            if self._finished(build):
                 yield api_pb2.ImageBuildEvent(done=True, success=not build.error, error=build.error)
                 return
             await build.changed.wait()

@@ -82,6 +82,9 @@ async def serve(socket_path: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watched = os.environ.get("NODAL_EXIT_WITH_PID")
+    if watched:
+        loop.create_task(_stop_when_gone(int(watched), stop))
     await stop.wait()
     log.info("shutting down")
     await scheduler.shutdown()
@@ -90,6 +93,18 @@ async def serve(socket_path: Path | None = None) -> None:
     store.close()
     paths.pid_path().unlink(missing_ok=True)
     socket_path.unlink(missing_ok=True)
+
+
+async def _stop_when_gone(pid: int, stop: asyncio.Event) -> None:
+    """Stop when process `pid` ends (NODAL_EXIT_WITH_PID): a test run that dies leaves no server."""
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            log.info("process %d is gone: stopping", pid)
+            stop.set()
+            return
+        await asyncio.sleep(1.0)
 
 
 def main() -> None:

@@ -154,7 +154,8 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     # ---- images ----
     @_rpc
     async def ImageGetOrCreate(self, request, context):
-        return api_pb2.ImageGetOrCreateResponse(image_id=self.images.get_or_create(request.spec))
+        image_id = self.images.get_or_create(request.spec)
+        return api_pb2.ImageGetOrCreateResponse(image_id=image_id, built=self.images.is_built(image_id))
 
     @_stream_rpc
     async def ImageJoin(self, request, context):

@@ -83,6 +83,39 @@ def bench_ray(n_remote: int, n_map: int) -> dict:
         ray.shutdown()
 
 
+def bench_spawn(fn, n: int) -> dict:
+    """Spawn n calls (1,000 per batch), then collect every result; report rate and peak memory."""
+    import asyncio
+
+    import modal
+    from nodal import paths
+
+    async def run() -> int:
+        ids: list[str] = []
+        for start in range(0, n, 1000):
+            calls = await asyncio.gather(*(fn.spawn.aio(i) for i in range(start, min(n, start + 1000))))
+            ids.extend(c.object_id for c in calls)
+        spawned = time.perf_counter()
+        total = 0
+        for start in range(0, n, 10_000):
+            chunk = [modal.FunctionCall.from_id(i) for i in ids[start:start + 10_000]]
+            total += sum(await modal.functions.gather.aio(*chunk))
+        assert total == n * (n - 1) // 2, "wrong results"
+        return spawned
+
+    t = time.perf_counter()
+    spawned = asyncio.run(run())
+    elapsed = time.perf_counter() - t
+    server_pid = int(paths.pid_path().read_text())
+    server_hwm = 0.0
+    for line in Path(f"/proc/{server_pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            server_hwm = int(line.split()[1]) / 1024
+    return {"spawn_per_s": n / (spawned - t), "spawn_collect_per_s": n / elapsed,
+            "client_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "server_peak_rss_mb": server_hwm}
+
+
 def bench_nodal(n_remote: int, n_map: int, n_cold: int, n_spawn: int) -> dict:
     import modal
     from nodal.server import daemon
@@ -112,11 +145,7 @@ def bench_nodal(n_remote: int, n_map: int, n_cold: int, n_spawn: int) -> dict:
                 cold.append(time.perf_counter() - t)
             out["cold_p50_ms"] = p50_ms(cold) if cold else float("nan")
             if n_spawn:
-                t = time.perf_counter()
-                calls = [trivial.spawn(i) for i in range(n_spawn)]
-                got = modal.functions.gather(*calls)
-                out["spawn_per_s"] = len(got) / (time.perf_counter() - t)
-                out["client_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                out.update(bench_spawn(trivial, n_spawn))
         return out
     finally:
         if started:
@@ -126,12 +155,16 @@ def bench_nodal(n_remote: int, n_map: int, n_cold: int, n_spawn: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--spawn", type=int, default=0, help="number of spawned calls (default 1,000,000)")
+    parser.add_argument("--no-peers", action="store_true", help="skip Ray and multiprocessing")
     args = parser.parse_args()
     if "NODAL_HOME" not in os.environ:
         os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
-    n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 1000) if args.quick else (2000, 100_000, 10, 10_000)
-    ray_ = bench_ray(n_remote, n_map)
-    mp = bench_multiprocessing(n_remote, n_map)
+    n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 20_000) if args.quick else (2000, 100_000, 10, 1_000_000)
+    if args.spawn:
+        n_spawn = args.spawn
+    ray_ = {"skipped": "--no-peers"} if args.no_peers else bench_ray(n_remote, n_map)
+    mp = {} if args.no_peers else bench_multiprocessing(n_remote, n_map)
     nodal = bench_nodal(n_remote, n_map, n_cold, n_spawn)
     print("nodal:", {k: round(v, 3) for k, v in nodal.items()})
     print(f"{'metric':<28}{'nodal':>12}{'ray':>12}{'mp.Pool':>12}{'ray/nodal':>12}{'mp/nodal':>12}")
@@ -141,7 +174,9 @@ def main() -> None:
         print(f"{label:<28}{n or 0:>12.2f}{r or 0:>12.2f}{m or 0:>12.2f}{ratio(r):>12}{ratio(m):>12}")
     print(f"{'cold start p50 (ms)':<28}{nodal.get('cold_p50_ms', 0):>12.1f}")
     if "spawn_per_s" in nodal:
-        print(f"{'spawn+gather (/s)':<28}{nodal['spawn_per_s']:>12.1f}  client peak RSS {nodal['client_peak_rss_mb']:.0f} MB")
+        print(f"{'spawn (/s), n=' + str(n_spawn):<28}{nodal['spawn_per_s']:>12.1f}")
+        print(f"{'spawn+collect (/s)':<28}{nodal['spawn_collect_per_s']:>12.1f}  peak RSS: client "
+              f"{nodal['client_peak_rss_mb']:.0f} MB, server {nodal['server_peak_rss_mb']:.0f} MB")
     if "actor_p50_ms" in ray_:
         print(f"ray actor call p50 {ray_['actor_p50_ms']:.2f} ms, ray.init {ray_['init_s']:.1f} s")
     if "skipped" in ray_:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import secrets
-from typing import Any, AsyncIterator, Iterable
+import time
+from typing import Any, AsyncIterator, Iterable, Optional
 
 from modal._container import current_input_id
 from modal._serialization import deserialize, serialize_args
@@ -255,3 +256,70 @@ _FEEDER_DONE = object()
 
 def is_async_callable(f: Any) -> bool:
     return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
+
+
+class SpawnBatcher:
+    """Coalesces the spawns made in one loop tick into one request (spawning from many tasks
+    at once, e.g. `asyncio.gather(*(f.spawn.aio(x) for x in xs))`, costs a round trip per batch)."""
+
+    def __init__(self, client: Client, function_id: str) -> None:
+        self.client = client
+        self.function_id = function_id
+        self.waiting: list[tuple[api_pb2.Input, str, asyncio.Future]] = []
+
+    async def spawn(self, inp: api_pb2.Input) -> str:
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        if not self.waiting:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
+        self.waiting.append((inp, current_input_id() or "", fut))
+        return await fut
+
+    async def _flush(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting[:SPAWN_BATCH], self.waiting[SPAWN_BATCH:]
+            by_parent: dict[str, list] = {}
+            for item in batch:
+                by_parent.setdefault(item[1], []).append(item)
+            for parent, items in by_parent.items():
+                try:
+                    resp = await self.client.stub.CallSpawn(api_pb2.CallSpawnRequest(
+                        function_id=self.function_id, inputs=[i[0] for i in items], parent_input_id=parent))
+                except BaseException as exc:  # noqa: BLE001 - each waiter gets the error
+                    for _, _, fut in items:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+                for (_, _, fut), call_id in zip(items, resp.call_ids):
+                    if not fut.done():
+                        fut.set_result(call_id)
+
+
+SPAWN_BATCH = 1000
+_batchers: dict[tuple[int, str], SpawnBatcher] = {}
+
+
+def spawn_batcher(client: Client, function_id: str) -> SpawnBatcher:
+    key = (id(client), function_id)
+    batcher = _batchers.get(key)
+    if batcher is None or batcher.client is not client:
+        batcher = _batchers[key] = SpawnBatcher(client, function_id)
+    return batcher
+
+
+async def get_many(client: Client, call_ids: list[str], timeout: Optional[float]) -> list[api_pb2.CallGetOutputsResponse]:
+    """Wait for many spawned calls (in chunks the server accepts), keeping their order."""
+
+    done: dict[str, api_pb2.CallGetOutputsResponse] = {}
+    deadline = None if timeout is None else time.monotonic() + timeout
+    todo = list(dict.fromkeys(call_ids))
+    while todo:
+        wait = 60.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        chunk = todo[:SPAWN_BATCH]
+        resp = await client.stub.CallGetOutputsMany(api_pb2.CallGetOutputsManyRequest(call_ids=chunk, timeout=wait))
+        for call_id, result in zip(chunk, resp.results):
+            if result.done:
+                done[call_id] = result
+        todo = [c for c in todo if c not in done]
+        if todo and deadline is not None and time.monotonic() >= deadline:
+            break
+    return [done.get(c, api_pb2.CallGetOutputsResponse(found=True)) for c in call_ids]

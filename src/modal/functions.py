@@ -7,7 +7,6 @@ down the client's call stream. The work happens on the server.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import time
 from dataclasses import dataclass
@@ -154,13 +153,10 @@ class Function:
     async def spawn(self, *args: Any, **kwargs: Any) -> "FunctionCall":
         """Start the function without waiting; the returned FunctionCall fetches the result later."""
         client, fid = await self._ids()
-        from modal._container import current_input_id
 
         inp = await inv.make_input(client, 0, args, kwargs, self._method_name)
-        resp = await client.stub.CallSpawn(
-            api_pb2.CallSpawnRequest(function_id=fid, input=inp, parent_input_id=current_input_id() or "")
-        )
-        return FunctionCall._new(resp.call_id, client, self.is_generator)
+        call_id = await inv.spawn_batcher(client, fid).spawn(inp)
+        return FunctionCall._new(call_id, client, self.is_generator)
 
     @live_method_gen
     async def map(
@@ -387,7 +383,17 @@ async def gather(*function_calls: FunctionCall) -> list[Any]:
     for fc in function_calls:
         if not isinstance(fc, FunctionCall):
             raise InvalidError(f"gather() takes FunctionCall objects, got {type(fc).__name__}")
-    return list(await asyncio.gather(*(fc.get.aio() for fc in function_calls)))
+    if not function_calls:
+        return []
+    client = await function_calls[0]._c()
+    results = await inv.get_many(client, [fc.object_id for fc in function_calls], timeout=None)
+    values = []
+    for fc, resp in zip(function_calls, results):
+        finals = [o for o in resp.outputs if not o.result.gen_item]
+        if not finals:
+            raise ExecutionError(f"call {fc.object_id} finished without a result")
+        values.append(await inv.result_value(client, finals[-1].result))
+    return values
 
 
 def _is_generator_function(f: Callable[..., Any]) -> bool:

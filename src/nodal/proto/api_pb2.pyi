@@ -658,20 +658,38 @@ class CallStreamResponse(_message.Message):
     def __init__(self, outputs: _Optional[_Iterable[_Union[Output, _Mapping]]] = ..., error_call_id: _Optional[str] = ..., error: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...
 
 class CallSpawnRequest(_message.Message):
-    __slots__ = ("function_id", "input", "parent_input_id")
+    __slots__ = ("function_id", "input", "parent_input_id", "inputs")
     FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     PARENT_INPUT_ID_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
     function_id: str
     input: Input
     parent_input_id: str
-    def __init__(self, function_id: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., parent_input_id: _Optional[str] = ...) -> None: ...
+    inputs: _containers.RepeatedCompositeFieldContainer[Input]
+    def __init__(self, function_id: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., parent_input_id: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[Input, _Mapping]]] = ...) -> None: ...
 
 class CallSpawnResponse(_message.Message):
-    __slots__ = ("call_id",)
+    __slots__ = ("call_id", "call_ids")
     CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    CALL_IDS_FIELD_NUMBER: _ClassVar[int]
     call_id: str
-    def __init__(self, call_id: _Optional[str] = ...) -> None: ...
+    call_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, call_id: _Optional[str] = ..., call_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CallGetOutputsManyRequest(_message.Message):
+    __slots__ = ("call_ids", "timeout")
+    CALL_IDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    call_ids: _containers.RepeatedScalarFieldContainer[str]
+    timeout: float
+    def __init__(self, call_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class CallGetOutputsManyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CallGetOutputsResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[CallGetOutputsResponse, _Mapping]]] = ...) -> None: ...
 
 class CallGetOutputsRequest(_message.Message):
     __slots__ = ("call_id", "timeout", "start_gen_index")

@@ -144,6 +144,11 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsResponse.FromString,
                 _registered_method=True)
+        self.CallGetOutputsMany = channel.unary_unary(
+                '/nodal.api.v1.Nodal/CallGetOutputsMany',
+                request_serializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsManyRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsManyResponse.FromString,
+                _registered_method=True)
         self.CallCancel = channel.unary_unary(
                 '/nodal.api.v1.Nodal/CallCancel',
                 request_serializer=nodal_dot_proto_dot_api__pb2.CallCancelRequest.SerializeToString,
@@ -304,6 +309,12 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CallGetOutputsMany(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CallCancel(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -435,6 +446,11 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.CallGetOutputs,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsResponse.SerializeToString,
+            ),
+            'CallGetOutputsMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CallGetOutputsMany,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsManyRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.CallGetOutputsManyResponse.SerializeToString,
             ),
             'CallCancel': grpc.unary_unary_rpc_method_handler(
                     servicer.CallCancel,
@@ -1046,6 +1062,33 @@ class Nodal:
             '/nodal.api.v1.Nodal/CallGetOutputs',
             nodal_dot_proto_dot_api__pb2.CallGetOutputsRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.CallGetOutputsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CallGetOutputsMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/CallGetOutputsMany',
+            nodal_dot_proto_dot_api__pb2.CallGetOutputsManyRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.CallGetOutputsManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -28,6 +28,10 @@ _CALL_ID = re.compile(r"^fc-[0-9a-f]{8,64}$")
 MAX_INLINE_PAYLOAD = 4 * 1024 * 1024  # larger arguments travel as blobs
 MAX_OUTPUT_BATCH = 1000
 MAX_GET_TIMEOUT = 300.0
+MAX_SPAWN_BATCH = 1000
+MEMORY_QUEUE = 10_000  # spawned inputs a pool keeps in memory; the rest wait in the store
+REFILL_BATCH = 5_000  # loaded from the store when the in-memory queue runs below this
+PARKED_POLL = 0.2  # seconds between store checks for a waiter on a parked call
 # ResultStatus -> modal.call_graph.InputStatus (PENDING 0, SUCCESS 1, FAILURE 2, TERMINATED 3, TIMEOUT 4, INIT_FAILURE 5)
 _INPUT_STATUS = {1: 1, 2: 2, 3: 4, 4: 3, 5: 5, 6: 2}
 
@@ -41,6 +45,7 @@ class CallService:
         self.calls: dict[str, Call] = {}
         self.children: dict[str, list[str]] = {}  # parent input id -> child call ids
         scheduler.on_call_done = self._call_done
+        scheduler.on_pool_low = self.refill
 
     # ---------- validation ----------
     def _check_input(self, inp: api_pb2.Input) -> None:
@@ -125,37 +130,74 @@ class CallService:
         self.scheduler.submit(pool, pins)
 
     # ---------- durable calls ----------
-    def spawn(self, req: api_pb2.CallSpawnRequest) -> str:
+    def spawn(self, req: api_pb2.CallSpawnRequest) -> list[str]:
+        """Accept spawned calls: persisted before they are acknowledged. Beyond what the pool
+        keeps queued in memory, calls wait in the store (parked) and are loaded as it drains,
+        so a million spawns cost disk, not server memory."""
+        inputs = list(req.inputs) if req.inputs else [req.input]
+        if len(inputs) > MAX_SPAWN_BATCH:
+            raise invalid(f"spawn at most {MAX_SPAWN_BATCH} inputs per request")
+        for inp in inputs:
+            self._check_input(inp)
         pool = self.apps.pool(req.function_id)
-        call = Call(new_id("call"), pool.key, pool.name, durable=True, parent_input_id=req.parent_input_id)
-        call.inputs_closed = True
-        pins = self._new_inputs(call, [req.input], track=True)
-        self.store.put_calls([CallRecord(call.call_id, pool.key, req.input.SerializeToString(), time.time(),
-                                         req.parent_input_id)])
-        self.calls[call.call_id] = call
-        if req.parent_input_id:
-            self.children.setdefault(req.parent_input_id, []).append(call.call_id)
+        now = time.time()
+        records = [CallRecord(new_id("call"), pool.key, inp.SerializeToString(), now, req.parent_input_id)
+                   for inp in inputs]
+        room = 0 if pool.parked else max(0, MEMORY_QUEUE - len(pool.pending))
+        for rec in records[room:]:
+            rec.parked = True
+        self.store.put_calls(records)
+        if len(records) > room:
+            pool.parked = True
+        pins = []
+        for rec, inp in zip(records[:room], inputs[:room]):
+            pins.extend(self._load_call(rec, pool, inp))
         self.scheduler.submit(pool, pins)
-        return call.call_id
+        return [r.call_id for r in records]
+
+    def _load_call(self, rec: CallRecord, pool, inp: api_pb2.Input) -> list[PendingInput]:
+        call = Call(rec.call_id, pool.key, pool.name, durable=True, parent_input_id=rec.parent_input_id)
+        call.inputs_closed = True
+        self.calls[call.call_id] = call
+        if rec.parent_input_id:
+            self.children.setdefault(rec.parent_input_id, []).append(call.call_id)
+        return self._new_inputs(call, [inp], track=True)
+
+    def refill(self, pool) -> None:
+        """Load parked spawned calls into a pool whose in-memory queue ran low."""
+        records = self.store.unpark_calls(pool.key, REFILL_BATCH)
+        if len(records) < REFILL_BATCH:
+            pool.parked = False
+        pins = []
+        for rec in records:
+            pins.extend(self._load_call(rec, pool, api_pb2.Input.FromString(rec.input)))
+        if pins:
+            self.scheduler.submit(pool, pins)
 
     def restore(self) -> int:
         """Re-queue spawned calls that were accepted before a restart but never finished."""
         n = 0
-        for rec in self.store.pending_calls():
+        for function_id in self.store.park_pending():
             try:
-                pool = self.apps.pool(rec.function_id)
+                pool = self.apps.pool(function_id)
             except ApiError as err:
-                result = failure(api_pb2.RESULT_STATUS_TERMINATED, f"not resumed after restart: {err.message}")
-                out = api_pb2.Output(call_id=rec.call_id, result=result)
-                self.store.finish_call(rec.call_id, api_pb2.CallGetOutputsResponse(outputs=[out], done=True,
-                                                                                  found=True).SerializeToString())
+                self._abandon(function_id, f"not resumed after restart: {err.message}")
                 continue
-            call = Call(rec.call_id, pool.key, pool.name, durable=True, parent_input_id=rec.parent_input_id)
-            call.inputs_closed = True
-            self.calls[call.call_id] = call
-            self.scheduler.submit(pool, self._new_inputs(call, [api_pb2.Input.FromString(rec.input)], track=True))
+            pool.parked = True
+            self.refill(pool)
             n += 1
         return n
+
+    def _abandon(self, function_id: str, message: str) -> None:
+        """Finish the parked calls of a function that can no longer run, with an error."""
+        while True:
+            records = self.store.unpark_calls(function_id, REFILL_BATCH)
+            for rec in records:
+                out = api_pb2.Output(call_id=rec.call_id, result=failure(api_pb2.RESULT_STATUS_TERMINATED, message))
+                self.store.finish_call(rec.call_id, api_pb2.CallGetOutputsResponse(
+                    outputs=[out], done=True, found=True).SerializeToString())
+            if len(records) < REFILL_BATCH:
+                return
 
     def _call_done(self, call: Call) -> None:
         if not call.inputs_closed:
@@ -178,7 +220,13 @@ class CallService:
         while True:
             call = self.calls.get(req.call_id)
             if call is None or not call.durable:
-                return self._stored_outputs(req)
+                stored = self._stored_outputs(req)
+                remaining = deadline - time.monotonic()
+                if stored.done or remaining <= 0:
+                    return stored
+                # Parked in the store: check again shortly (it has no in-memory event yet).
+                await asyncio.sleep(min(PARKED_POLL, remaining))
+                continue
             items = [o for o in call.outputs if not o.result.gen_item or o.result.gen_index >= req.start_gen_index]
             if call.done or (items and req.start_gen_index >= 0 and any(o.result.gen_item for o in items)):
                 return api_pb2.CallGetOutputsResponse(outputs=items, done=call.done, found=True)
@@ -190,6 +238,21 @@ class CallService:
                 await asyncio.wait_for(call.changed.wait(), remaining)
             except asyncio.TimeoutError:
                 pass
+
+    async def get_outputs_many(self, req: api_pb2.CallGetOutputsManyRequest) -> api_pb2.CallGetOutputsManyResponse:
+        """Results of many spawned calls at once (for `gather`): waits until all are done or the
+        timeout passes, then answers for each, done or not."""
+        if len(req.call_ids) > MAX_SPAWN_BATCH:
+            raise invalid(f"ask for at most {MAX_SPAWN_BATCH} calls at once")
+        if req.timeout < 0:
+            raise invalid("timeout must be >= 0")
+        deadline = time.monotonic() + min(req.timeout, MAX_GET_TIMEOUT)
+        results: dict[str, api_pb2.CallGetOutputsResponse] = {}
+        for call_id in req.call_ids:
+            remaining = max(0.0, deadline - time.monotonic())
+            results[call_id] = await self.get_outputs(
+                api_pb2.CallGetOutputsRequest(call_id=call_id, timeout=remaining, start_gen_index=-1))
+        return api_pb2.CallGetOutputsManyResponse(results=[results[c] for c in req.call_ids])
 
     def _stored_outputs(self, req: api_pb2.CallGetOutputsRequest) -> api_pb2.CallGetOutputsResponse:
         rec = self.store.get_call(req.call_id)

@@ -29,6 +29,7 @@ RETRYABLE = {
 REAP_INTERVAL = 0.5  # seconds between idle/scaledown checks
 STOP_GRACE = 5.0
 MAX_STARTING_PER_POOL = max(2, os.cpu_count() or 1)
+REFILL_LOW = 5_000  # a pool with parked spawned calls loads more when its queue is below this
 
 # Starts a container for a pool: (pool, slot) -> awaitable; raises on failure.
 Launcher = Callable[[Pool, ContainerSlot], Awaitable[None]]
@@ -47,6 +48,7 @@ class Scheduler:
         self.pools: dict[str, Pool] = {}
         self.slots: dict[str, tuple[Pool, ContainerSlot]] = {}
         self.on_call_done: Callable[[Call], None] = lambda call: None
+        self.on_pool_low: Callable[[Pool], None] = lambda pool: None  # load parked spawned calls
         self._reaper: Optional[asyncio.Task] = None
 
     def start(self) -> None:
@@ -76,6 +78,8 @@ class Scheduler:
         pool.kick_scheduled = False
         if pool.stopped:
             return
+        if pool.parked and len(pool.pending) < REFILL_LOW:
+            self.on_pool_low(pool)
         self._dispatch(pool)
         self._autoscale(pool)
 

@@ -225,7 +225,12 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
 
     @_rpc
     async def CallSpawn(self, request, context):
-        return api_pb2.CallSpawnResponse(call_id=self.calls.spawn(request))
+        call_ids = self.calls.spawn(request)
+        return api_pb2.CallSpawnResponse(call_id=call_ids[0], call_ids=call_ids)
+
+    @_rpc
+    async def CallGetOutputsMany(self, request, context):
+        return await self.calls.get_outputs_many(request)
 
     @_rpc
     async def CallGetOutputs(self, request, context):

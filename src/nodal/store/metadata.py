@@ -53,6 +53,7 @@ class CallRecord:
     parent_input_id: str = ""
     done: bool = False
     outputs: Optional[bytes] = None  # serialized api_pb2.CallGetOutputsResponse
+    parked: bool = False  # accepted and waiting in the store only (the in-memory queue was full)
 
 
 class MetadataStore(abc.ABC):
@@ -113,6 +114,14 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def get_call(self, call_id: str) -> Optional[CallRecord]: ...
+
+    @abc.abstractmethod
+    def unpark_calls(self, function_id: str, limit: int) -> list[CallRecord]:
+        """The oldest parked calls of a function (at most `limit`), marked as no longer parked."""
+
+    @abc.abstractmethod
+    def park_pending(self) -> list[str]:
+        """Park every unfinished call (after a restart); return the functions that have some."""
 
     @abc.abstractmethod
     def pending_calls(self) -> list[CallRecord]:

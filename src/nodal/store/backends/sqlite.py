@@ -38,6 +38,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE bound_params ADD COLUMN overrides BLOB NOT NULL DEFAULT x'';
     """,
+    """
+    ALTER TABLE calls ADD COLUMN parked INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX calls_parked ON calls(function_id, parked, created_at);
+    """,
 ]
 
 
@@ -142,9 +146,10 @@ class SqliteMetadataStore(MetadataStore):
     def put_calls(self, calls: list[CallRecord]) -> None:
         self.db.execute("BEGIN")
         self.db.executemany(
-            "INSERT INTO calls VALUES (?,?,?,?,?,?,?)",
-            [(c.call_id, c.function_id, c.input, c.created_at, c.parent_input_id, int(c.done), c.outputs)
-             for c in calls],
+            "INSERT INTO calls (call_id, function_id, input, created_at, parent_input_id, done, outputs, parked)"
+            " VALUES (?,?,?,?,?,?,?,?)",
+            [(c.call_id, c.function_id, c.input, c.created_at, c.parent_input_id, int(c.done), c.outputs,
+              int(c.parked)) for c in calls],
         )
         self.db.execute("COMMIT")
 
@@ -156,6 +161,23 @@ class SqliteMetadataStore(MetadataStore):
         if not row:
             return None
         return CallRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+
+    def unpark_calls(self, function_id: str, limit: int) -> list[CallRecord]:
+        rows = self.db.execute(
+            "SELECT call_id, function_id, input, created_at, parent_input_id FROM calls"
+            " WHERE function_id = ? AND parked = 1 AND done = 0 ORDER BY created_at LIMIT ?",
+            (function_id, limit),
+        ).fetchall()
+        if rows:
+            self.db.execute("BEGIN")
+            self.db.executemany("UPDATE calls SET parked = 0 WHERE call_id = ?", [(r[0],) for r in rows])
+            self.db.execute("COMMIT")
+        return [CallRecord(*r) for r in rows]
+
+    def park_pending(self) -> list[str]:
+        self.db.execute("UPDATE calls SET parked = 1 WHERE done = 0")
+        rows = self.db.execute("SELECT DISTINCT function_id FROM calls WHERE parked = 1 AND done = 0").fetchall()
+        return [r[0] for r in rows]
 
     def pending_calls(self) -> list[CallRecord]:
         rows = self.db.execute("SELECT * FROM calls WHERE done = 0 ORDER BY created_at").fetchall()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from typing import AsyncIterator, Iterable, Optional
@@ -29,8 +30,10 @@ MAX_INLINE_PAYLOAD = 4 * 1024 * 1024  # larger arguments travel as blobs
 MAX_OUTPUT_BATCH = 1000
 MAX_GET_TIMEOUT = 300.0
 MAX_SPAWN_BATCH = 1000
-MEMORY_QUEUE = 10_000  # spawned inputs a pool keeps in memory; the rest wait in the store
-REFILL_BATCH = 5_000  # loaded from the store when the in-memory queue runs below this
+# Spawned inputs a pool keeps in memory; the rest wait in the store and are loaded,
+# REFILL_BATCH at a time, when the in-memory queue runs below that.
+MEMORY_QUEUE = int(os.environ.get("NODAL_SPAWN_MEMORY_QUEUE", "10000"))
+REFILL_BATCH = max(1, MEMORY_QUEUE // 2)
 PARKED_POLL = 0.2  # seconds between store checks for a waiter on a parked call
 # ResultStatus -> modal.call_graph.InputStatus (PENDING 0, SUCCESS 1, FAILURE 2, TERMINATED 3, TIMEOUT 4, INIT_FAILURE 5)
 _INPUT_STATUS = {1: 1, 2: 2, 3: 4, 4: 3, 5: 5, 6: 2}
@@ -165,6 +168,8 @@ class CallService:
 
     def refill(self, pool) -> None:
         """Load parked spawned calls into a pool whose in-memory queue ran low."""
+        if len(pool.pending) >= REFILL_BATCH:
+            return
         records = self.store.unpark_calls(pool.key, REFILL_BATCH)
         if len(records) < REFILL_BATCH:
             pool.parked = False

@@ -29,7 +29,6 @@ RETRYABLE = {
 REAP_INTERVAL = 0.5  # seconds between idle/scaledown checks
 STOP_GRACE = 5.0
 MAX_STARTING_PER_POOL = max(2, os.cpu_count() or 1)
-REFILL_LOW = 5_000  # a pool with parked spawned calls loads more when its queue is below this
 
 # Starts a container for a pool: (pool, slot) -> awaitable; raises on failure.
 Launcher = Callable[[Pool, ContainerSlot], Awaitable[None]]
@@ -78,7 +77,7 @@ class Scheduler:
         pool.kick_scheduled = False
         if pool.stopped:
             return
-        if pool.parked and len(pool.pending) < REFILL_LOW:
+        if pool.parked:
             self.on_pool_low(pool)
         self._dispatch(pool)
         self._autoscale(pool)

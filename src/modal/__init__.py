@@ -1,6 +1,6 @@
 """Nodal's `modal` SDK: the Modal programming model, served by your own Nodal server."""
 
-from modal import call_graph, config, exception, gpu, retries, schedule  # noqa: F401
+from modal import exception, retries  # noqa: F401
 from modal._container import current_function_call_id, current_input_id, is_local
 from modal.app import App
 from modal.client import Client
@@ -11,10 +11,27 @@ from modal.image import Image
 from modal.output import enable_output
 from modal.partial_function import batched, concurrent, enter, exit, method
 from modal.retries import Retries
-from modal.schedule import Cron, Period
 from modal.secret import Secret
 
 __version__ = "0.1.0"
+
+# Loaded on first use: containers import `modal` at every cold start, and these are not
+# needed to run a function (config reads files; schedules pull in time zone data).
+_LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.config",
+         "call_graph": "modal.call_graph", "gpu": "modal.gpu", "schedule": "modal.schedule"}
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'modal' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith(name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
 
 Stub = App  # the old name of App
 

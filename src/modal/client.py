@@ -194,6 +194,13 @@ class Client:
             self._call_stream = _CallStream(self._stub._stub)  # type: ignore[union-attr]
         return self._call_stream
 
+    @classmethod
+    def from_address_lazy(cls, address: str) -> "Client":
+        """The process-wide client for `address`, connecting on first use (inside containers)."""
+        if Client._default is None or Client._default.is_closed:
+            Client._default = cls(address)
+        return Client._default
+
     @live_method
     async def hello(self) -> None:
         """Check that the server answers."""
@@ -253,6 +260,7 @@ async def _default_client() -> Client:
         client = Client(address, autostart=autostart)
         await client._connect()
         Client._default = client
+    await Client._default._connect()  # a lazily created client connects on first use
     return Client._default
 
 

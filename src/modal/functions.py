@@ -98,6 +98,7 @@ class Function:
 
     async def _ids(self) -> tuple[Client, str]:
         if self._function_id is not None and self._client is not None and not self._client.is_closed:
+            await self._client._connect()  # no-op once connected
             return self._client, self._function_id
         if self._resolver is not None:
             client, fid = await self._resolver()

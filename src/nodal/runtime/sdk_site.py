@@ -161,6 +161,46 @@ def sdk_package_dirs() -> dict[str, Path]:
     return {name: Path(module.__path__[0]).resolve() for name, module in (("modal", modal), ("nodal", nodal))}
 
 
+def compiled_sdk_dirs(home: Path | None = None) -> dict[str, Path]:
+    """Copies of the `modal` and `nodal` packages with their bytecode compiled, for containers
+    running the server's Python version.
+
+    Without bytecode every container would compile the SDK from source at start-up (source
+    trees need not carry `__pycache__`, e.g. under PYTHONDONTWRITEBYTECODE), which is most of a
+    cold start. The copy is keyed by the sources' names, sizes and mtimes, so an edited source
+    gets a new copy on the next server start."""
+    import compileall
+
+    sources = sdk_package_dirs()
+    digest = hashlib.sha256(SITE_RECIPE_VERSION.encode())
+    for name, src in sorted(sources.items()):
+        for f in sorted(src.rglob("*.py")):
+            st = f.stat()
+            digest.update(f"{name}/{f.relative_to(src)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    parent = (home or paths.nodal_home()) / "runtime" / f"py{host_python_version().replace('.', '')}"
+    final = parent / f"sdk-{digest.hexdigest()[:16]}"
+    cached = _cache.get(str(final))
+    if cached is not None:
+        return {name: cached / name for name in SDK_PACKAGES}
+    if not final.is_dir():
+        parent.mkdir(parents=True, exist_ok=True)
+        with open(parent / f"{final.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not final.is_dir():
+                tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+                try:
+                    for name, src in sources.items():
+                        shutil.copytree(src, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
+                        compileall.compile_dir(str(tmp / name), quiet=1, workers=1,
+                                               ddir=f"{SITE_DEST}/{name}")
+                    tmp.chmod(0o755)
+                    tmp.rename(final)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+    _cache[str(final)] = final
+    return {name: final / name for name in SDK_PACKAGES}
+
+
 def sdk_binds(python_version: str | None = None, home: Path | None = None) -> list[Bind]:
     """Read-only binds giving a container the SDK at /opt/nodal/site (builds the site dir if needed).
 
@@ -169,7 +209,9 @@ def sdk_binds(python_version: str | None = None, home: Path | None = None) -> li
     with uv for a version other than the server's); later calls are instant."""
     site = ensure_site_dir(python_version, home)
     binds = [Bind(site, SITE_DEST, read_only=True)]
-    for name, source in sdk_package_dirs().items():
+    same_python = (python_version or host_python_version()) == host_python_version()
+    packages = compiled_sdk_dirs(home) if same_python else sdk_package_dirs()
+    for name, source in packages.items():
         binds.append(Bind(source, f"{SITE_DEST}/{name}", read_only=True))
     return binds
 

@@ -306,13 +306,13 @@ class Worker:
 
     async def _hydrate(self, function_ids: dict[str, str]) -> None:
         """Let user code call the app's other functions (`other.remote()`) from in here."""
-        from modal.client import _default_client
-        from modal._utils.async_utils import run_aio
+        from modal.client import Client
 
         apps = find_function_handles()
         if not apps or not function_ids:
             return
-        client = await run_aio(_default_client())
+        # Not connected yet: a container that never calls out never pays for a second channel.
+        client = Client.from_address_lazy(f"unix://{os.environ['NODAL_SERVER_SOCKET']}")
         for app in apps:
             app._hydrate_all(function_ids, client)
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -46,11 +50,6 @@ def core_app(nodal_server):
 
 
 # ---------- lifecycle, failure and scaling tests ----------
-
-import contextlib  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
 
 
 def _wait_until(predicate, timeout: float = 30.0, what: str = "the condition", interval: float = 0.05):
@@ -193,7 +192,12 @@ class PrivateServer:
         env = {**os.environ, "NODAL_HOME": str(self.home)}
         env.pop("MODAL_SERVER_URL", None)
         return subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
 

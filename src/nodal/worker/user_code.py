@@ -36,7 +36,7 @@ def _resolve(module_name: str, qualname: str) -> Any:
 
 def load(definition: api_pb2.FunctionDef, params: bytes) -> Service:
     """Import (or unpickle) the user's object and, for a class, construct its instance."""
-    from modal.cls import Cls, make_instance
+    from modal.cls import _MISSING, Cls, class_parameters, make_instance
     from modal.functions import Function
     from modal.partial_function import _PartialFunction, find_partials
 
@@ -52,6 +52,9 @@ def load(definition: api_pb2.FunctionDef, params: bytes) -> Service:
         return Service(functions={"": obj})
     user_cls = obj._user_cls if isinstance(obj, Cls) else obj
     kwargs = pickle.loads(params) if params else {}
+    for name, (_, decl) in class_parameters(user_cls).items():
+        if name not in kwargs and decl.default is not _MISSING:
+            kwargs[name] = decl.default  # a caller that looked the class up by name could not fill it in
     instance = make_instance(user_cls, kwargs)
     partials = find_partials(user_cls)
     service = Service(functions={}, instance=instance)

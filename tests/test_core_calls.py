@@ -204,3 +204,10 @@ def test_exit_hook_runs_when_the_app_stops(nodal_server):
             return
         time.sleep(0.1)  # polling the log with a deadline
     raise AssertionError("the @exit hook's output never reached the app logs")
+
+
+def test_sync_function_may_run_its_own_event_loop(core_app):
+    from apps.core_app import uses_asyncio_run
+
+    assert uses_asyncio_run.remote(1) == 2
+    assert list(uses_asyncio_run.map(range(3))) == [1, 2, 3]

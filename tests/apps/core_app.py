@@ -112,3 +112,12 @@ class BrokenEnter:
     @modal.method()
     def go(self) -> int:
         return 1
+
+
+@app.function()
+def uses_asyncio_run(x: int) -> int:
+    async def inner() -> int:
+        await asyncio.sleep(0)
+        return x + 1
+
+    return asyncio.run(inner())

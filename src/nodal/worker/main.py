@@ -8,8 +8,9 @@ runs them (concurrently up to the function's limit), and streams outputs back.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
+import queue
+import threading
 import time
 import contextvars
 import inspect
@@ -42,8 +43,10 @@ class Worker:
         self.batch_timer: Optional[asyncio.TimerHandle] = None
         self.slots = asyncio.Semaphore(1)  # inputs running at once, set from the definition
         self.concurrency = 1
-        self.inline_queue: collections.deque[api_pb2.WorkerInput] = collections.deque()
-        self.inline_task: Optional[asyncio.Task] = None
+        self.inline_queue: queue.SimpleQueue = queue.SimpleQueue()  # WorkerInput | None (stop)
+        self.inline_thread: Optional[threading.Thread] = None
+        self.thread_outbox: list[api_pb2.Output] = []
+        self.thread_lock = threading.Lock()
         self.cancelled: set[str] = set()
 
     # ---------- output ----------
@@ -85,6 +88,9 @@ class Worker:
         return api_pb2.Payload(blob=resp.sha256)
 
     async def failure_result(self, exc: BaseException, status: int = api_pb2.RESULT_STATUS_FAILURE) -> api_pb2.Result:
+        return self._failure_sync(exc, status)
+
+    def _failure_sync(self, exc: BaseException, status: int = api_pb2.RESULT_STATUS_FAILURE) -> api_pb2.Result:
         from modal._serialization import serialize_exception
 
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -141,9 +147,11 @@ class Worker:
         if self.definition.batch_max_size:
             self.add_to_batch(wi)
         elif self._inline_ok(wi):
-            self.inline_queue.append(wi)
-            if self.inline_task is None:
-                self.inline_task = asyncio.get_running_loop().create_task(self._inline_loop())
+            if self.inline_thread is None:
+                self.inline_thread = threading.Thread(
+                    target=self._inline_worker, args=(asyncio.get_running_loop(),), name="modal-input", daemon=True)
+                self.inline_thread.start()
+            self.inline_queue.put(wi)
         else:
             self.tasks[wi.input_id] = asyncio.get_running_loop().create_task(self.run_input(wi))
 
@@ -162,44 +170,64 @@ class Worker:
             inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn)
         )
 
-    async def _inline_loop(self) -> None:
-        """Run queued sync inputs on this thread, one after another, flushing outputs in batches.
+    def _inline_worker(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run sync inputs one after another on a dedicated thread, handing outputs back in batches.
 
-        Sync user code blocks the loop while it runs; with one input at a time there is nothing
-        else for the loop to do, and skipping a thread hop per input is what makes small calls fast.
-        """
+        One long-lived thread (not one hop per input) keeps small calls fast, and user code runs
+        off the event loop, so it may block, call `asyncio.run()`, or call other functions."""
         from modal._container import set_current
 
-        last_flush = time.monotonic()
-        try:
-            while self.inline_queue:
-                wi = self.inline_queue.popleft()
-                out = api_pb2.Output(call_id=wi.call_id, idx=wi.input.idx, input_id=wi.input_id)
-                if wi.input_id in self.cancelled:
-                    self.cancelled.discard(wi.input_id)
-                    out.result.status = api_pb2.RESULT_STATUS_TERMINATED
-                else:
-                    try:
-                        fn = self.service.target(wi.input.method_name)  # type: ignore[union-attr]
-                        args, kwargs = await self.args_of(wi.input)
-                        set_current(wi.input_id, wi.call_id)
-                        value = fn(*args, **kwargs)
-                        if inspect.isawaitable(value):
-                            value = await value
-                        out.result.status = api_pb2.RESULT_STATUS_SUCCESS
-                        out.result.data.CopyFrom(await self.payload(value))
-                    except BaseException as exc:  # noqa: BLE001 - every user failure becomes a result
-                        out.result.CopyFrom(await self.failure_result(exc))
-                    finally:
-                        set_current(None, None)
-                self.outbox.append(out)
-                now = time.monotonic()
-                if not self.inline_queue or now - last_flush > 0.002:
-                    self._flush()
-                    last_flush = now
-                    await asyncio.sleep(0)  # let the stream send what was flushed
-        finally:
-            self.inline_task = None
+        last_notify = time.monotonic()
+        while True:
+            wi = self.inline_queue.get()
+            if wi is None:
+                return
+            out = api_pb2.Output(call_id=wi.call_id, idx=wi.input.idx, input_id=wi.input_id)
+            if wi.input_id in self.cancelled:
+                self.cancelled.discard(wi.input_id)
+                out.result.status = api_pb2.RESULT_STATUS_TERMINATED
+            else:
+                try:
+                    fn = self.service.target(wi.input.method_name)  # type: ignore[union-attr]
+                    args, kwargs = self._args_sync(wi.input, loop)
+                    set_current(wi.input_id, wi.call_id)
+                    value = fn(*args, **kwargs)
+                    out.result.status = api_pb2.RESULT_STATUS_SUCCESS
+                    out.result.data.CopyFrom(self._payload_sync(value, loop))
+                except BaseException as exc:  # noqa: BLE001 - every user failure becomes a result
+                    out.result.CopyFrom(self._failure_sync(exc))
+                finally:
+                    set_current(None, None)
+            with self.thread_lock:
+                self.thread_outbox.append(out)
+            now = time.monotonic()
+            if self.inline_queue.empty() or now - last_notify > 0.002:
+                last_notify = now
+                loop.call_soon_threadsafe(self._take_thread_outputs)
+
+    def _take_thread_outputs(self) -> None:
+        with self.thread_lock:
+            outs, self.thread_outbox = self.thread_outbox, []
+        for out in outs:
+            self.post(out)
+
+    def _args_sync(self, inp: api_pb2.Input, loop: asyncio.AbstractEventLoop) -> tuple[tuple, dict]:
+        from modal._serialization import deserialize
+
+        data = inp.args.data
+        if inp.args.blob:
+            req = api_pb2.BlobGetRequest(sha256=inp.args.blob)
+            data = asyncio.run_coroutine_threadsafe(self.stub.BlobGet(req), loop).result().data
+        return deserialize(data)
+
+    def _payload_sync(self, value: Any, loop: asyncio.AbstractEventLoop) -> api_pb2.Payload:
+        from modal._serialization import serialize
+
+        data = serialize(value)
+        if len(data) <= INLINE_LIMIT:
+            return api_pb2.Payload(data=data)
+        req = api_pb2.BlobPutRequest(data=data)
+        return api_pb2.Payload(blob=asyncio.run_coroutine_threadsafe(self.stub.BlobPut(req), loop).result().sha256)
 
     def _is_gen(self, wi: api_pb2.WorkerInput) -> bool:
         d = self.definition
@@ -317,6 +345,9 @@ class Worker:
             app._hydrate_all(function_ids, client)
 
     async def stop(self) -> None:
+        if self.inline_thread is not None:  # let the input in progress finish before @exit
+            self.inline_queue.put(None)
+            await asyncio.get_running_loop().run_in_executor(None, self.inline_thread.join, 10.0)
         if self.service is not None:
             for hook in self.service.exit_hooks:
                 try:

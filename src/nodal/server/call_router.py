@@ -18,7 +18,7 @@ from nodal.proto import api_pb2
 from nodal.server.apps import AppService
 from nodal.server.calls import Call, PendingInput, failure
 from nodal.server.errors import ApiError, invalid, not_found
-from nodal.server.ids import new_id
+from nodal.server.ids import new_id, new_input_id
 from nodal.server.scheduler import Scheduler
 from nodal.store.blob_store import BlobStore, is_sha256
 from nodal.store.metadata import CallRecord, MetadataStore
@@ -62,7 +62,7 @@ class CallService:
         pins = []
         for inp in inputs:
             self._check_input(inp)
-            pin = PendingInput(input_id=new_id("input"), call=call, input=inp)
+            pin = PendingInput(input_id=new_input_id(), call=call, input=inp)
             if track:
                 call.input_ids.append(pin.input_id)
             pins.append(pin)

@@ -53,7 +53,7 @@ class Call:
             self.changed.set()
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingInput:
     """One input waiting for, or running in, a container."""
 
@@ -63,7 +63,6 @@ class PendingInput:
     attempt: int = 0
     container_id: str = ""
     started_at: float = 0.0
-    timeout_handle: Optional[asyncio.TimerHandle] = None
     gen_items: int = 0
     cancelled: bool = False
 

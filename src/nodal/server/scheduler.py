@@ -26,7 +26,7 @@ RETRYABLE = {
     api_pb2.RESULT_STATUS_TIMEOUT,
     api_pb2.RESULT_STATUS_INTERNAL_FAILURE,
 }
-REAP_INTERVAL = 0.5  # seconds between idle/scaledown checks
+REAP_INTERVAL = 0.25  # seconds between timeout, idle and scaledown checks
 STOP_GRACE = 5.0
 MAX_STARTING_PER_POOL = max(2, os.cpu_count() or 1)
 
@@ -86,7 +86,6 @@ class Scheduler:
         ready = [c for c in pool.containers.values() if c.state == "ready"]
         if not ready or not pool.pending:
             return
-        loop = asyncio.get_running_loop()
         now = time.monotonic()
         for slot in sorted(ready, key=lambda c: len(c.inflight)):
             free = pool.window(slot, len(ready)) - len(slot.inflight)
@@ -97,7 +96,6 @@ class Scheduler:
                     continue
                 pin.container_id = slot.container_id
                 pin.started_at = now
-                pin.timeout_handle = loop.call_later(pool.timeout, self._on_timeout, pool, pin)
                 slot.inflight[pin.input_id] = pin
                 slot.assigned += 1
                 batch.append(
@@ -179,7 +177,6 @@ class Scheduler:
         was_starting = slot.state == "starting"
         self._forget_slot(pool, slot)
         for pin in list(slot.inflight.values()):
-            pin.timeout_handle and pin.timeout_handle.cancel()
             message = f"container {container_id} exited (code {code}) while running this input"
             self._finish(pool, slot, pin, failure(api_pb2.RESULT_STATUS_INTERNAL_FAILURE, message))
         if was_starting:
@@ -243,13 +240,22 @@ class Scheduler:
                     pin.call.deliver(out)
                 continue
             pool.record_runtime(slot, pin.started_at, now)
-            self._finish(pool, slot, pin, out.result)
+            self._finish(pool, slot, pin, out.result, out)
         if slot.state == "ready" and pool.definition.max_inputs and slot.assigned >= pool.definition.max_inputs:
             if not slot.inflight:
                 self._stop_slot(pool, slot)
         self.kick(pool)
 
-    def _finish(self, pool: Pool, slot: Optional[ContainerSlot], pin: PendingInput, result: api_pb2.Result) -> None:
+    def _finish(
+        self,
+        pool: Pool,
+        slot: Optional[ContainerSlot],
+        pin: PendingInput,
+        result: api_pb2.Result,
+        output: Optional[api_pb2.Output] = None,
+    ) -> None:
+        """An attempt ended: retry it per the policy, or deliver its result (`output`, when the
+        worker's own message can be passed on as it is)."""
         if slot is not None:
             slot.inflight.pop(pin.input_id, None)
             slot.handled += 1
@@ -257,9 +263,6 @@ class Scheduler:
                 slot.idle_since = time.monotonic()
                 if slot.state == "ready" and pool.definition.max_inputs and slot.assigned >= pool.definition.max_inputs:
                     self._stop_slot(pool, slot)
-        if pin.timeout_handle:
-            pin.timeout_handle.cancel()
-            pin.timeout_handle = None
         policy = pool.definition.retries
         if (
             result.status in RETRYABLE
@@ -274,7 +277,7 @@ class Scheduler:
             pool.retrying[pin.input_id] = pin
             asyncio.get_running_loop().call_later(delay, self._requeue, pool, pin)
             return
-        self._deliver_final(pool, pin, result)
+        self._deliver_final(pool, pin, result, output)
 
     def _requeue(self, pool: Pool, pin: PendingInput) -> None:
         if pool.retrying.pop(pin.input_id, None) is None or pin.cancelled or pool.stopped:
@@ -282,22 +285,25 @@ class Scheduler:
         pool.pending.appendleft(pin)
         self.kick(pool)
 
-    def _deliver_final(self, pool: Pool, pin: PendingInput, result: api_pb2.Result) -> None:
+    def _deliver_final(
+        self, pool: Pool, pin: PendingInput, result: api_pb2.Result, output: Optional[api_pb2.Output] = None
+    ) -> None:
         call = pin.call
         if pin.cancelled and result.status != api_pb2.RESULT_STATUS_TERMINATED:
             return
+        if output is None:
+            output = api_pb2.Output(call_id=call.call_id, idx=pin.input.idx, result=result, input_id=pin.input_id)
         if pin.gen_items:
-            result.gen_count = pin.gen_items
+            output.result.gen_count = pin.gen_items
         if pool.definition.is_generator or pin.input.method_name in pool.definition.generator_methods:
-            result.gen_done = True
-        call.deliver(api_pb2.Output(call_id=call.call_id, idx=pin.input.idx, result=result, input_id=pin.input_id))
+            output.result.gen_done = True
+        call.deliver(output)
         call.open_inputs.discard(pin.input_id)
         if not call.open_inputs:
             self.on_call_done(call)
 
     def _on_timeout(self, pool: Pool, pin: PendingInput) -> None:
         """An input ran past its timeout: its container is stopped (code cannot be interrupted safely)."""
-        pin.timeout_handle = None
         found = self.slots.get(pin.container_id)
         if found is None:
             return
@@ -355,11 +361,21 @@ class Scheduler:
                              return_exceptions=True)
 
     # ---------- scale-down ----------
+    def _sweep_timeouts(self, pool: Pool, now: float) -> None:
+        """Inputs past their timeout (checked every REAP_INTERVAL: one sweep is cheaper than a
+        timer per input on the hot path)."""
+        limit = pool.timeout
+        for slot in list(pool.containers.values()):
+            for pin in list(slot.inflight.values()):
+                if now - pin.started_at >= limit:
+                    self._on_timeout(pool, pin)
+
     async def _reap_loop(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL)
             now = time.monotonic()
             for pool in list(self.pools.values()):
+                self._sweep_timeouts(pool, now)
                 ready = [c for c in pool.containers.values() if c.state == "ready"]
                 keep = max(pool.min_containers, pool.desired_containers())
                 excess = len(pool.live_containers()) - keep

@@ -396,6 +396,9 @@ async def _amain() -> int:
 
 def main() -> None:
     sys.path.insert(0, "/root")
+    # The input thread and the stream's event loop hand work to each other constantly; a short
+    # GIL switch interval keeps each hand-off from waiting out the default 5 ms.
+    sys.setswitchinterval(0.0005)
     code = asyncio.run(_amain())
     sys.stdout.flush()
     sys.stderr.flush()

@@ -117,7 +117,6 @@ def bench_spawn(fn, n: int) -> dict:
 
 
 def bench_nodal(n_remote: int, n_map: int, n_cold: int, n_spawn: int) -> dict:
-    import modal
     from nodal.server import daemon
 
     started = daemon.server_pid() is None

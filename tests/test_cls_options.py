@@ -225,6 +225,7 @@ def test_apply_overrides_changes_only_what_is_set():
 def test_server_validates_overrides(options_app):
     """The bind itself rejects overrides no SDK would send."""
     from apps.cls_options_app import Service
+
     from nodal.proto import api_pb2
 
     client, fid = run_sync(Service._service_ids())

@@ -185,6 +185,7 @@ def test_bad_options_fail_at_decoration():
 def test_exit_hook_runs_when_the_app_stops(nodal_server):
     """@exit runs when containers shut down; its output reaches the app's logs."""
     from apps import exit_app
+
     from modal._utils.async_utils import run_sync
     from modal.client import Client
     from nodal.proto import api_pb2

@@ -7,7 +7,6 @@ import os
 import textwrap
 
 import pytest
-
 from conftest import TESTS_DIR, PrivateServer
 
 N = 600

@@ -7,13 +7,14 @@ import inspect
 import os
 import sys
 import sysconfig
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
 
 MAX_FILES = 2000
 
 
-def module_location(obj: Any) -> tuple[str, str, Optional[Path]]:
+def module_location(obj: Any) -> tuple[str, str, Path | None]:
     """(module name to import in the container, qualname, local file) for a function or class."""
     module_name = obj.__module__
     try:

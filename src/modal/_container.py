@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextvars
 import os
-from typing import Optional
 
-_current_input_id: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("modal_input_id", default=None)
-_current_call_id: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("modal_call_id", default=None)
+_current_input_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("modal_input_id", default=None)
+_current_call_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("modal_call_id", default=None)
 
 
 def is_local() -> bool:
@@ -15,16 +14,16 @@ def is_local() -> bool:
     return os.environ.get("MODAL_IS_REMOTE") != "1"
 
 
-def current_input_id() -> Optional[str]:
+def current_input_id() -> str | None:
     """The id of the input being processed, inside a container; None elsewhere."""
     return _current_input_id.get()
 
 
-def current_function_call_id() -> Optional[str]:
+def current_function_call_id() -> str | None:
     """The id of the function call the current input belongs to, inside a container; None elsewhere."""
     return _current_call_id.get()
 
 
-def set_current(input_id: Optional[str], call_id: Optional[str]) -> None:
+def set_current(input_id: str | None, call_id: str | None) -> None:
     _current_input_id.set(input_id)
     _current_call_id.set(call_id)

@@ -11,12 +11,19 @@ import asyncio
 import inspect
 import secrets
 import time
-from typing import Any, AsyncIterator, Iterable, Optional
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from modal._container import current_input_id
 from modal._serialization import deserialize, serialize_args
 from modal.client import Client
-from modal.exception import ExecutionError, FunctionTimeoutError, InputCancellation, InternalFailure, RemoteError
+from modal.exception import (
+    ExecutionError,
+    FunctionTimeoutError,
+    InputCancellation,
+    InternalFailure,
+    RemoteError,
+)
 from nodal.proto import api_pb2
 
 INLINE_LIMIT = 2 * 1024 * 1024  # bigger payloads go through the blob store
@@ -306,7 +313,7 @@ def spawn_batcher(client: Client, function_id: str) -> SpawnBatcher:
     return batcher
 
 
-async def get_many(client: Client, call_ids: list[str], timeout: Optional[float]) -> list[api_pb2.CallGetOutputsResponse]:
+async def get_many(client: Client, call_ids: list[str], timeout: float | None) -> list[api_pb2.CallGetOutputsResponse]:
     """Wait for many spawned calls (in chunks the server accepts), keeping their order."""
 
     done: dict[str, api_pb2.CallGetOutputsResponse] = {}

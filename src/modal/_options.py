@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional
+from typing import Any
 
 from modal._validation import parse_cpu, parse_gpu, parse_memory, validate_positive_int, validate_timeout
 from modal.exception import InvalidError, deprecation_warning
@@ -25,7 +25,7 @@ class FunctionOptions:
     memory: tuple[int, int] = (0, 0)
     timeout: float = DEFAULT_TIMEOUT
     startup_timeout: float = 0.0
-    retries: Optional[Retries] = None
+    retries: Retries | None = None
     min_containers: int = 0
     max_containers: int = 0
     buffer_containers: int = 0
@@ -66,7 +66,7 @@ class FunctionOptions:
         )
 
 
-def _pick(new_name: str, new: Optional[int], old_name: str, old: Optional[int], since: tuple) -> Optional[int]:
+def _pick(new_name: str, new: int | None, old_name: str, old: int | None, since: tuple) -> int | None:
     if old is not None:
         if new is not None:
             raise InvalidError(f"pass only `{new_name}`; `{old_name}` is its deprecated alias")
@@ -79,25 +79,25 @@ def parse_function_options(
     *,
     image: Any = None,
     secrets: Any = (),
-    volumes: Optional[dict] = None,
-    network_file_systems: Optional[dict] = None,
-    env: Optional[dict] = None,
+    volumes: dict | None = None,
+    network_file_systems: dict | None = None,
+    env: dict | None = None,
     gpu: Any = None,
     cpu: Any = None,
     memory: Any = None,
-    timeout: Optional[float] = None,
-    startup_timeout: Optional[float] = None,
+    timeout: float | None = None,
+    startup_timeout: float | None = None,
     retries: Any = None,
-    min_containers: Optional[int] = None,
-    max_containers: Optional[int] = None,
-    buffer_containers: Optional[int] = None,
-    scaledown_window: Optional[int] = None,
-    keep_warm: Optional[int] = None,
-    concurrency_limit: Optional[int] = None,
-    container_idle_timeout: Optional[int] = None,
-    _experimental_buffer_containers: Optional[int] = None,
-    allow_concurrent_inputs: Optional[int] = None,
-    max_inputs: Optional[int] = None,
+    min_containers: int | None = None,
+    max_containers: int | None = None,
+    buffer_containers: int | None = None,
+    scaledown_window: int | None = None,
+    keep_warm: int | None = None,
+    concurrency_limit: int | None = None,
+    container_idle_timeout: int | None = None,
+    _experimental_buffer_containers: int | None = None,
+    allow_concurrent_inputs: int | None = None,
+    max_inputs: int | None = None,
     single_use_containers: bool = False,
     block_network: bool = False,
     enable_memory_snapshot: bool = False,

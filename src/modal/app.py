@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Callable, Optional
+from typing import Any
 
 from modal._options import FunctionOptions, parse_function_options
 from modal._utils.async_utils import live_classmethod, live_method
@@ -22,7 +23,7 @@ class LocalEntrypoint:
     """A function run on the caller's machine by `modal run`, with the app running."""
 
     raw_f: Callable[..., Any]
-    app: "App"
+    app: App
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.raw_f(*args, **kwargs)
@@ -50,18 +51,18 @@ class _Registered:
 class App:
     """A Modal App: register functions with `@app.function()`, classes with `@app.cls()`."""
 
-    _all_apps: list["App"] = []
+    _all_apps: list[App] = []
 
     def __init__(
         self,
-        name: Optional[str] = None,
+        name: str | None = None,
         *,
         image: Any = None,
         secrets: Any = (),
-        volumes: Optional[dict] = None,
+        volumes: dict | None = None,
         mounts: Any = (),
-        include_source: Optional[bool] = None,
-        description: Optional[str] = None,
+        include_source: bool | None = None,
+        description: str | None = None,
     ) -> None:
         from modal.image import Image
         from modal.secret import Secret
@@ -82,23 +83,23 @@ class App:
         self._classes: dict[str, Cls] = {}
         self._entrypoints: dict[str, LocalEntrypoint] = {}
         self._registered: dict[str, _Registered] = {}
-        self._app_id: Optional[str] = None
-        self._client: Optional[Client] = None
+        self._app_id: str | None = None
+        self._client: Client | None = None
         self._running = False
         self._interactive = False
         App._all_apps.append(self)
 
     # ---------- properties ----------
     @property
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         return self._name
 
     @property
-    def app_id(self) -> Optional[str]:
+    def app_id(self) -> str | None:
         return self._app_id
 
     @property
-    def description(self) -> Optional[str]:
+    def description(self) -> str | None:
         return self._description
 
     def set_description(self, description: str) -> None:
@@ -159,15 +160,15 @@ class App:
 
         return resolve
 
-    def function(self, _warn_parentheses_missing: Any = None, *, name: Optional[str] = None,
-                 is_generator: Optional[bool] = None, **options: Any) -> Callable[[Any], Function]:
+    def function(self, _warn_parentheses_missing: Any = None, *, name: str | None = None,
+                 is_generator: bool | None = None, **options: Any) -> Callable[[Any], Function]:
         """Register a function to run in containers. Options are validated here, at decoration."""
         if _warn_parentheses_missing is not None:
             raise InvalidError("use `@app.function()` with parentheses, not `@app.function`")
         opts = self._merge_defaults(options)
 
         def wrapper(f: Any) -> Function:
-            pf: Optional[_PartialFunction] = None
+            pf: _PartialFunction | None = None
             if isinstance(f, _PartialFunction):
                 pf, f = f, f.raw_f
                 if pf.roles & {"method", "enter", "exit"}:
@@ -237,7 +238,7 @@ class App:
 
         return wrapper
 
-    def local_entrypoint(self, _warn_parentheses_missing: Any = None, *, name: Optional[str] = None) -> Callable:
+    def local_entrypoint(self, _warn_parentheses_missing: Any = None, *, name: str | None = None) -> Callable:
         """Register a function that `modal run` calls on this machine while the app runs."""
         if _warn_parentheses_missing is not None:
             raise InvalidError("use `@app.local_entrypoint()` with parentheses")
@@ -250,7 +251,7 @@ class App:
 
         return wrapper
 
-    def include(self, /, other_app: "App") -> "App":
+    def include(self, /, other_app: App) -> App:
         """Add another app's functions and classes to this one."""
         if not isinstance(other_app, App):
             raise InvalidError("include() takes a modal.App")
@@ -268,8 +269,8 @@ class App:
         return self
 
     # ---------- running ----------
-    def run(self, *, client: Optional[Client] = None, detach: bool = False, interactive: bool = False,
-            environment_name: Optional[str] = None) -> Any:
+    def run(self, *, client: Client | None = None, detach: bool = False, interactive: bool = False,
+            environment_name: str | None = None) -> Any:
         """Context manager: the app runs (ephemerally) on the server for the `with` block."""
         from modal.runner import run_app
 
@@ -277,8 +278,8 @@ class App:
                        environment_name=environment_name)
 
     @live_method
-    async def deploy(self, *, name: Optional[str] = None, environment_name: Optional[str] = None, tag: str = "",
-                     client: Optional[Client] = None) -> "App":
+    async def deploy(self, *, name: str | None = None, environment_name: str | None = None, tag: str = "",
+                     client: Client | None = None) -> App:
         """Deploy the app under its name: a new version that outlives this process."""
         from modal.runner import _deploy
 
@@ -286,8 +287,8 @@ class App:
         return self
 
     @live_classmethod
-    async def lookup(cls, name: str, *, client: Optional[Client] = None, environment_name: Optional[str] = None,
-                     create_if_missing: bool = False) -> "App":
+    async def lookup(cls, name: str, *, client: Client | None = None, environment_name: str | None = None,
+                     create_if_missing: bool = False) -> App:
         """A handle to a deployed app by name (created empty if asked and missing)."""
         c = client or await _default_client()
         resp = await c.stub.AppLookup(api_pb2.AppLookupRequest(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import grpc
 
@@ -63,7 +63,7 @@ class _CallStream:
 
     def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
         self._calls: dict[str, asyncio.Queue] = {}
-        self._broken: Optional[Exception] = None
+        self._broken: Exception | None = None
         self._rpc = stub.CallStream()
         self._pending: list[api_pb2.CallStreamRequest] = []
         self._writing = False
@@ -157,14 +157,14 @@ class _Stub:
 class Client:
     """A connection to a Nodal server (the local daemon by default)."""
 
-    _default: Optional["Client"] = None
+    _default: Client | None = None
 
     def __init__(self, address: str, *, autostart: bool = False) -> None:
         self.address = address
         self._autostart = autostart
-        self._channel: Optional[grpc.aio.Channel] = None
-        self._stub: Optional[_Stub] = None
-        self._call_stream: Optional[_CallStream] = None
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: _Stub | None = None
+        self._call_stream: _CallStream | None = None
         self._closed = False
 
     @property
@@ -195,7 +195,7 @@ class Client:
         return self._call_stream
 
     @classmethod
-    def from_address_lazy(cls, address: str) -> "Client":
+    def from_address_lazy(cls, address: str) -> Client:
         """The process-wide client for `address`, connecting on first use (inside containers)."""
         if Client._default is None or Client._default.is_closed:
             Client._default = cls(address)
@@ -208,12 +208,12 @@ class Client:
         await self.stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=10)
 
     @live_classmethod
-    async def from_env(cls, _override_config: Any = None) -> "Client":
+    async def from_env(cls, _override_config: Any = None) -> Client:
         """The process-wide client for the server named by the environment and config."""
         return await _default_client()
 
     @live_classmethod
-    async def from_credentials(cls, token_id: str, token_secret: str) -> "Client":
+    async def from_credentials(cls, token_id: str, token_secret: str) -> Client:
         """A client authenticated with a token. Nodal's local socket needs none; the
         credentials are kept for servers reached over the network."""
         address, autostart = _socket_for_env()

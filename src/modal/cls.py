@@ -7,8 +7,8 @@ instance each; every set of parameters gets its own warm pool on the server.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any
 
 from modal._options import parse_function_options
 from modal._serialization import serialize
@@ -109,10 +109,10 @@ def run_enter_hooks(obj: Any) -> None:
 class Obj:
     """An instance of a remote class: its methods are Functions bound to its parameters."""
 
-    def __init__(self, cls: "Cls", params: dict[str, Any]) -> None:
+    def __init__(self, cls: Cls, params: dict[str, Any]) -> None:
         self._cls = cls
         self._params = params
-        self._bound: Optional[tuple[Client, str]] = None
+        self._bound: tuple[Client, str] | None = None
         self._local: Any = None
 
     async def _bound_ids(self) -> tuple[Client, str]:
@@ -159,8 +159,8 @@ class Obj:
                         resolver=self._bound_ids, local_call=local_call)
 
     @live_method
-    async def update_autoscaler(self, *, min_containers: Optional[int] = None, max_containers: Optional[int] = None,
-                                buffer_containers: Optional[int] = None, scaledown_window: Optional[int] = None) -> None:
+    async def update_autoscaler(self, *, min_containers: int | None = None, max_containers: int | None = None,
+                                buffer_containers: int | None = None, scaledown_window: int | None = None) -> None:
         """Change the autoscaler's bounds for this instance's pool."""
         client, fid = await self._bound_ids()
         handle = Function(None, self._cls._name)
@@ -177,13 +177,13 @@ class Obj:
 class Cls:
     """A class registered with `@app.cls()` (or looked up by name): call it to get an instance."""
 
-    def __init__(self, user_cls: Optional[type], name: str, *, app: Optional["App"] = None,
-                 service_function: Optional[Function] = None) -> None:
+    def __init__(self, user_cls: type | None, name: str, *, app: App | None = None,
+                 service_function: Function | None = None) -> None:
         self._user_cls = user_cls
         self._name = name
         self._app = app
         self._service = service_function
-        self._definition: Optional[api_pb2.FunctionDef] = None  # of a class looked up by name
+        self._definition: api_pb2.FunctionDef | None = None  # of a class looked up by name
         self._root = self  # the Cls that with_options() & co. derived this one from
         self._overrides: dict[str, Any] = {}  # option name -> value, see _overrides_proto
         if user_cls is not None:
@@ -192,7 +192,7 @@ class Cls:
     def __repr__(self) -> str:
         return f"Cls({self._name!r})"
 
-    def _method_names(self) -> Optional[set[str]]:
+    def _method_names(self) -> set[str] | None:
         if self._user_cls is not None:
             return {n for n, pf in find_partials(self._user_cls).items() if "method" in pf.roles or pf.batch_max_size}
         definition = self._root._definition
@@ -237,13 +237,13 @@ class Cls:
         return self._service.object_id
 
     @live_method
-    async def hydrate(self, client: Optional[Client] = None) -> "Cls":
+    async def hydrate(self, client: Client | None = None) -> Cls:
         await self._service_ids()
         return self
 
     @classmethod
-    def from_name(cls, app_name: str, name: str, *, namespace: Any = None, environment_name: Optional[str] = None,
-                  client: Optional[Client] = None) -> "Cls":
+    def from_name(cls, app_name: str, name: str, *, namespace: Any = None, environment_name: str | None = None,
+                  client: Client | None = None) -> Cls:
         """A lazy handle to a class of a deployed app; resolved at first use."""
         if not isinstance(app_name, str) or not isinstance(name, str) or not app_name or not name:
             raise InvalidError("Cls.from_name(app_name, name) needs two non-empty strings")
@@ -262,8 +262,8 @@ class Cls:
         return obj
 
     @live_classmethod
-    async def lookup(cls, app_name: str, name: str, namespace: Any = None, client: Optional[Client] = None,
-                     environment_name: Optional[str] = None) -> "Cls":
+    async def lookup(cls, app_name: str, name: str, namespace: Any = None, client: Client | None = None,
+                     environment_name: str | None = None) -> Cls:
         deprecation_warning((2025, 1, 27), "Cls.lookup is deprecated; use Cls.from_name")
         obj = cls.from_name(app_name, name, environment_name=environment_name, client=client)
         await obj._service_ids()
@@ -273,25 +273,25 @@ class Cls:
     def with_options(
         self,
         *,
-        cpu: Optional[Union[float, tuple[float, float]]] = None,
-        memory: Optional[Union[int, tuple[int, int]]] = None,
+        cpu: float | tuple[float, float] | None = None,
+        memory: int | tuple[int, int] | None = None,
         gpu: Any = None,
-        env: Optional[dict[str, Optional[str]]] = None,
-        secrets: Optional[Collection[Any]] = None,
+        env: dict[str, str | None] | None = None,
+        secrets: Collection[Any] | None = None,
         volumes: dict = {},
-        retries: Optional[Union[int, Retries]] = None,
-        max_containers: Optional[int] = None,
-        buffer_containers: Optional[int] = None,
-        scaledown_window: Optional[int] = None,
-        timeout: Optional[int] = None,
-        region: Optional[Union[str, Sequence[str]]] = None,
-        cloud: Optional[str] = None,
-        min_containers: Optional[int] = None,
+        retries: int | Retries | None = None,
+        max_containers: int | None = None,
+        buffer_containers: int | None = None,
+        scaledown_window: int | None = None,
+        timeout: int | None = None,
+        region: str | Sequence[str] | None = None,
+        cloud: str | None = None,
+        min_containers: int | None = None,
         # Deprecated aliases (documented by the older reference):
-        concurrency_limit: Optional[int] = None,
-        container_idle_timeout: Optional[int] = None,
-        allow_concurrent_inputs: Optional[int] = None,
-    ) -> "Cls":
+        concurrency_limit: int | None = None,
+        container_idle_timeout: int | None = None,
+        allow_concurrent_inputs: int | None = None,
+    ) -> Cls:
         """A variant of this class with other resources, secrets or scaling. Its instances run in
         their own warm pool, autoscaled apart from the original's. Options stack
         (`Model.with_options(gpu="A100").with_options(scaledown_window=300)`) but can't be unset;
@@ -334,19 +334,19 @@ class Cls:
             changes["concurrency"] = (opts.max_concurrent_inputs, opts.target_concurrent_inputs)
         return self._derive(changes)
 
-    def with_concurrency(self, *, max_inputs: int, target_inputs: Optional[int] = None) -> "Cls":
+    def with_concurrency(self, *, max_inputs: int, target_inputs: int | None = None) -> Cls:
         """A variant of this class whose containers each run up to `max_inputs` inputs at once
         (autoscaling aims for `target_inputs`), in their own warm pool."""
         concurrent(max_inputs=max_inputs, target_inputs=target_inputs)  # validates as @modal.concurrent
         return self._derive({"concurrency": (max_inputs, target_inputs or max_inputs)})
 
-    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> "Cls":
+    def with_batching(self, *, max_batch_size: int, wait_ms: int) -> Cls:
         """A variant of this class whose methods get inputs in lists of up to `max_batch_size`,
         waiting at most `wait_ms` for a batch to fill, in their own warm pool."""
         batched(max_batch_size=max_batch_size, wait_ms=wait_ms)  # validates as @modal.batched
         return self._derive({"batching": (max_batch_size, wait_ms)})
 
-    def _derive(self, changes: dict[str, Any]) -> "Cls":
+    def _derive(self, changes: dict[str, Any]) -> Cls:
         overrides = {**self._overrides, **changes}
         if "env" in changes and "env" in self._overrides:
             overrides["env"] = {**self._overrides["env"], **changes["env"]}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 from modal import _invocation as inv
 from modal._utils.async_utils import live_classmethod, live_function, live_method, live_method_gen
@@ -48,15 +49,15 @@ class Function:
 
     def __init__(
         self,
-        raw_f: Optional[Callable[..., Any]],
+        raw_f: Callable[..., Any] | None,
         tag: str,
         *,
-        app: Optional["App"] = None,
+        app: App | None = None,
         is_generator: bool = False,
         method_name: str = "",
-        resolver: Optional[Resolver] = None,
-        definition: Optional[api_pb2.FunctionDef] = None,
-        local_call: Optional[Callable[..., Any]] = None,
+        resolver: Resolver | None = None,
+        definition: api_pb2.FunctionDef | None = None,
+        local_call: Callable[..., Any] | None = None,
     ) -> None:
         self._raw_f = raw_f
         self._tag = tag
@@ -66,8 +67,8 @@ class Function:
         self._resolver = resolver
         self._definition = definition
         self._local_call = local_call
-        self._client: Optional[Client] = None
-        self._function_id: Optional[str] = None
+        self._client: Client | None = None
+        self._function_id: str | None = None
         if raw_f is not None:
             self.__doc__ = raw_f.__doc__
             self.__name__ = getattr(raw_f, "__name__", tag)
@@ -108,7 +109,7 @@ class Function:
         raise not_running_error(self._tag)
 
     @live_method
-    async def hydrate(self, client: Optional[Client] = None) -> "Function":
+    async def hydrate(self, client: Client | None = None) -> Function:
         """Resolve this handle's id on the server now instead of at first use."""
         await self._ids()
         return self
@@ -151,7 +152,7 @@ class Function:
         return self._raw_f
 
     @live_method
-    async def spawn(self, *args: Any, **kwargs: Any) -> "FunctionCall":
+    async def spawn(self, *args: Any, **kwargs: Any) -> FunctionCall:
         """Start the function without waiting; the returned FunctionCall fetches the result later."""
         client, fid = await self._ids()
 
@@ -205,10 +206,10 @@ class Function:
     async def update_autoscaler(
         self,
         *,
-        min_containers: Optional[int] = None,
-        max_containers: Optional[int] = None,
-        buffer_containers: Optional[int] = None,
-        scaledown_window: Optional[int] = None,
+        min_containers: int | None = None,
+        max_containers: int | None = None,
+        buffer_containers: int | None = None,
+        scaledown_window: int | None = None,
     ) -> None:
         """Change the autoscaler's bounds for this function while it runs."""
         client, fid = await self._ids()
@@ -230,9 +231,9 @@ class Function:
 
     @classmethod
     def from_name(
-        cls, app_name: str, name: str, *, namespace: Any = None, environment_name: Optional[str] = None,
-        client: Optional[Client] = None,
-    ) -> "Function":
+        cls, app_name: str, name: str, *, namespace: Any = None, environment_name: str | None = None,
+        client: Client | None = None,
+    ) -> Function:
         """A lazy handle to a function of a deployed app; resolved at first use."""
         if not isinstance(app_name, str) or not isinstance(name, str) or not app_name or not name:
             raise InvalidError("Function.from_name(app_name, name) needs two non-empty strings")
@@ -258,9 +259,9 @@ class Function:
 
     @live_classmethod
     async def lookup(
-        cls, app_name: str, name: str, namespace: Any = None, client: Optional[Client] = None,
-        environment_name: Optional[str] = None,
-    ) -> "Function":
+        cls, app_name: str, name: str, namespace: Any = None, client: Client | None = None,
+        environment_name: str | None = None,
+    ) -> Function:
         """Deprecated: `from_name` then `hydrate`."""
         deprecation_warning((2025, 1, 27), "Function.lookup is deprecated; use Function.from_name")
         f = cls.from_name(app_name, name, environment_name=environment_name, client=client)
@@ -273,11 +274,11 @@ class FunctionCall:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._call_id = ""
-        self._client: Optional[Client] = None
+        self._client: Client | None = None
         self._is_generator = False
 
     @classmethod
-    def _new(cls, call_id: str, client: Optional[Client], is_generator: bool = False) -> "FunctionCall":
+    def _new(cls, call_id: str, client: Client | None, is_generator: bool = False) -> FunctionCall:
         fc = cls()
         fc._call_id, fc._client, fc._is_generator = call_id, client, is_generator
         return fc
@@ -301,11 +302,11 @@ class FunctionCall:
         return self._client
 
     @live_method
-    async def hydrate(self, client: Optional[Client] = None) -> "FunctionCall":
+    async def hydrate(self, client: Client | None = None) -> FunctionCall:
         return self
 
     @live_method
-    async def get(self, timeout: Optional[float] = None) -> Any:
+    async def get(self, timeout: float | None = None) -> Any:
         """Wait for the result (forever by default; `timeout=0` polls once) and return it."""
         if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
             raise InvalidError("timeout must be None or a non-negative number of seconds")
@@ -371,7 +372,7 @@ class FunctionCall:
         )
 
     @classmethod
-    def from_id(cls, function_call_id: str, client: Optional[Client] = None) -> "FunctionCall":
+    def from_id(cls, function_call_id: str, client: Client | None = None) -> FunctionCall:
         """A handle to an existing call, e.g. one spawned by another process."""
         if not isinstance(function_call_id, str) or not function_call_id.startswith("fc-"):
             raise InvalidError(f"{function_call_id!r} is not a function call id (they start with 'fc-')")

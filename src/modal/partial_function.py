@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Union
 
 from modal.exception import InvalidError
 
@@ -19,7 +20,7 @@ class _PartialFunction:
 
     raw_f: Callable[..., Any]
     roles: set[str] = field(default_factory=set)  # "method", "enter", "exit"
-    is_generator: Optional[bool] = None
+    is_generator: bool | None = None
     snap: bool = False
     batch_max_size: int = 0
     batch_wait_ms: int = 0
@@ -58,7 +59,7 @@ def _check_parentheses(f: Any, name: str) -> None:
         raise InvalidError(f"use `@modal.{name}()` with parentheses, not `@modal.{name}`")
 
 
-def method(_warn_parentheses_missing: Any = None, *, is_generator: Optional[bool] = None) -> Callable[[Any], _PartialFunction]:
+def method(_warn_parentheses_missing: Any = None, *, is_generator: bool | None = None) -> Callable[[Any], _PartialFunction]:
     """Mark a method of an `@app.cls` class as remotely callable."""
     _check_parentheses(_warn_parentheses_missing, "method")
 
@@ -117,7 +118,7 @@ def batched(_warn_parentheses_missing: Any = None, *, max_batch_size: int, wait_
 
 
 def concurrent(
-    _warn_parentheses_missing: Any = None, *, max_inputs: int, target_inputs: Optional[int] = None
+    _warn_parentheses_missing: Any = None, *, max_inputs: int, target_inputs: int | None = None
 ) -> Callable[[Any], Any]:
     """Let one container run up to `max_inputs` inputs at once (aim for `target_inputs`)."""
     _check_parentheses(_warn_parentheses_missing, "concurrent")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 from modal import output
 from modal._code_files import collect, module_location, needs_serialization
@@ -78,7 +79,7 @@ async def _upload_code(client: Client, files: dict[str, Path]) -> list[api_pb2.C
     return [api_pb2.CodeFile(path=p, sha256=d, mode=0o644) for p, d in sorted(digests.items())]
 
 
-async def _function_def(client: Client, reg: "_Registered", app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
+async def _function_def(client: Client, reg: _Registered, app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
     from modal.image import Image
 
     opts = reg.options
@@ -107,7 +108,7 @@ async def _function_def(client: Client, reg: "_Registered", app_id: str, image_c
     )
 
 
-async def _publish(app: "App", client: Client, app_id: str) -> dict[str, str]:
+async def _publish(app: App, client: Client, app_id: str) -> dict[str, str]:
     image_cache: dict[str, str] = {}
     defs = [await _function_def(client, reg, app_id, image_cache) for reg in app._registered.values()]
     code = await _upload_code(client, collect(reg.raw for reg in app._registered.values()))
@@ -133,8 +134,8 @@ async def _follow_logs(client: Client, app_id: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _run(app: "App", client: Optional[Client], detach: bool, interactive: bool,
-               environment_name: Optional[str]) -> AsyncIterator["App"]:
+async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
+               environment_name: str | None) -> AsyncIterator[App]:
     if app._running:
         raise InvalidError(f"{app!r} is already running")
     client = client or await _default_client()
@@ -163,14 +164,14 @@ async def _run(app: "App", client: Optional[Client], detach: bool, interactive: 
         if logs is not None:
             try:
                 await asyncio.wait_for(logs, LOG_DRAIN_DEADLINE)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 logs.cancel()
         if ok:
             output.status(f"App {'detached' if detach else 'completed'}.")
 
 
 @contextlib.contextmanager
-def _sync_run(app: "App", **kwargs: Any) -> Iterator["App"]:
+def _sync_run(app: App, **kwargs: Any) -> Iterator[App]:
     cm = _run(app, **kwargs)
     run_sync(cm.__aenter__())
     try:
@@ -184,19 +185,19 @@ def _sync_run(app: "App", **kwargs: Any) -> Iterator["App"]:
 class _RunContext:
     """`with app.run():` and `async with app.run.aio():` both work."""
 
-    def __init__(self, app: "App", **kwargs: Any) -> None:
+    def __init__(self, app: App, **kwargs: Any) -> None:
         self._app, self._kwargs = app, kwargs
         self._sync: Any = None
         self._async: Any = None
 
-    def __enter__(self) -> "App":
+    def __enter__(self) -> App:
         self._sync = _sync_run(self._app, **self._kwargs)
         return self._sync.__enter__()
 
     def __exit__(self, *exc: Any) -> Any:
         return self._sync.__exit__(*exc)
 
-    async def __aenter__(self) -> "App":
+    async def __aenter__(self) -> App:
         from modal._utils.async_utils import run_aio
 
         self._async = _run(self._app, **self._kwargs)
@@ -208,13 +209,13 @@ class _RunContext:
         return await run_aio(self._async.__aexit__(*exc))
 
 
-def run_app(app: "App", *, client: Optional[Client] = None, detach: bool = False, interactive: bool = False,
-            environment_name: Optional[str] = None) -> _RunContext:
+def run_app(app: App, *, client: Client | None = None, detach: bool = False, interactive: bool = False,
+            environment_name: str | None = None) -> _RunContext:
     return _RunContext(app, client=client, detach=detach, interactive=interactive, environment_name=environment_name)
 
 
-async def _deploy(app: "App", *, name: Optional[str] = None, environment_name: Optional[str] = None, tag: str = "",
-                  client: Optional[Client] = None) -> DeployResult:
+async def _deploy(app: App, *, name: str | None = None, environment_name: str | None = None, tag: str = "",
+                  client: Client | None = None) -> DeployResult:
     name = name or app.name
     if not name:
         raise InvalidError("a deployed app needs a name: modal.App('my-app') or deploy(name=...)")
@@ -230,7 +231,7 @@ async def _deploy(app: "App", *, name: Optional[str] = None, environment_name: O
 
 
 @live_function
-async def deploy_app(app: "App", name: Optional[str] = None, namespace: Any = None, client: Optional[Client] = None,
-                     environment_name: Optional[str] = None, tag: str = "") -> DeployResult:
+async def deploy_app(app: App, name: str | None = None, namespace: Any = None, client: Client | None = None,
+                     environment_name: str | None = None, tag: str = "") -> DeployResult:
     """Deploy an app: a new named version that runs until stopped and survives server restarts."""
     return await _deploy(app, name=name, environment_name=environment_name, tag=tag, client=client)

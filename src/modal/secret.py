@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from modal.client import Client
 from modal.exception import InvalidError, NotFoundError
@@ -13,13 +12,13 @@ from nodal.proto import api_pb2
 class Secret:
     """A set of environment variables, stored by the server and set in containers that use it."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None, name: Optional[str] = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, name: str | None = None) -> None:
         self._env = env
         self._name = name
-        self._secret_id: Optional[str] = None
+        self._secret_id: str | None = None
 
     @property
-    def object_id(self) -> Optional[str]:
+    def object_id(self) -> str | None:
         return self._secret_id
 
     async def _resolve(self, client: Client, app_id: str = "") -> str:
@@ -31,7 +30,7 @@ class Secret:
         return self._secret_id
 
     @classmethod
-    def from_dict(cls, env_dict: dict[str, Optional[str]] = {}) -> "Secret":
+    def from_dict(cls, env_dict: dict[str, str | None] = {}) -> Secret:
         """A secret from a dict; entries whose value is None are left out."""
         if not isinstance(env_dict, dict) or not all(isinstance(k, str) for k in env_dict):
             raise InvalidError("Secret.from_dict takes a dict of str keys to str values")
@@ -41,7 +40,7 @@ class Secret:
         return cls({k: v for k, v in env_dict.items() if v is not None})
 
     @classmethod
-    def from_local_environ(cls, env_keys: list[str]) -> "Secret":
+    def from_local_environ(cls, env_keys: list[str]) -> Secret:
         """A secret holding these variables from this process's environment (all must be set)."""
         missing = [k for k in env_keys if k not in os.environ]
         if missing:
@@ -49,7 +48,7 @@ class Secret:
         return cls({k: os.environ[k] for k in env_keys})
 
     @classmethod
-    def from_dotenv(cls, path: Optional[str] = None, *, filename: str = ".env") -> "Secret":
+    def from_dotenv(cls, path: str | None = None, *, filename: str = ".env") -> Secret:
         """A secret from a .env file (KEY=VALUE lines; found next to `path`, or in the working directory)."""
         import pathlib
 
@@ -66,6 +65,6 @@ class Secret:
         return cls(env)
 
     @classmethod
-    def from_name(cls, name: str, *, environment_name: Optional[str] = None,
-                  required_keys: list[str] = []) -> "Secret":
+    def from_name(cls, name: str, *, environment_name: str | None = None,
+                  required_keys: list[str] = []) -> Secret:
         return cls(None, name=name)

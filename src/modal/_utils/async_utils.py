@@ -12,12 +12,13 @@ import asyncio
 import functools
 import queue
 import threading
-from typing import Any, AsyncIterator, Callable, Coroutine, Iterator, Optional, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_loop: Optional[asyncio.AbstractEventLoop] = None
-_thread: Optional[threading.Thread] = None
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
 _lock = threading.Lock()
 
 

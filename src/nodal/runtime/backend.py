@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import abc
 import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class ContainerState(enum.Enum):
 @dataclass
 class ContainerStatus:
     state: ContainerState
-    exit_code: Optional[int] = None
+    exit_code: int | None = None
 
 
 @dataclass
@@ -84,7 +84,7 @@ class RuntimeBackend(abc.ABC):
         """SIGTERM the container, SIGKILL it after `grace_seconds`, and clean up its layer."""
 
     @abc.abstractmethod
-    def status(self, container_id: str) -> Optional[ContainerStatus]:
+    def status(self, container_id: str) -> ContainerStatus | None:
         """The container's state, or None if this backend does not know it."""
 
     @abc.abstractmethod
@@ -92,7 +92,7 @@ class RuntimeBackend(abc.ABC):
         """CPU and memory not yet requested by running containers."""
 
     @abc.abstractmethod
-    async def exec(self, container_id: str, command: list[str]) -> "ExecProcess":
+    async def exec(self, container_id: str, command: list[str]) -> ExecProcess:
         """Run another process inside a running container (sandboxes, `modal shell`)."""
 
     @abc.abstractmethod

@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from nodal import paths
@@ -120,6 +121,26 @@ def _download_for(python_version: str, dists: list[md.Distribution], target: Pat
         )
 
 
+def _build_once(final: Path, fill: Callable[[Path], None]) -> None:
+    """Make directory `final` by `fill`ing a temporary one and renaming it into place, under a
+    file lock, so concurrent servers build it once and nobody sees it half-made."""
+    if final.is_dir():
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with open(final.parent / f"{final.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if final.is_dir():
+            return
+        tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+            fill(tmp)
+            tmp.chmod(0o755)
+            tmp.rename(final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_site_dir(python_version: str | None = None, home: Path | None = None) -> Path:
     """The site directory for `python_version` (default: the server's), built once and cached.
 
@@ -131,24 +152,16 @@ def ensure_site_dir(python_version: str | None = None, home: Path | None = None)
         return cached
     dists = _distributions()
     final = parent / _key(version, dists)
-    if not final.is_dir():
-        parent.mkdir(parents=True, exist_ok=True)
-        with open(parent / f"{final.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not final.is_dir():
-                tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-                try:
-                    tmp.mkdir()
-                    if version == host_python_version():
-                        _copy_installed(dists, tmp)
-                    else:
-                        _download_for(version, dists, tmp)
-                    for package in SDK_PACKAGES:  # mount points for the source binds
-                        (tmp / package).mkdir(exist_ok=True)
-                    tmp.chmod(0o755)
-                    tmp.rename(final)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+
+    def fill(tmp: Path) -> None:
+        if version == host_python_version():
+            _copy_installed(dists, tmp)
+        else:
+            _download_for(version, dists, tmp)
+        for package in SDK_PACKAGES:  # mount points for the package binds
+            (tmp / package).mkdir(exist_ok=True)
+
+    _build_once(final, fill)
     _cache[str(parent)] = final
     return final
 
@@ -171,33 +184,25 @@ def compiled_sdk_dirs(home: Path | None = None) -> dict[str, Path]:
     gets a new copy on the next server start."""
     import compileall
 
+    parent = (home or paths.nodal_home()) / "runtime" / f"py{host_python_version().replace('.', '')}"
+    done = _cache.get(f"sdk:{parent}")
+    if done is not None:  # sources are hashed once per server process
+        return {name: done / name for name in SDK_PACKAGES}
     sources = sdk_package_dirs()
     digest = hashlib.sha256(SITE_RECIPE_VERSION.encode())
     for name, src in sorted(sources.items()):
         for f in sorted(src.rglob("*.py")):
             st = f.stat()
             digest.update(f"{name}/{f.relative_to(src)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    parent = (home or paths.nodal_home()) / "runtime" / f"py{host_python_version().replace('.', '')}"
     final = parent / f"sdk-{digest.hexdigest()[:16]}"
-    cached = _cache.get(str(final))
-    if cached is not None:
-        return {name: cached / name for name in SDK_PACKAGES}
-    if not final.is_dir():
-        parent.mkdir(parents=True, exist_ok=True)
-        with open(parent / f"{final.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not final.is_dir():
-                tmp = parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
-                try:
-                    for name, src in sources.items():
-                        shutil.copytree(src, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
-                        compileall.compile_dir(str(tmp / name), quiet=1, workers=1,
-                                               ddir=f"{SITE_DEST}/{name}")
-                    tmp.chmod(0o755)
-                    tmp.rename(final)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
-    _cache[str(final)] = final
+
+    def fill(tmp: Path) -> None:
+        for name, src in sources.items():
+            shutil.copytree(src, tmp / name, ignore=shutil.ignore_patterns("__pycache__"))
+            compileall.compile_dir(str(tmp / name), quiet=1, workers=1, ddir=f"{SITE_DEST}/{name}")
+
+    _build_once(final, fill)
+    _cache[f"sdk:{parent}"] = final
     return {name: final / name for name in SDK_PACKAGES}
 
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-from typing import Optional
 
 from nodal.proto import api_pb2
 from nodal.server.errors import ApiError, invalid, not_found
@@ -65,7 +64,7 @@ class AppService:
         self.scheduler = scheduler
         self.logs = logs
         self.heartbeats: dict[str, float] = {}
-        self._reaper: Optional[asyncio.Task] = None
+        self._reaper: asyncio.Task | None = None
 
     def start(self) -> None:
         # Ephemeral apps cannot outlive the server that ran them: their clients are gone.
@@ -232,7 +231,7 @@ class AppService:
         return pool
 
     def bind_params(self, function_id: str, params: bytes,
-                    overrides: Optional[api_pb2.FunctionOverrides] = None) -> str:
+                    overrides: api_pb2.FunctionOverrides | None = None) -> str:
         """Bind a class to parameters and option overrides: the id of the pool that serves them."""
         _, definition = self.function_def(function_id)
         if not definition.is_class:

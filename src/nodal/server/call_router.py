@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from typing import AsyncIterator, Iterable, Optional
+from collections.abc import AsyncIterator, Iterable
 
 from nodal.proto import api_pb2
 from nodal.server.apps import AppService
@@ -241,7 +241,7 @@ class CallService:
             call.changed.clear()
             try:
                 await asyncio.wait_for(call.changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def get_outputs_many(self, req: api_pb2.CallGetOutputsManyRequest) -> api_pb2.CallGetOutputsManyResponse:
@@ -287,7 +287,7 @@ class CallService:
         return api_pb2.CallGraphResponse(nodes=nodes)
 
     def _graph_nodes(self, call_id: str, parent: str, nodes: list, depth: int) -> None:
-        call: Optional[Call] = self.calls.get(call_id)
+        call: Call | None = self.calls.get(call_id)
         if call is None or depth > 50:
             rec = self.store.get_call(call_id)
             if rec is None:

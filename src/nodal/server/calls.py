@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from nodal.proto import api_pb2
 
@@ -31,7 +31,7 @@ class Call:
     call_id: str
     pool_key: str
     function_name: str
-    sink: Optional[OutputSink] = None  # streamed calls
+    sink: OutputSink | None = None  # streamed calls
     durable: bool = False
     parent_input_id: str = ""
     created_at: float = field(default_factory=time.time)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Optional
 
 from nodal import paths
 
@@ -15,7 +14,7 @@ START_DEADLINE = 30.0
 STOP_DEADLINE = 30.0
 
 
-def server_pid() -> Optional[int]:
+def server_pid() -> int | None:
     """The pid of the running server for this NODAL_HOME, or None."""
     try:
         pid = int(paths.pid_path().read_text().strip())

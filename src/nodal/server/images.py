@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Optional
 
 from nodal.images.builder import BuiltImage, Step
 from nodal.proto import api_pb2
@@ -20,8 +20,8 @@ class _Build:
     steps: list[Step]
     lines: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    task: Optional[asyncio.Task] = None
-    result: Optional[BuiltImage] = None
+    task: asyncio.Task | None = None
+    result: BuiltImage | None = None
     error: str = ""
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator, Optional
 
 from nodal.proto import api_pb2
 
@@ -84,7 +84,7 @@ class LogHub:
 
     async def follow(self, app_id: str, since: float, app_alive: bool) -> AsyncIterator[api_pb2.LogEntry]:
         """Past entries, then live ones until the app stops (if it is still alive)."""
-        q: Optional[asyncio.Queue] = None
+        q: asyncio.Queue | None = None
         if app_alive:
             q = asyncio.Queue()
             self._followers.setdefault(app_id, set()).add(q)

@@ -6,7 +6,6 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 from nodal.proto import api_pb2
 from nodal.server.calls import PendingInput
@@ -31,7 +30,7 @@ class ContainerSlot:
     assigned: int = 0
     started_at: float = field(default_factory=time.monotonic)
     idle_since: float = field(default_factory=time.monotonic)
-    startup_handle: Optional[asyncio.TimerHandle] = None
+    startup_handle: asyncio.TimerHandle | None = None
     last_output_at: float = 0.0
     exited: asyncio.Event = field(default_factory=asyncio.Event)
 

@@ -11,7 +11,7 @@ import logging
 import os
 import secrets
 import time
-from typing import Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
 
 from nodal.proto import api_pb2
 from nodal.runtime.backend import RuntimeBackend
@@ -48,7 +48,7 @@ class Scheduler:
         self.slots: dict[str, tuple[Pool, ContainerSlot]] = {}
         self.on_call_done: Callable[[Call], None] = lambda call: None
         self.on_pool_low: Callable[[Pool], None] = lambda pool: None  # load parked spawned calls
-        self._reaper: Optional[asyncio.Task] = None
+        self._reaper: asyncio.Task | None = None
 
     def start(self) -> None:
         self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
@@ -142,7 +142,7 @@ class Scheduler:
                 pool, api_pb2.RESULT_STATUS_INTERNAL_FAILURE, f"could not start a container: {exc}"
             )
 
-    def worker_attached(self, container_id: str, token: str) -> Optional[tuple[Pool, ContainerSlot]]:
+    def worker_attached(self, container_id: str, token: str) -> tuple[Pool, ContainerSlot] | None:
         found = self.slots.get(container_id)
         if found is None or not secrets.compare_digest(found[1].token, token):
             return None
@@ -212,7 +212,7 @@ class Scheduler:
         """Give the worker `grace` seconds to run @exit and leave by itself, then stop the container."""
         try:
             await asyncio.wait_for(slot.exited.wait(), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.runtime.stop(slot.container_id, 1.0)
 
     def _fail_pending(self, pool: Pool, status: int, message: str) -> None:
@@ -249,10 +249,10 @@ class Scheduler:
     def _finish(
         self,
         pool: Pool,
-        slot: Optional[ContainerSlot],
+        slot: ContainerSlot | None,
         pin: PendingInput,
         result: api_pb2.Result,
-        output: Optional[api_pb2.Output] = None,
+        output: api_pb2.Output | None = None,
     ) -> None:
         """An attempt ended: retry it per the policy, or deliver its result (`output`, when the
         worker's own message can be passed on as it is)."""
@@ -286,7 +286,7 @@ class Scheduler:
         self.kick(pool)
 
     def _deliver_final(
-        self, pool: Pool, pin: PendingInput, result: api_pb2.Result, output: Optional[api_pb2.Output] = None
+        self, pool: Pool, pin: PendingInput, result: api_pb2.Result, output: api_pb2.Output | None = None
     ) -> None:
         call = pin.call
         if pin.cancelled and result.status != api_pb2.RESULT_STATUS_TERMINATED:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass
@@ -52,7 +51,7 @@ class CallRecord:
     created_at: float
     parent_input_id: str = ""
     done: bool = False
-    outputs: Optional[bytes] = None  # serialized api_pb2.CallGetOutputsResponse
+    outputs: bytes | None = None  # serialized api_pb2.CallGetOutputsResponse
     parked: bool = False  # accepted and waiting in the store only (the in-memory queue was full)
 
 
@@ -63,10 +62,10 @@ class MetadataStore(abc.ABC):
         """Insert or replace the app row."""
 
     @abc.abstractmethod
-    def get_app(self, app_id: str) -> Optional[AppRecord]: ...
+    def get_app(self, app_id: str) -> AppRecord | None: ...
 
     @abc.abstractmethod
-    def list_apps(self, environment: Optional[str] = None) -> list[AppRecord]: ...
+    def list_apps(self, environment: str | None = None) -> list[AppRecord]: ...
 
     @abc.abstractmethod
     def app_versions(self, name: str, environment: str) -> list[AppRecord]:
@@ -80,14 +79,14 @@ class MetadataStore(abc.ABC):
     def list_functions(self, app_id: str) -> list[FunctionRecord]: ...
 
     @abc.abstractmethod
-    def get_function(self, function_id: str) -> Optional[FunctionRecord]: ...
+    def get_function(self, function_id: str) -> FunctionRecord | None: ...
 
     @abc.abstractmethod
     def put_bound_params(self, bound: BoundFunctionRecord) -> None:
         """Record a binding; the bound id is derived from its content, so re-putting one is a no-op."""
 
     @abc.abstractmethod
-    def get_bound_params(self, bound_id: str) -> Optional[BoundFunctionRecord]:
+    def get_bound_params(self, bound_id: str) -> BoundFunctionRecord | None:
         """The parameters and option overrides of a bound class function."""
 
     # ---- secrets ----
@@ -95,14 +94,14 @@ class MetadataStore(abc.ABC):
     def put_secret(self, secret_id: str, env_json: str) -> None: ...
 
     @abc.abstractmethod
-    def get_secret(self, secret_id: str) -> Optional[str]: ...
+    def get_secret(self, secret_id: str) -> str | None: ...
 
     # ---- images ----
     @abc.abstractmethod
     def put_image(self, image_id: str, spec: bytes) -> None: ...
 
     @abc.abstractmethod
-    def get_image(self, image_id: str) -> Optional[bytes]: ...
+    def get_image(self, image_id: str) -> bytes | None: ...
 
     # ---- durable (spawned) calls ----
     @abc.abstractmethod
@@ -113,7 +112,7 @@ class MetadataStore(abc.ABC):
     def finish_call(self, call_id: str, outputs: bytes) -> None: ...
 
     @abc.abstractmethod
-    def get_call(self, call_id: str) -> Optional[CallRecord]: ...
+    def get_call(self, call_id: str) -> CallRecord | None: ...
 
     @abc.abstractmethod
     def unpark_calls(self, function_id: str, limit: int) -> list[CallRecord]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import queue
-import threading
-import time
 import contextvars
 import inspect
 import os
+import queue
 import sys
+import threading
+import time
 import traceback
-from typing import Any, Optional
+from typing import Any
 
 import grpc
 
@@ -36,15 +36,15 @@ class Worker:
         self.outbox: list[api_pb2.Output] = []
         self.flush_scheduled = False
         self.tasks: dict[str, asyncio.Task] = {}
-        self.service: Optional[Service] = None
+        self.service: Service | None = None
         self.definition = api_pb2.FunctionDef()
-        self.threads: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self.threads: concurrent.futures.ThreadPoolExecutor | None = None
         self.batch: list[api_pb2.WorkerInput] = []
-        self.batch_timer: Optional[asyncio.TimerHandle] = None
+        self.batch_timer: asyncio.TimerHandle | None = None
         self.slots = asyncio.Semaphore(1)  # inputs running at once, set from the definition
         self.concurrency = 1
         self.inline_queue: queue.SimpleQueue = queue.SimpleQueue()  # WorkerInput | None (stop)
-        self.inline_thread: Optional[threading.Thread] = None
+        self.inline_thread: threading.Thread | None = None
         self.thread_outbox: list[api_pb2.Output] = []
         self.thread_lock = threading.Lock()
         self.cancelled: set[str] = set()
@@ -106,7 +106,7 @@ class Worker:
 
         return deserialize(data)
 
-    def _in_thread(self, ctx: contextvars.Context, fn: Any, *args: Any, **kwargs: Any) -> "asyncio.Future[Any]":
+    def _in_thread(self, ctx: contextvars.Context, fn: Any, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().run_in_executor(self.threads, lambda: ctx.run(fn, *args, **kwargs))
 
     async def run_input(self, wi: api_pb2.WorkerInput) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import inspect
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 from nodal.proto import api_pb2
 
@@ -86,7 +87,7 @@ def find_function_handles() -> list[Any]:
     return list(App._all_apps)
 
 
-def make_result_payload(value: Any) -> Optional[bytes]:
+def make_result_payload(value: Any) -> bytes | None:
     import cloudpickle
 
     return cloudpickle.dumps(value)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Optional
 
 from nodal.store.metadata import AppRecord, BoundFunctionRecord, CallRecord, FunctionRecord, MetadataStore
 
@@ -76,11 +75,11 @@ class SqliteMetadataStore(MetadataStore):
              app.tag, app.created_at, app.stopped_at, app.code_json),
         )
 
-    def get_app(self, app_id: str) -> Optional[AppRecord]:
+    def get_app(self, app_id: str) -> AppRecord | None:
         row = self.db.execute("SELECT * FROM apps WHERE app_id = ?", (app_id,)).fetchone()
         return AppRecord(*row) if row else None
 
-    def list_apps(self, environment: Optional[str] = None) -> list[AppRecord]:
+    def list_apps(self, environment: str | None = None) -> list[AppRecord]:
         if environment is None:
             rows = self.db.execute("SELECT * FROM apps ORDER BY created_at").fetchall()
         else:
@@ -109,7 +108,7 @@ class SqliteMetadataStore(MetadataStore):
         rows = self.db.execute("SELECT * FROM functions WHERE app_id = ?", (app_id,)).fetchall()
         return [FunctionRecord(*r) for r in rows]
 
-    def get_function(self, function_id: str) -> Optional[FunctionRecord]:
+    def get_function(self, function_id: str) -> FunctionRecord | None:
         row = self.db.execute("SELECT * FROM functions WHERE function_id = ?", (function_id,)).fetchone()
         return FunctionRecord(*row) if row else None
 
@@ -119,7 +118,7 @@ class SqliteMetadataStore(MetadataStore):
             (bound.bound_id, bound.function_id, bound.params, bound.overrides),
         )
 
-    def get_bound_params(self, bound_id: str) -> Optional[BoundFunctionRecord]:
+    def get_bound_params(self, bound_id: str) -> BoundFunctionRecord | None:
         row = self.db.execute(
             "SELECT bound_id, function_id, params, overrides FROM bound_params WHERE bound_id = ?",
             (bound_id,),
@@ -130,7 +129,7 @@ class SqliteMetadataStore(MetadataStore):
     def put_secret(self, secret_id: str, env_json: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO secrets VALUES (?,?)", (secret_id, env_json))
 
-    def get_secret(self, secret_id: str) -> Optional[str]:
+    def get_secret(self, secret_id: str) -> str | None:
         row = self.db.execute("SELECT env_json FROM secrets WHERE secret_id = ?", (secret_id,)).fetchone()
         return row[0] if row else None
 
@@ -138,7 +137,7 @@ class SqliteMetadataStore(MetadataStore):
     def put_image(self, image_id: str, spec: bytes) -> None:
         self.db.execute("INSERT OR IGNORE INTO images VALUES (?,?)", (image_id, spec))
 
-    def get_image(self, image_id: str) -> Optional[bytes]:
+    def get_image(self, image_id: str) -> bytes | None:
         row = self.db.execute("SELECT spec FROM images WHERE image_id = ?", (image_id,)).fetchone()
         return row[0] if row else None
 
@@ -156,7 +155,7 @@ class SqliteMetadataStore(MetadataStore):
     def finish_call(self, call_id: str, outputs: bytes) -> None:
         self.db.execute("UPDATE calls SET done = 1, outputs = ? WHERE call_id = ?", (outputs, call_id))
 
-    def get_call(self, call_id: str) -> Optional[CallRecord]:
+    def get_call(self, call_id: str) -> CallRecord | None:
         row = self.db.execute("SELECT * FROM calls WHERE call_id = ?", (call_id,)).fetchone()
         if not row:
             return None

@@ -39,6 +39,46 @@ PARKED_POLL = 0.2  # seconds between store checks for a waiter on a parked call
 _INPUT_STATUS = {1: 1, 2: 2, 3: 4, 4: 3, 5: 5, 6: 2}
 
 
+class _Outbox:
+    """What the server owes one caller's stream, in order: outputs (sent in batches) and
+    per-call error responses. A list and an event: cheaper per output than a queue."""
+
+    def __init__(self) -> None:
+        self.items: list = []  # api_pb2.Output | api_pb2.CallStreamResponse
+        self.ready = asyncio.Event()
+        self.closed = False
+
+    def put(self, item: api_pb2.Output | api_pb2.CallStreamResponse) -> None:
+        self.items.append(item)
+        self.ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    async def responses(self) -> AsyncIterator[api_pb2.CallStreamResponse]:
+        while True:
+            await self.ready.wait()
+            self.ready.clear()
+            items, self.items = self.items, []
+            batch: list[api_pb2.Output] = []
+            for item in items:
+                if isinstance(item, api_pb2.Output):
+                    batch.append(item)
+                    if len(batch) >= MAX_OUTPUT_BATCH:
+                        yield api_pb2.CallStreamResponse(outputs=batch)
+                        batch = []
+                    continue
+                if batch:
+                    yield api_pb2.CallStreamResponse(outputs=batch)
+                    batch = []
+                yield item
+            if batch:
+                yield api_pb2.CallStreamResponse(outputs=batch)
+            if self.closed and not self.items:
+                return
+
+
 class CallService:
     def __init__(self, apps: AppService, scheduler: Scheduler, store: MetadataStore, blobs: BlobStore) -> None:
         self.apps = apps
@@ -70,7 +110,7 @@ class CallService:
 
     # ---------- streamed calls ----------
     async def stream(self, requests: AsyncIterator[api_pb2.CallStreamRequest]) -> AsyncIterator[api_pb2.CallStreamResponse]:
-        out: asyncio.Queue = asyncio.Queue()
+        outbox = _Outbox()
         mine: dict[str, Call] = {}
 
         async def read() -> None:
@@ -79,34 +119,21 @@ class CallService:
                     which = req.WhichOneof("msg")
                     if which == "put":
                         try:
-                            self._put(req.put, mine, out.put_nowait)
+                            self._put(req.put, mine, outbox.put)
                         except ApiError as err:
-                            out.put_nowait(api_pb2.CallStreamResponse(
+                            outbox.put(api_pb2.CallStreamResponse(
                                 error_call_id=req.put.call_id, error=err.message, error_kind=err.kind))
                     elif which == "cancel":
                         call = mine.get(req.cancel.call_id)
                         if call is not None:
                             self.scheduler.cancel_call(call, req.cancel.terminate_containers)
             finally:
-                out.put_nowait(None)
+                outbox.close()
 
         reader = asyncio.get_running_loop().create_task(read())
         try:
-            while True:
-                item = await out.get()
-                if item is None:
-                    break
-                if isinstance(item, api_pb2.CallStreamResponse):
-                    yield item
-                    continue
-                batch = [item]
-                while len(batch) < MAX_OUTPUT_BATCH and not out.empty():
-                    nxt = out.get_nowait()
-                    if not isinstance(nxt, api_pb2.Output):
-                        out.put_nowait(nxt)  # keep order of errors/end relative to outputs
-                        break
-                    batch.append(nxt)
-                yield api_pb2.CallStreamResponse(outputs=batch)
+            async for response in outbox.responses():
+                yield response
         finally:
             reader.cancel()
             for call in mine.values():  # the caller went away: its work is no longer wanted

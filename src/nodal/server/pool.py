@@ -58,6 +58,7 @@ class Pool:
         self.buffer_containers = definition.buffer_containers
         self.scaledown_window = definition.scaledown_window or DEFAULT_SCALEDOWN_WINDOW
         self.stopped = False
+        self.generator_methods = frozenset(definition.generator_methods)
         self.parked = False  # spawned calls of this pool wait in the store (see CallService.refill)
         # Seconds one input takes in a container (moving average); sizes the prefetch window.
         self.avg_runtime = INITIAL_RUNTIME_ESTIMATE

@@ -295,7 +295,7 @@ class Scheduler:
             output = api_pb2.Output(call_id=call.call_id, idx=pin.input.idx, result=result, input_id=pin.input_id)
         if pin.gen_items:
             output.result.gen_count = pin.gen_items
-        if pool.definition.is_generator or pin.input.method_name in pool.definition.generator_methods:
+        if pool.definition.is_generator or (pool.generator_methods and pin.input.method_name in pool.generator_methods):
             output.result.gen_done = True
         call.deliver(output)
         call.open_inputs.discard(pin.input_id)

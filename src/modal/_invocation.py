@@ -49,7 +49,10 @@ async def load_payload(client: Client, payload: api_pb2.Payload) -> bytes:
 
 
 async def make_input(client: Client, idx: int, args: tuple, kwargs: dict, method_name: str = "") -> api_pb2.Input:
-    return api_pb2.Input(idx=idx, args=await make_payload(client, serialize_args(args, kwargs)), method_name=method_name)
+    data = serialize_args(args, kwargs)
+    if len(data) <= INLINE_LIMIT:  # the common case, without a coroutine hop (hot in .map)
+        return api_pb2.Input(idx=idx, args=api_pb2.Payload(data=data), method_name=method_name)
+    return api_pb2.Input(idx=idx, args=await make_payload(client, data), method_name=method_name)
 
 
 def _with_remote_traceback(exc: BaseException, tb: str) -> BaseException:
@@ -84,6 +87,8 @@ async def result_value(client: Client, result: api_pb2.Result) -> Any:
 
 
 async def _outcome(client: Client, result: api_pb2.Result, return_exceptions: bool) -> Any:
+    if result.status == api_pb2.RESULT_STATUS_SUCCESS and not result.data.blob:
+        return deserialize(result.data.data) if result.data.data else None  # the hot case in .map
     try:
         return await result_value(client, result)
     except Exception as exc:

@@ -162,9 +162,10 @@ def main() -> None:
     n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 20_000) if args.quick else (2000, 100_000, 10, 1_000_000)
     if args.spawn:
         n_spawn = args.spawn
-    ray_ = {"skipped": "--no-peers"} if args.no_peers else bench_ray(n_remote, n_map)
-    mp = {} if args.no_peers else bench_multiprocessing(n_remote, n_map)
+    # Nodal first, so the client's peak memory is measured before Ray is loaded in this process.
     nodal = bench_nodal(n_remote, n_map, n_cold, n_spawn)
+    mp = {} if args.no_peers else bench_multiprocessing(n_remote, n_map)
+    ray_ = {"skipped": "--no-peers"} if args.no_peers else bench_ray(n_remote, n_map)
     print("nodal:", {k: round(v, 3) for k, v in nodal.items()})
     print(f"{'metric':<28}{'nodal':>12}{'ray':>12}{'mp.Pool':>12}{'ray/nodal':>12}{'mp/nodal':>12}")
     for key, label in (("remote_p50_ms", "remote p50 (ms)"), ("map_per_s", "map throughput (/s)")):

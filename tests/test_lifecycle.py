@@ -167,3 +167,31 @@ def test_leaving_app_run_stops_its_containers(nodal_server, host_containers, wai
     assert [a.state for a in apps if a.app_id == app_id] == [api_pb2.APP_STATE_STOPPED]
     with pytest.raises(modal.exception.ExecutionError):
         shout.remote("again")
+
+
+def test_waiting_for_a_spawned_call_rides_out_a_restart(private_server):
+    """A FunctionCall.get() already waiting when the server restarts keeps waiting and gets the result."""
+    import threading
+
+    from apps.lifecycle_app import app, slow_add
+    from modal.client import Client
+
+    deploy_app(app, client=private_server.client())
+    call = slow_add.spawn(2, 1.5)
+    waiter = Client(f"unix://{private_server.home / 'server.sock'}")  # not closed by the restart
+    run_sync(waiter._connect())
+    outcome: dict = {}
+
+    def wait() -> None:
+        try:
+            outcome["value"] = modal.FunctionCall._new(call.object_id, waiter).get(timeout=90)["value"]
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    private_server.restart()  # the call is still running (1.5 s) and the waiter is mid-poll
+    thread.join(timeout=120)
+    run_sync(waiter._close())
+    assert not thread.is_alive()
+    assert outcome == {"value": 3}, outcome

@@ -327,7 +327,10 @@ async def get_many(client: Client, call_ids: list[str], timeout: float | None) -
     while todo:
         wait = 60.0 if deadline is None else max(0.0, deadline - time.monotonic())
         chunk = todo[:SPAWN_BATCH]
-        resp = await client.stub.CallGetOutputsMany(api_pb2.CallGetOutputsManyRequest(call_ids=chunk, timeout=wait))
+        from modal.functions import _through_restarts
+
+        resp = await _through_restarts(client.stub.CallGetOutputsMany,
+                                       api_pb2.CallGetOutputsManyRequest(call_ids=chunk, timeout=wait))
         for call_id, result in zip(chunk, resp.results):
             if result.done:
                 done[call_id] = result

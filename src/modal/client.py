@@ -17,6 +17,10 @@ ERROR_KIND_KEY = "nodal-error-kind"
 _CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 80 * 1024 * 1024),
     ("grpc.max_send_message_length", 80 * 1024 * 1024),
+    # A restarted local server is back in well under a second: reconnect quickly.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 

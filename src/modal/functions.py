@@ -7,6 +7,7 @@ down the client's call stream. The work happens on the server.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from modal import _invocation as inv
 from modal._utils.async_utils import live_classmethod, live_function, live_method, live_method_gen
 from modal.client import Client, _default_client
-from modal.exception import ExecutionError, InvalidError, NotFoundError, TimeoutError, deprecation_warning
+from modal.exception import (
+    ConnectionError,
+    ExecutionError,
+    InvalidError,
+    NotFoundError,
+    TimeoutError,
+    deprecation_warning,
+)
 from nodal.proto import api_pb2
 
 if TYPE_CHECKING:
@@ -269,6 +277,24 @@ class Function:
         return f
 
 
+RECONNECT_WINDOW = 60.0  # seconds a waiting FunctionCall keeps trying while the server restarts
+
+
+async def _through_restarts(method: Any, request: Any) -> Any:
+    """Call `method`, retrying for up to RECONNECT_WINDOW while the server cannot be reached:
+    a spawned call outlives a server restart, so waiting for it should too."""
+    deadline = time.monotonic() + RECONNECT_WINDOW
+    delay = 0.1
+    while True:
+        try:
+            return await method(request)
+        except ConnectionError:
+            if time.monotonic() + delay > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 class FunctionCall:
     """A handle to a spawned call: poll or wait for its result, cancel it, pass it around."""
 
@@ -314,9 +340,8 @@ class FunctionCall:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = 60.0 if deadline is None else max(0.0, deadline - time.monotonic())
-            resp = await client.stub.CallGetOutputs(
-                api_pb2.CallGetOutputsRequest(call_id=self._call_id, timeout=wait, start_gen_index=-1)
-            )
+            resp = await _through_restarts(client.stub.CallGetOutputs, api_pb2.CallGetOutputsRequest(
+                call_id=self._call_id, timeout=wait, start_gen_index=-1))
             if resp.done:
                 finals = [o for o in resp.outputs if not o.result.gen_item]
                 if not finals:
@@ -331,9 +356,8 @@ class FunctionCall:
         client = await self._c()
         next_index = 0
         while True:
-            resp = await client.stub.CallGetOutputs(
-                api_pb2.CallGetOutputsRequest(call_id=self._call_id, timeout=60.0, start_gen_index=next_index)
-            )
+            resp = await _through_restarts(client.stub.CallGetOutputs, api_pb2.CallGetOutputsRequest(
+                call_id=self._call_id, timeout=60.0, start_gen_index=next_index))
             for out in sorted(resp.outputs, key=lambda o: (not o.result.gen_item, o.result.gen_index)):
                 if out.result.gen_item:
                     if out.result.gen_index >= next_index:

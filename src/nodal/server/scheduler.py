@@ -58,7 +58,8 @@ class Scheduler:
             self._reaper.cancel()
         for pool in list(self.pools.values()):
             # Spawned calls stay pending in the store: the next server re-queues them.
-            await self.stop_pool(pool, "server shutting down", keep_durable=True)
+            await self.stop_pool(pool, "the Nodal server shut down while this input was waiting or running",
+                                 keep_durable=True, status=api_pb2.RESULT_STATUS_INTERNAL_FAILURE)
 
     # ---------- inputs ----------
     def submit(self, pool: Pool, inputs: list[PendingInput]) -> None:
@@ -339,23 +340,25 @@ class Scheduler:
                     else:
                         slot.send.put_nowait(api_pb2.WorkerDirective(cancel_input_id=pin.input_id))
 
-    async def stop_pool(self, pool: Pool, reason: str, keep_durable: bool = False) -> None:
+    async def stop_pool(
+        self, pool: Pool, reason: str, keep_durable: bool = False, status: int = api_pb2.RESULT_STATUS_TERMINATED
+    ) -> None:
+        """Stop a pool's containers and end its inputs with `status` (spawned ones stay pending in
+        the store when `keep_durable`, for the next server to resume)."""
         pool.stopped = True
         self.pools.pop(pool.key, None)
-        while pool.pending:
-            pin = pool.pending.popleft()
-            if not (keep_durable and pin.call.durable):
-                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
-        for pin in list(pool.retrying.values()):
-            if not (keep_durable and pin.call.durable):
-                self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+        ended = list(pool.pending) + list(pool.retrying.values())
+        pool.pending.clear()
         pool.retrying.clear()
         slots = list(pool.containers.values())
         for slot in slots:
-            for pin in list(slot.inflight.values()):
-                pin.cancelled = True
-                if not (keep_durable and pin.call.durable):
-                    self._deliver_final(pool, pin, failure(api_pb2.RESULT_STATUS_TERMINATED, reason))
+            ended.extend(slot.inflight.values())
+        for pin in ended:
+            if not (keep_durable and pin.call.durable):
+                pin.cancelled = False  # delivered here, whatever the status
+                self._deliver_final(pool, pin, failure(status, reason))
+            pin.cancelled = True  # a late output from its container is dropped
+        for slot in slots:
             self._stop_slot(pool, slot)
         await asyncio.gather(*(asyncio.wait_for(s.exited.wait(), STOP_GRACE + 2.0) for s in slots),
                              return_exceptions=True)

@@ -8,7 +8,6 @@ the input iterator is.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -264,10 +263,6 @@ async def call_map(
 
 
 _FEEDER_DONE = object()
-
-
-def is_async_callable(f: Any) -> bool:
-    return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
 
 
 class SpawnBatcher:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from modal._validation import parse_cpu, parse_gpu, parse_memory, validate_positive_int, validate_timeout
@@ -178,7 +178,3 @@ _ACCEPTED_ONLY = {
     "nonpreemptible", "restrict_modal_access", "include_source", "_experimental_scheduler_placement",
     "_experimental_proxy_ip", "_experimental_custom_scaling_factor", "_experimental_gpus",
 }
-
-
-def merged(base: FunctionOptions, **changes: Any) -> FunctionOptions:
-    return replace(base, **changes)

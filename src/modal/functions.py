@@ -8,7 +8,6 @@ down the client's call stream. The work happens on the server.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -420,10 +419,6 @@ async def gather(*function_calls: FunctionCall) -> list[Any]:
             raise ExecutionError(f"call {fc.object_id} finished without a result")
         values.append(await inv.result_value(client, finals[-1].result))
     return values
-
-
-def _is_generator_function(f: Callable[..., Any]) -> bool:
-    return inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f)
 
 
 __all__ = ["Function", "FunctionCall", "FunctionStats", "gather", "NotFoundError"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from modal.exception import InvalidError
 
@@ -148,6 +148,3 @@ def find_partials(user_cls: type) -> dict[str, _PartialFunction]:
             if isinstance(value, _PartialFunction):
                 found[name] = value
     return found
-
-
-Decorated = Union[_PartialFunction, Callable[..., Any]]

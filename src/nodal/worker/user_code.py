@@ -76,18 +76,8 @@ async def call_hook(hook: Callable[[], Any]) -> None:
         await result
 
 
-def is_async(f: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f)
-
-
 def find_function_handles() -> list[Any]:
     """Every App the user's module created here, to hydrate their function handles."""
     from modal.app import App
 
     return list(App._all_apps)
-
-
-def make_result_payload(value: Any) -> bytes | None:
-    import cloudpickle
-
-    return cloudpickle.dumps(value)

@@ -138,7 +138,7 @@ def test_simulate_preemption_interrupts():
     try:
         exception.simulate_preemption(1)
         with pytest.raises(KeyboardInterrupt):
-            time.sleep(5)
+            time.sleep(5)  # ok: the sleep the simulated preemption interrupts
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)

@@ -16,7 +16,7 @@ def square(x: int) -> int:
 
 @app.function()
 async def async_double(x: int) -> int:
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # ok: yields once, as async user code does
     return 2 * x
 
 
@@ -61,7 +61,7 @@ def write_files() -> dict:
 
 @app.function(timeout=2)
 def sleeper(seconds: float) -> str:
-    time.sleep(seconds)
+    time.sleep(seconds)  # ok: the function's workload
     return "woke"
 
 
@@ -117,7 +117,7 @@ class BrokenEnter:
 @app.function()
 def uses_asyncio_run(x: int) -> int:
     async def inner() -> int:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # ok: yields once, as async user code does
         return x + 1
 
     return asyncio.run(inner())

@@ -9,11 +9,11 @@ app = modal.App("nodal-test-spawn")
 
 @app.function(max_containers=2)
 def slow_square(x: int) -> int:
-    time.sleep(0.002)
+    time.sleep(0.002)  # ok: the function's workload
     return x * x
 
 
 @app.function(max_containers=2)
 def slower_square(x: int) -> int:
-    time.sleep(0.02)
+    time.sleep(0.02)  # ok: the function's workload
     return x * x

@@ -35,15 +35,21 @@ class DeployResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _image_spec(image: Any) -> api_pb2.ImageSpec:
+def _image_spec(image: Any, mounts: list[api_pb2.CodeFile] | None = None) -> api_pb2.ImageSpec:
     return api_pb2.ImageSpec(steps=[
         api_pb2.ImageStep(kind=s.kind, spec_json=json.dumps(s.spec, sort_keys=True), force_build=s.force_build)
         for s in image._steps()
-    ])
+    ], mounts=mounts or [])
 
 
 async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str, str]) -> str:
-    spec = _image_spec(image)
+    # add_local_* files travel as blobs: copy=True ones are built into a layer by the server,
+    # copy=False ones are bound into containers when they start.
+    copied, mounted = image._local_files(copy=True), image._local_files(copy=False)
+    if copied:
+        await _upload_code(client, copied)
+    mounts = await _upload_code(client, mounted) if mounted else []
+    spec = _image_spec(image, mounts)
     key = spec.SerializeToString(deterministic=True).hex()
     if key in cache:
         return cache[key]

@@ -29,7 +29,7 @@ from nodal.images.builder import BuiltImage, Step
 from nodal.images.errors import ImageBuildError
 from nodal.images.layers import LayerRecord, LayerStore
 from nodal.images.locking import file_lock
-from nodal.images.steps import BUILD_TOOLS_DIR, UV_CACHE, UV_PATH, StepPlan, plan_step
+from nodal.images.steps import BUILD_TOOLS_DIR, FILES_DIR, UV_CACHE, UV_PATH, StepPlan, copy_script, plan_step
 from nodal.runtime.backend import Bind, ContainerSpec
 from nodal.runtime.launcher import DEFAULT_ENV, NetworkMode, launch, pump_lines
 
@@ -64,7 +64,11 @@ class ImageBuilder:
     """
 
     def __init__(
-        self, root: Path | None = None, base_dir: Path | None = None, trust_host_ca: bool = True
+        self,
+        root: Path | None = None,
+        base_dir: Path | None = None,
+        trust_host_ca: bool = True,
+        blobs_dir: Path | None = None,
     ) -> None:
         self.root = Path(root) if root is not None else paths.images_dir()
         env_base = os.environ.get("NODAL_BASE_CACHE")
@@ -73,6 +77,8 @@ class ImageBuilder:
         self.scratch_root = self.root / "build-containers"
         self.uv_cache = self.root / "cache" / "uv"
         self.host_ca = _host_ca_bundle() if trust_host_ca else None
+        # where copy_files steps find their files: the server's content-addressed blob store
+        self.blobs_dir = Path(blobs_dir) if blobs_dir is not None else paths.blobs_dir()
 
     def image_id(self, steps: list[Step]) -> str:
         """The image's deterministic identity ("im-" + hex) from its chain of steps."""
@@ -189,9 +195,30 @@ class ImageBuilder:
                     shutil.rmtree(built, ignore_errors=True)
                 raise
 
-    def _build_binds(self, plan: StepPlan) -> tuple[list[Bind], dict[str, str]]:
+    def _stage_files(self, plan: StepPlan, lid: str) -> Path:
+        """A directory holding the step's files (hard links to blobs, named by index) and copy.sh."""
+        stage = self.root / "stage" / f"{lid[:16]}-{uuid.uuid4().hex[:8]}"
+        stage.mkdir(parents=True)
+        try:
+            for index, (dest, sha, _mode) in enumerate(plan.files):
+                blob = self.blobs_dir / sha[:2] / sha
+                if not blob.is_file():
+                    raise ImageBuildError(f"Image copy step: the content of {dest} ({sha[:12]}) was not uploaded.")
+                try:
+                    os.link(blob, stage / str(index))
+                except OSError:
+                    shutil.copyfile(blob, stage / str(index))
+            (stage / "copy.sh").write_text(copy_script(plan.files))
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        return stage
+
+    def _build_binds(self, plan: StepPlan, stage: Path | None = None) -> tuple[list[Bind], dict[str, str]]:
         binds: list[Bind] = []
         env: dict[str, str] = {}
+        if stage is not None:
+            binds.append(Bind(stage, FILES_DIR))
         if plan.needs_uv:
             from uv import find_uv_bin
 
@@ -215,9 +242,26 @@ class ImageBuilder:
         extra_env: dict[str, str],
     ) -> Path:
         """Run the step's commands in build containers writing into a fresh upper dir; return it."""
+        stage = await asyncio.to_thread(self._stage_files, plan, lid) if plan.files else None
+        try:
+            return await self._run_in_build(step, lid, state, plan, log, extra_env, stage)
+        finally:
+            if stage is not None:
+                await asyncio.to_thread(shutil.rmtree, stage, True)
+
+    async def _run_in_build(
+        self,
+        step: Step,
+        lid: str,
+        state: _ChainState,
+        plan: StepPlan,
+        log: BuildLog,
+        extra_env: dict[str, str],
+        stage: Path | None,
+    ) -> Path:
         built = self.store.new_build_dir(lid)
         built.chmod(0o755)
-        binds, tool_env = self._build_binds(plan)
+        binds, tool_env = self._build_binds(plan, stage)
         env = {**DEFAULT_ENV, **state.env, **extra_env, **plan.env, **tool_env}
         try:
             for argv in plan.commands:
@@ -274,4 +318,7 @@ def _summary(step: Step) -> str:
         return "; ".join(spec.get("commands", []))
     if step.kind == "debian_slim":
         return f"python {spec.get('python_version') or ''}".strip()
+    if step.kind == "copy_files":
+        files = spec.get("files")
+        return f"{len(files)} file(s)" if isinstance(files, list) else ""
     return str(spec)

@@ -37,6 +37,8 @@ class BuiltImage:
     workdir: str = "/root"
     python: str = "/usr/bin/python3"  # interpreter inside the image that runs the worker
     python_version: str = "3.11"
+    # files bound read-only when a container starts (add_local_* copy=False): (path, sha256, mode)
+    mounts: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 def __getattr__(name: str) -> Any:

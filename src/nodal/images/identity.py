@@ -48,3 +48,16 @@ def image_id(steps: list[Step]) -> str:
     if not steps:
         raise ValueError("an image needs at least one build step")
     return "im-" + layer_ids(steps)[-1][:32]
+
+
+def image_id_with_mounts(steps: list[Step], mounts: list[tuple[str, str, int]]) -> str:
+    """The id of an image plus files added at container start: the layers' id when there are none.
+
+    The mounts change the id (so a new set of files is a new image) but not the layers' ids.
+    """
+    base = image_id(steps)
+    if not mounts:
+        return base
+    digest = hashlib.sha256(base.encode() + b"\0")
+    digest.update(json.dumps(sorted(list(m) for m in mounts), separators=(",", ":")).encode())
+    return "im-" + digest.hexdigest()[:32]

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 BUILD_TOOLS_DIR = "/.nodal-build"
 UV_PATH = f"{BUILD_TOOLS_DIR}/uv"
 UV_CACHE = f"{BUILD_TOOLS_DIR}/uv-cache"
+FILES_DIR = f"{BUILD_TOOLS_DIR}/files"  # copy_files: the files (named by index) and copy.sh
 
-BUILD_KINDS = ("pip_install", "apt_install", "run_commands")
+BUILD_KINDS = ("pip_install", "apt_install", "run_commands", "copy_files")
 METADATA_KINDS = ("env", "workdir")
 ALL_KINDS = ("debian_slim", *BUILD_KINDS, *METADATA_KINDS)
 
@@ -35,6 +36,30 @@ class StepPlan:
     image_env: dict[str, str] = field(default_factory=dict)  # env the step adds to the image
     workdir: str | None = None
     needs_uv: bool = False
+    files: list[tuple[str, str, int]] = field(default_factory=list)  # copy_files: (dest, sha256, mode)
+
+
+def _copy_files(step: Step) -> list[tuple[str, str, int]]:
+    entries = step.spec.get("files")
+    out: list[tuple[str, str, int]] = []
+    if not isinstance(entries, list):
+        raise ImageBuildError(f"Image copy step: `files` must be a list, got {entries!r}")
+    for entry in entries:
+        ok = isinstance(entry, list) and len(entry) == 3
+        dest, sha, mode = entry if ok else ("", "", 0)
+        if not (isinstance(dest, str) and dest.startswith("/") and isinstance(sha, str) and len(sha) == 64
+                and isinstance(mode, int) and 0 <= mode <= 0o7777):
+            raise ImageBuildError(f"Image copy step: bad file entry {entry!r} (want [abs path, sha256, mode])")
+        out.append((dest, sha, mode))
+    return out
+
+
+def copy_script(files: list[tuple[str, str, int]]) -> str:
+    """The shell script that installs staged file `i` at its destination (parents created as needed)."""
+    lines = ["set -e"]
+    for index, (dest, _sha, mode) in enumerate(files):
+        lines.append(f"install -D -m {mode:o} {FILES_DIR}/{index} {shlex.quote(dest)}")
+    return "\n".join(lines) + "\n"
 
 
 def _strings(step: Step, key: str) -> list[str]:
@@ -93,6 +118,11 @@ def plan_step(step: Step, python: str) -> StepPlan:
         return StepPlan(commands=[["/bin/sh", "-c", script]], env={"DEBIAN_FRONTEND": "noninteractive"})
     if kind == "run_commands":
         return StepPlan(commands=[["/bin/sh", "-c", c] for c in _strings(step, "commands")])
+    if kind == "copy_files":
+        files = _copy_files(step)
+        if not files:
+            return StepPlan()
+        return StepPlan(commands=[["/bin/sh", f"{FILES_DIR}/copy.sh"]], files=files)
     if kind == "env":
         env = step.spec.get("vars", {})
         if not isinstance(env, dict) or not all(

@@ -68,6 +68,8 @@ class ContainerLauncher:
         binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
         for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
+        for path, sha, _mode in image.mounts:  # add_local_* with copy=False: added at start, not built
+            binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         spec = ContainerSpec(
             container_id=slot.container_id,
             layers=list(image.layers),

@@ -6,9 +6,10 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from nodal.images.builder import BuiltImage, Step
+from nodal.images.identity import image_id_with_mounts
 from nodal.proto import api_pb2
 from nodal.server.errors import invalid, not_found
 
@@ -18,6 +19,7 @@ log = logging.getLogger("nodal.images")
 @dataclass
 class _Build:
     steps: list[Step]
+    mounts: list[tuple[str, str, int]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
@@ -40,6 +42,16 @@ def steps_from_spec(spec: api_pb2.ImageSpec) -> list[Step]:
     return steps
 
 
+def mounts_from_spec(spec: api_pb2.ImageSpec) -> list[tuple[str, str, int]]:
+    """The files bound at container start, validated: (absolute path, sha256, mode), sorted."""
+    mounts = []
+    for m in spec.mounts:
+        if not m.path.startswith("/") or len(m.sha256) != 64:
+            raise invalid(f"image mount {m.path!r} needs an absolute path and a sha256 digest")
+        mounts.append((m.path, m.sha256, m.mode or 0o644))
+    return sorted(mounts)
+
+
 class ImageService:
     def __init__(self, builder, store) -> None:  # builder: nodal.images ImageBuilder
         self.builder = builder
@@ -53,17 +65,19 @@ class ImageService:
 
     def get_or_create(self, spec: api_pb2.ImageSpec) -> str:
         steps = steps_from_spec(spec)
-        image_id = self.builder.image_id(steps)
+        mounts = mounts_from_spec(spec)
+        image_id = image_id_with_mounts(steps, mounts) if mounts else self.builder.image_id(steps)
         build = self.builds.get(image_id)
         forced = any(s.force_build for s in steps)
         if build is None and not forced:
             cached = self.builder.cached(steps)
             if cached is not None:  # built by an earlier server run: nothing to do or show
-                self.builds[image_id] = _Build(steps=steps, result=cached)
+                result = replace(cached, image_id=image_id, mounts=mounts)
+                self.builds[image_id] = _Build(steps=steps, mounts=mounts, result=result)
                 self.store.put_image(image_id, spec.SerializeToString())
                 return image_id
         if build is None or (forced and self._finished(build)) or build.error:
-            build = self.builds[image_id] = _Build(steps=steps)
+            build = self.builds[image_id] = _Build(steps=steps, mounts=mounts)
             self.store.put_image(image_id, spec.SerializeToString())
             build.task = asyncio.get_running_loop().create_task(self._run(image_id, build))
         return image_id
@@ -78,7 +92,8 @@ class ImageService:
             build.changed.set()
 
         try:
-            build.result = await self.builder.build(build.steps, on_line)
+            built = await self.builder.build(build.steps, on_line)
+            build.result = replace(built, image_id=image_id, mounts=list(build.mounts))
         except Exception as exc:  # noqa: BLE001 - reported to every joiner
             log.info("image %s failed: %s", image_id, exc)
             build.error = str(exc) or type(exc).__name__

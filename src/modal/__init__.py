@@ -18,7 +18,8 @@ __version__ = "0.1.0"
 # Loaded on first use: containers import `modal` at every cold start, and these are not
 # needed to run a function (config reads files; schedules pull in time zone data).
 _LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.config",
-         "call_graph": "modal.call_graph", "gpu": "modal.gpu", "schedule": "modal.schedule"}
+         "call_graph": "modal.call_graph", "gpu": "modal.gpu", "schedule": "modal.schedule",
+         "Dict": "modal.dict", "dict": "modal.dict", "Queue": "modal.queue", "queue": "modal.queue"}
 
 
 def __getattr__(name: str):
@@ -50,7 +51,7 @@ def interact() -> None:
 
 
 __all__ = [
-    "App", "Client", "Cls", "Cron", "Error", "Function", "FunctionCall", "Image", "Period", "Retries",
+    "App", "Client", "Cls", "Cron", "Dict", "Error", "Function", "FunctionCall", "Image", "Period", "Queue", "Retries",
     "Secret", "Stub", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
     "enter", "exit", "interact", "is_local", "method", "parameter",
 ]

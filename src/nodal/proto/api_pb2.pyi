@@ -24,6 +24,12 @@ class ResultStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_STATUS_TERMINATED: _ClassVar[ResultStatus]
     RESULT_STATUS_INIT_FAILURE: _ClassVar[ResultStatus]
     RESULT_STATUS_INTERNAL_FAILURE: _ClassVar[ResultStatus]
+
+class DataObjectKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_OBJECT_KIND_UNSPECIFIED: _ClassVar[DataObjectKind]
+    DATA_OBJECT_KIND_DICT: _ClassVar[DataObjectKind]
+    DATA_OBJECT_KIND_QUEUE: _ClassVar[DataObjectKind]
 APP_STATE_UNSPECIFIED: AppState
 APP_STATE_EPHEMERAL: AppState
 APP_STATE_DETACHED: AppState
@@ -36,6 +42,9 @@ RESULT_STATUS_TIMEOUT: ResultStatus
 RESULT_STATUS_TERMINATED: ResultStatus
 RESULT_STATUS_INIT_FAILURE: ResultStatus
 RESULT_STATUS_INTERNAL_FAILURE: ResultStatus
+DATA_OBJECT_KIND_UNSPECIFIED: DataObjectKind
+DATA_OBJECT_KIND_DICT: DataObjectKind
+DATA_OBJECT_KIND_QUEUE: DataObjectKind
 
 class Empty(_message.Message):
     __slots__ = ()
@@ -278,10 +287,12 @@ class ImageStep(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., spec_json: _Optional[str] = ..., force_build: _Optional[bool] = ...) -> None: ...
 
 class ImageSpec(_message.Message):
-    __slots__ = ("steps",)
+    __slots__ = ("steps", "mounts")
     STEPS_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
     steps: _containers.RepeatedCompositeFieldContainer[ImageStep]
-    def __init__(self, steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ...) -> None: ...
+    mounts: _containers.RepeatedCompositeFieldContainer[CodeFile]
+    def __init__(self, steps: _Optional[_Iterable[_Union[ImageStep, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[CodeFile, _Mapping]]] = ...) -> None: ...
 
 class ImageGetOrCreateRequest(_message.Message):
     __slots__ = ("spec", "app_id")
@@ -835,3 +846,205 @@ class WorkerInputs(_message.Message):
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     inputs: _containers.RepeatedCompositeFieldContainer[WorkerInput]
     def __init__(self, inputs: _Optional[_Iterable[_Union[WorkerInput, _Mapping]]] = ...) -> None: ...
+
+class DataObjectGetOrCreateRequest(_message.Message):
+    __slots__ = ("kind", "name", "environment_name", "create_if_missing", "ephemeral")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_IF_MISSING_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_FIELD_NUMBER: _ClassVar[int]
+    kind: DataObjectKind
+    name: str
+    environment_name: str
+    create_if_missing: bool
+    ephemeral: bool
+    def __init__(self, kind: _Optional[_Union[DataObjectKind, str]] = ..., name: _Optional[str] = ..., environment_name: _Optional[str] = ..., create_if_missing: _Optional[bool] = ..., ephemeral: _Optional[bool] = ...) -> None: ...
+
+class DataObjectGetOrCreateResponse(_message.Message):
+    __slots__ = ("object_id",)
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    object_id: str
+    def __init__(self, object_id: _Optional[str] = ...) -> None: ...
+
+class DataObjectDeleteRequest(_message.Message):
+    __slots__ = ("kind", "name", "environment_name", "object_id")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    kind: DataObjectKind
+    name: str
+    environment_name: str
+    object_id: str
+    def __init__(self, kind: _Optional[_Union[DataObjectKind, str]] = ..., name: _Optional[str] = ..., environment_name: _Optional[str] = ..., object_id: _Optional[str] = ...) -> None: ...
+
+class DataObjectHeartbeatRequest(_message.Message):
+    __slots__ = ("object_id",)
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    object_id: str
+    def __init__(self, object_id: _Optional[str] = ...) -> None: ...
+
+class DataCountResponse(_message.Message):
+    __slots__ = ("count",)
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    def __init__(self, count: _Optional[int] = ...) -> None: ...
+
+class DictEntry(_message.Message):
+    __slots__ = ("key", "value")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    value: bytes
+    def __init__(self, key: _Optional[bytes] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class DictGetRequest(_message.Message):
+    __slots__ = ("dict_id", "key", "want_value")
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    WANT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    key: bytes
+    want_value: bool
+    def __init__(self, dict_id: _Optional[str] = ..., key: _Optional[bytes] = ..., want_value: _Optional[bool] = ...) -> None: ...
+
+class DictGetResponse(_message.Message):
+    __slots__ = ("found", "value")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    value: bytes
+    def __init__(self, found: _Optional[bool] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class DictPutRequest(_message.Message):
+    __slots__ = ("dict_id", "entries", "skip_if_exists")
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    entries: _containers.RepeatedCompositeFieldContainer[DictEntry]
+    skip_if_exists: bool
+    def __init__(self, dict_id: _Optional[str] = ..., entries: _Optional[_Iterable[_Union[DictEntry, _Mapping]]] = ..., skip_if_exists: _Optional[bool] = ...) -> None: ...
+
+class DictPutResponse(_message.Message):
+    __slots__ = ("created",)
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    created: bool
+    def __init__(self, created: _Optional[bool] = ...) -> None: ...
+
+class DictPopRequest(_message.Message):
+    __slots__ = ("dict_id", "key")
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    key: bytes
+    def __init__(self, dict_id: _Optional[str] = ..., key: _Optional[bytes] = ...) -> None: ...
+
+class DictLenRequest(_message.Message):
+    __slots__ = ("dict_id",)
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    def __init__(self, dict_id: _Optional[str] = ...) -> None: ...
+
+class DictClearRequest(_message.Message):
+    __slots__ = ("dict_id",)
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    def __init__(self, dict_id: _Optional[str] = ...) -> None: ...
+
+class DictContentsRequest(_message.Message):
+    __slots__ = ("dict_id",)
+    DICT_ID_FIELD_NUMBER: _ClassVar[int]
+    dict_id: str
+    def __init__(self, dict_id: _Optional[str] = ...) -> None: ...
+
+class DictContentsResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[DictEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[DictEntry, _Mapping]]] = ...) -> None: ...
+
+class QueuePutRequest(_message.Message):
+    __slots__ = ("queue_id", "partition", "values", "partition_ttl", "timeout")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_TTL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    partition: bytes
+    values: _containers.RepeatedScalarFieldContainer[bytes]
+    partition_ttl: int
+    timeout: float
+    def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[bytes] = ..., values: _Optional[_Iterable[bytes]] = ..., partition_ttl: _Optional[int] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class QueuePutResponse(_message.Message):
+    __slots__ = ("full",)
+    FULL_FIELD_NUMBER: _ClassVar[int]
+    full: bool
+    def __init__(self, full: _Optional[bool] = ...) -> None: ...
+
+class QueueGetRequest(_message.Message):
+    __slots__ = ("queue_id", "partition", "n_values", "timeout")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    N_VALUES_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    partition: bytes
+    n_values: int
+    timeout: float
+    def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[bytes] = ..., n_values: _Optional[int] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class QueueGetResponse(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, values: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class QueueLenRequest(_message.Message):
+    __slots__ = ("queue_id", "partition", "total")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    partition: bytes
+    total: bool
+    def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[bytes] = ..., total: _Optional[bool] = ...) -> None: ...
+
+class QueueClearRequest(_message.Message):
+    __slots__ = ("queue_id", "partition", "all_partitions")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    ALL_PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    partition: bytes
+    all_partitions: bool
+    def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[bytes] = ..., all_partitions: _Optional[bool] = ...) -> None: ...
+
+class QueueNextItemsRequest(_message.Message):
+    __slots__ = ("queue_id", "partition", "after_item_id", "timeout")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    AFTER_ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    partition: bytes
+    after_item_id: int
+    timeout: float
+    def __init__(self, queue_id: _Optional[str] = ..., partition: _Optional[bytes] = ..., after_item_id: _Optional[int] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class QueueItem(_message.Message):
+    __slots__ = ("item_id", "value")
+    ITEM_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    item_id: int
+    value: bytes
+    def __init__(self, item_id: _Optional[int] = ..., value: _Optional[bytes] = ...) -> None: ...
+
+class QueueNextItemsResponse(_message.Message):
+    __slots__ = ("items",)
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[QueueItem]
+    def __init__(self, items: _Optional[_Iterable[_Union[QueueItem, _Mapping]]] = ...) -> None: ...

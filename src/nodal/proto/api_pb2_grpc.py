@@ -164,6 +164,76 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.WorkerMessage.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.WorkerDirective.FromString,
                 _registered_method=True)
+        self.DataObjectGetOrCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DataObjectGetOrCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateResponse.FromString,
+                _registered_method=True)
+        self.DataObjectDelete = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DataObjectDelete',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DataObjectDeleteRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DataObjectHeartbeat = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DataObjectHeartbeat',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DataObjectHeartbeatRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DictGet = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictGet',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictGetRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DictGetResponse.FromString,
+                _registered_method=True)
+        self.DictPut = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictPut',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictPutRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DictPutResponse.FromString,
+                _registered_method=True)
+        self.DictPop = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictPop',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictPopRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DictGetResponse.FromString,
+                _registered_method=True)
+        self.DictLen = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictLen',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictLenRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DataCountResponse.FromString,
+                _registered_method=True)
+        self.DictClear = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictClear',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictClearRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DictContents = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DictContents',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DictContentsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DictContentsResponse.FromString,
+                _registered_method=True)
+        self.QueuePut = channel.unary_unary(
+                '/nodal.api.v1.Nodal/QueuePut',
+                request_serializer=nodal_dot_proto_dot_api__pb2.QueuePutRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.QueuePutResponse.FromString,
+                _registered_method=True)
+        self.QueueGet = channel.unary_unary(
+                '/nodal.api.v1.Nodal/QueueGet',
+                request_serializer=nodal_dot_proto_dot_api__pb2.QueueGetRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.QueueGetResponse.FromString,
+                _registered_method=True)
+        self.QueueLen = channel.unary_unary(
+                '/nodal.api.v1.Nodal/QueueLen',
+                request_serializer=nodal_dot_proto_dot_api__pb2.QueueLenRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DataCountResponse.FromString,
+                _registered_method=True)
+        self.QueueClear = channel.unary_unary(
+                '/nodal.api.v1.Nodal/QueueClear',
+                request_serializer=nodal_dot_proto_dot_api__pb2.QueueClearRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.QueueNextItems = channel.unary_unary(
+                '/nodal.api.v1.Nodal/QueueNextItems',
+                request_serializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -334,6 +404,92 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DataObjectGetOrCreate(self, request, context):
+        """Dicts and queues: named or ephemeral data objects, durable in the metadata store.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DataObjectDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DataObjectHeartbeat(self, request, context):
+        """An ephemeral object's owner is alive; unheard-of ones are deleted after a while.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictPut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictPop(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictLen(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictClear(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DictContents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueuePut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueLen(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueClear(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueueNextItems(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -466,6 +622,76 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.WorkerStream,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.WorkerMessage.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.WorkerDirective.SerializeToString,
+            ),
+            'DataObjectGetOrCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DataObjectGetOrCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateResponse.SerializeToString,
+            ),
+            'DataObjectDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.DataObjectDelete,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectDeleteRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'DataObjectHeartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.DataObjectHeartbeat,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectHeartbeatRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'DictGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictGet,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictGetRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DictGetResponse.SerializeToString,
+            ),
+            'DictPut': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictPut,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictPutRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DictPutResponse.SerializeToString,
+            ),
+            'DictPop': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictPop,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictPopRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DictGetResponse.SerializeToString,
+            ),
+            'DictLen': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictLen,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictLenRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DataCountResponse.SerializeToString,
+            ),
+            'DictClear': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictClear,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictClearRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'DictContents': grpc.unary_unary_rpc_method_handler(
+                    servicer.DictContents,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DictContentsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DictContentsResponse.SerializeToString,
+            ),
+            'QueuePut': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueuePut,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.QueuePutRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.QueuePutResponse.SerializeToString,
+            ),
+            'QueueGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueGet,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.QueueGetRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.QueueGetResponse.SerializeToString,
+            ),
+            'QueueLen': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueLen,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.QueueLenRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DataCountResponse.SerializeToString,
+            ),
+            'QueueClear': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueClear,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.QueueClearRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'QueueNextItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueueNextItems,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1170,6 +1396,384 @@ class Nodal:
             '/nodal.api.v1.Nodal/WorkerStream',
             nodal_dot_proto_dot_api__pb2.WorkerMessage.SerializeToString,
             nodal_dot_proto_dot_api__pb2.WorkerDirective.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataObjectGetOrCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DataObjectGetOrCreate',
+            nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DataObjectGetOrCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataObjectDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DataObjectDelete',
+            nodal_dot_proto_dot_api__pb2.DataObjectDeleteRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataObjectHeartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DataObjectHeartbeat',
+            nodal_dot_proto_dot_api__pb2.DataObjectHeartbeatRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictGet',
+            nodal_dot_proto_dot_api__pb2.DictGetRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DictGetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictPut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictPut',
+            nodal_dot_proto_dot_api__pb2.DictPutRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DictPutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictPop(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictPop',
+            nodal_dot_proto_dot_api__pb2.DictPopRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DictGetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictLen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictLen',
+            nodal_dot_proto_dot_api__pb2.DictLenRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DataCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictClear(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictClear',
+            nodal_dot_proto_dot_api__pb2.DictClearRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DictContents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DictContents',
+            nodal_dot_proto_dot_api__pb2.DictContentsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DictContentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueuePut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/QueuePut',
+            nodal_dot_proto_dot_api__pb2.QueuePutRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.QueuePutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/QueueGet',
+            nodal_dot_proto_dot_api__pb2.QueueGetRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.QueueGetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueLen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/QueueLen',
+            nodal_dot_proto_dot_api__pb2.QueueLenRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DataCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueClear(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/QueueClear',
+            nodal_dot_proto_dot_api__pb2.QueueClearRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueueNextItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/QueueNextItems',
+            nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -18,6 +18,7 @@ from nodal.runtime.local import LocalRuntime
 from nodal.server.apps import AppService
 from nodal.server.call_router import CallService
 from nodal.server.container_specs import ContainerLauncher
+from nodal.server.dict_queue import DataService
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
 from nodal.server.scheduler import Scheduler
@@ -68,11 +69,15 @@ async def serve(socket_path: Path | None = None) -> None:
     calls = CallService(apps, scheduler, store, blobs)
 
     server = grpc.aio.server(options=GRPC_OPTIONS)
-    api_pb2_grpc.add_NodalServicer_to_server(NodalServicer(apps, calls, scheduler, images, blobs, logs), server)
+    data = DataService(store)  # modal.Dict and modal.Queue
+    api_pb2_grpc.add_NodalServicer_to_server(
+        NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data), server
+    )
     server.add_insecure_port(f"unix://{socket_path}")
     await server.start()
     os.chmod(socket_path, 0o600)
     scheduler.start()
+    data.start()
     apps.start()
     resumed = calls.restore()
     paths.pid_path().write_text(str(os.getpid()))

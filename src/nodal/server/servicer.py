@@ -12,6 +12,7 @@ import nodal
 from nodal.proto import api_pb2, api_pb2_grpc
 from nodal.server.apps import AppService
 from nodal.server.call_router import CallService
+from nodal.server.dict_queue import DataService
 from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
 from nodal.server.ids import is_id, new_id
 from nodal.server.images import ImageService
@@ -65,8 +66,10 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         images: ImageService,
         blobs: BlobStore,
         logs: LogHub,
+        data: DataService | None = None,
     ) -> None:
         self.apps = apps
+        self.data = data or DataService(apps.store)
         self.calls = calls
         self.scheduler = scheduler
         self.images = images
@@ -244,6 +247,67 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     @_rpc
     async def CallGraph(self, request, context):
         return self.calls.graph(request.call_id)
+
+    # ---- dicts and queues (nodal.server.dict_queue) ----
+    @_rpc
+    async def DataObjectGetOrCreate(self, request, context):
+        return api_pb2.DataObjectGetOrCreateResponse(object_id=self.data.get_or_create(request))
+
+    @_rpc
+    async def DataObjectDelete(self, request, context):
+        self.data.delete(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def DataObjectHeartbeat(self, request, context):
+        self.data.heartbeat(request.object_id)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def DictGet(self, request, context):
+        return self.data.dict_get(request)
+
+    @_rpc
+    async def DictPut(self, request, context):
+        return self.data.dict_put(request)
+
+    @_rpc
+    async def DictPop(self, request, context):
+        return self.data.dict_pop(request)
+
+    @_rpc
+    async def DictLen(self, request, context):
+        return api_pb2.DataCountResponse(count=self.data.dict_len(request))
+
+    @_rpc
+    async def DictClear(self, request, context):
+        self.data.dict_clear(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def DictContents(self, request, context):
+        return self.data.dict_contents(request)
+
+    @_rpc
+    async def QueuePut(self, request, context):
+        return await self.data.queue_put(request)
+
+    @_rpc
+    async def QueueGet(self, request, context):
+        return await self.data.queue_get(request)
+
+    @_rpc
+    async def QueueLen(self, request, context):
+        return api_pb2.DataCountResponse(count=self.data.queue_len(request))
+
+    @_rpc
+    async def QueueClear(self, request, context):
+        self.data.queue_clear(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def QueueNextItems(self, request, context):
+        return await self.data.queue_next_items(request)
 
     # ---- workers ----
     async def WorkerStream(self, request_iterator, context):

@@ -55,6 +55,17 @@ class CallRecord:
     parked: bool = False  # accepted and waiting in the store only (the in-memory queue was full)
 
 
+@dataclass
+class DataObjectRecord:
+    """A modal.Dict or modal.Queue: named per environment, or anonymous (ephemeral, name None)."""
+
+    object_id: str
+    kind: int  # api_pb2.DataObjectKind value
+    name: str | None
+    environment: str
+    created_at: float
+
+
 class MetadataStore(abc.ABC):
     # ---- apps ----
     @abc.abstractmethod
@@ -125,6 +136,85 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def pending_calls(self) -> list[CallRecord]:
         """Spawned calls accepted but not finished (re-queued after a restart)."""
+
+    # ---- dicts and queues (keys and values are cloudpickled bytes; each call is atomic) ----
+    @abc.abstractmethod
+    def put_data_object(self, obj: DataObjectRecord) -> None:
+        """Insert a new object; a taken (kind, environment, name) raises the backend's integrity error."""
+
+    @abc.abstractmethod
+    def get_data_object(self, object_id: str) -> DataObjectRecord | None: ...
+
+    @abc.abstractmethod
+    def heartbeat_data_object(self, object_id: str, now: float) -> bool:
+        """Mark an ephemeral object's owner alive; False if there is no such ephemeral object."""
+
+    @abc.abstractmethod
+    def refresh_ephemeral(self, now: float) -> None:
+        """Treat every ephemeral object as just heard from (at start-up: owners get time to reconnect)."""
+
+    @abc.abstractmethod
+    def stale_ephemeral(self, before: float) -> list[str]:
+        """Ephemeral objects last heard from before `before`."""
+
+    @abc.abstractmethod
+    def find_data_object(self, kind: int, name: str, environment: str) -> DataObjectRecord | None: ...
+
+    @abc.abstractmethod
+    def delete_data_object(self, object_id: str) -> None:
+        """Delete the object with all its entries or items."""
+
+    @abc.abstractmethod
+    def dict_get(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
+        """The value of `key`, unless absent or last written before `min_updated_at` (expired)."""
+
+    @abc.abstractmethod
+    def dict_put(self, dict_id: str, entries: list[tuple[bytes, bytes]], now: float, skip_if_exists: bool,
+                 min_updated_at: float) -> bool:
+        """Write all entries; with skip_if_exists write none if any live key exists (returns False)."""
+
+    @abc.abstractmethod
+    def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def dict_len(self, dict_id: str) -> int:
+        """The number of entries, expired ones included (as Modal documents)."""
+
+    @abc.abstractmethod
+    def dict_clear(self, dict_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def dict_contents(self, dict_id: str, min_updated_at: float) -> list[tuple[bytes, bytes]]: ...
+
+    @abc.abstractmethod
+    def queue_expire(self, queue_id: str, now: float) -> None:
+        """Drop the partitions (and their items) whose TTL ran out before `now`."""
+
+    @abc.abstractmethod
+    def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None: ...
+
+    @abc.abstractmethod
+    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
+        """Remove and return the oldest `n` items (fewer if there are fewer) of a partition."""
+
+    @abc.abstractmethod
+    def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,
+                          limit: int) -> list[tuple[int, bytes]]:
+        """Items after `after_item_id`, oldest first, left in place (for Queue.iterate)."""
+
+    @abc.abstractmethod
+    def queue_len(self, queue_id: str, partition: bytes | None) -> int:
+        """Items in one partition, or in all of them (partition None)."""
+
+    @abc.abstractmethod
+    def queue_partition_count(self, queue_id: str) -> int: ...
+
+    @abc.abstractmethod
+    def queue_has_partition(self, queue_id: str, partition: bytes) -> bool: ...
+
+    @abc.abstractmethod
+    def queue_clear(self, queue_id: str, partition: bytes | None) -> None:
+        """Clear one partition, or every partition (partition None)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -5,7 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from nodal.store.metadata import AppRecord, BoundFunctionRecord, CallRecord, FunctionRecord, MetadataStore
+from nodal.store.metadata import (
+    AppRecord,
+    BoundFunctionRecord,
+    CallRecord,
+    DataObjectRecord,
+    FunctionRecord,
+    MetadataStore,
+)
 
 # Each entry migrates the schema from version i to i+1. Never edit a shipped entry.
 MIGRATIONS: list[str] = [
@@ -40,6 +47,28 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN parked INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX calls_parked ON calls(function_id, parked, created_at);
+    """,
+    # 4: modal.Dict and modal.Queue: named (or ephemeral) objects, dict entries, queue items.
+    """
+    CREATE TABLE data_objects (
+        object_id TEXT PRIMARY KEY, kind INTEGER NOT NULL, name TEXT, environment TEXT NOT NULL,
+        created_at REAL NOT NULL, heartbeat_at REAL
+    );
+    CREATE INDEX data_objects_ephemeral ON data_objects(heartbeat_at) WHERE heartbeat_at IS NOT NULL;
+    CREATE UNIQUE INDEX data_objects_by_name ON data_objects(kind, environment, name) WHERE name IS NOT NULL;
+    CREATE TABLE dict_entries (
+        dict_id TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (dict_id, key)
+    );
+    CREATE TABLE queue_items (
+        item_id INTEGER PRIMARY KEY AUTOINCREMENT, queue_id TEXT NOT NULL, partition BLOB NOT NULL,
+        value BLOB NOT NULL
+    );
+    CREATE INDEX queue_items_by_partition ON queue_items(queue_id, partition, item_id);
+    CREATE TABLE queue_partitions (
+        queue_id TEXT NOT NULL, partition BLOB NOT NULL, expires_at REAL NOT NULL,
+        PRIMARY KEY (queue_id, partition)
+    );
     """,
 ]
 
@@ -181,6 +210,181 @@ class SqliteMetadataStore(MetadataStore):
     def pending_calls(self) -> list[CallRecord]:
         rows = self.db.execute("SELECT * FROM calls WHERE done = 0 ORDER BY created_at").fetchall()
         return [CallRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+
+    # ---- dicts and queues ----
+    def put_data_object(self, obj: DataObjectRecord) -> None:
+        self.db.execute(
+            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (obj.object_id, obj.kind, obj.name, obj.environment, obj.created_at,
+             obj.created_at if obj.name is None else None),
+        )
+
+    def heartbeat_data_object(self, object_id: str, now: float) -> bool:
+        cur = self.db.execute(
+            "UPDATE data_objects SET heartbeat_at = ? WHERE object_id = ? AND heartbeat_at IS NOT NULL",
+            (now, object_id),
+        )
+        return cur.rowcount > 0
+
+    def refresh_ephemeral(self, now: float) -> None:
+        self.db.execute("UPDATE data_objects SET heartbeat_at = ? WHERE heartbeat_at IS NOT NULL", (now,))
+
+    def stale_ephemeral(self, before: float) -> list[str]:
+        rows = self.db.execute(
+            "SELECT object_id FROM data_objects WHERE heartbeat_at IS NOT NULL AND heartbeat_at < ?", (before,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def get_data_object(self, object_id: str) -> DataObjectRecord | None:
+        row = self.db.execute(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects WHERE object_id = ?",
+            (object_id,),
+        ).fetchone()
+        return DataObjectRecord(*row) if row else None
+
+    def find_data_object(self, kind: int, name: str, environment: str) -> DataObjectRecord | None:
+        row = self.db.execute(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects"
+            " WHERE kind = ? AND environment = ? AND name = ?",
+            (kind, environment, name),
+        ).fetchone()
+        return DataObjectRecord(*row) if row else None
+
+    def delete_data_object(self, object_id: str) -> None:
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM data_objects WHERE object_id = ?", (object_id,))
+        self.db.execute("DELETE FROM dict_entries WHERE dict_id = ?", (object_id,))
+        self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (object_id,))
+        self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (object_id,))
+        self.db.execute("COMMIT")
+
+    def dict_get(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
+        row = self.db.execute(
+            "SELECT value FROM dict_entries WHERE dict_id = ? AND key = ? AND updated_at >= ?",
+            (dict_id, key, min_updated_at),
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def dict_put(self, dict_id: str, entries: list[tuple[bytes, bytes]], now: float, skip_if_exists: bool,
+                 min_updated_at: float) -> bool:
+        self.db.execute("BEGIN")
+        try:
+            if skip_if_exists:
+                # An expired entry counts as absent: drop those first.
+                self.db.executemany(
+                    "DELETE FROM dict_entries WHERE dict_id = ? AND key = ? AND updated_at < ?",
+                    [(dict_id, k, min_updated_at) for k, _ in entries],
+                )
+                for k, _ in entries:
+                    if self.db.execute(
+                        "SELECT 1 FROM dict_entries WHERE dict_id = ? AND key = ?", (dict_id, k)
+                    ).fetchone():
+                        self.db.execute("ROLLBACK")
+                        return False
+            self.db.executemany(
+                "INSERT OR REPLACE INTO dict_entries (dict_id, key, value, updated_at) VALUES (?,?,?,?)",
+                [(dict_id, k, v, now) for k, v in entries],
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return True
+
+    def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
+        value = self.dict_get(dict_id, key, min_updated_at)
+        self.db.execute("DELETE FROM dict_entries WHERE dict_id = ? AND key = ?", (dict_id, key))
+        return value
+
+    def dict_len(self, dict_id: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM dict_entries WHERE dict_id = ?", (dict_id,)).fetchone()[0]
+
+    def dict_clear(self, dict_id: str) -> None:
+        self.db.execute("DELETE FROM dict_entries WHERE dict_id = ?", (dict_id,))
+
+    def dict_contents(self, dict_id: str, min_updated_at: float) -> list[tuple[bytes, bytes]]:
+        rows = self.db.execute(
+            "SELECT key, value FROM dict_entries WHERE dict_id = ? AND updated_at >= ?", (dict_id, min_updated_at)
+        ).fetchall()
+        return [(bytes(k), bytes(v)) for k, v in rows]
+
+    def queue_expire(self, queue_id: str, now: float) -> None:
+        expired = self.db.execute(
+            "SELECT partition FROM queue_partitions WHERE queue_id = ? AND expires_at < ?", (queue_id, now)
+        ).fetchall()
+        if not expired:
+            return
+        self.db.execute("BEGIN")
+        for (partition,) in expired:
+            self.db.execute("DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition))
+            self.db.execute(
+                "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+            )
+        self.db.execute("COMMIT")
+
+    def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None:
+        self.db.execute("BEGIN")
+        self.db.executemany(
+            "INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
+            [(queue_id, partition, v) for v in values],
+        )
+        self.db.execute(
+            "INSERT OR REPLACE INTO queue_partitions (queue_id, partition, expires_at) VALUES (?,?,?)",
+            (queue_id, partition, expires_at),
+        )
+        self.db.execute("COMMIT")
+
+    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
+        rows = self.db.execute(
+            "SELECT item_id, value FROM queue_items WHERE queue_id = ? AND partition = ? ORDER BY item_id LIMIT ?",
+            (queue_id, partition, n),
+        ).fetchall()
+        if rows:
+            self.db.execute("BEGIN")
+            self.db.executemany("DELETE FROM queue_items WHERE item_id = ?", [(r[0],) for r in rows])
+            self.db.execute("COMMIT")
+        return [bytes(r[1]) for r in rows]
+
+    def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,
+                          limit: int) -> list[tuple[int, bytes]]:
+        rows = self.db.execute(
+            "SELECT item_id, value FROM queue_items WHERE queue_id = ? AND partition = ? AND item_id > ?"
+            " ORDER BY item_id LIMIT ?",
+            (queue_id, partition, after_item_id, limit),
+        ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def queue_len(self, queue_id: str, partition: bytes | None) -> int:
+        if partition is None:
+            row = self.db.execute("SELECT COUNT(*) FROM queue_items WHERE queue_id = ?", (queue_id,)).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+            ).fetchone()
+        return row[0]
+
+    def queue_partition_count(self, queue_id: str) -> int:
+        return self.db.execute(
+            "SELECT COUNT(*) FROM queue_partitions WHERE queue_id = ?", (queue_id,)
+        ).fetchone()[0]
+
+    def queue_has_partition(self, queue_id: str, partition: bytes) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+        ).fetchone() is not None
+
+    def queue_clear(self, queue_id: str, partition: bytes | None) -> None:
+        self.db.execute("BEGIN")
+        if partition is None:
+            self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (queue_id,))
+            self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (queue_id,))
+        else:
+            self.db.execute("DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition))
+            self.db.execute(
+                "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+            )
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()

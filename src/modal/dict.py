@@ -1,0 +1,385 @@
+"""`modal.Dict`: a key-value store kept by the server, shared by every caller and container.
+
+Keys and values are anything cloudpickle can serialize; keys are compared by their
+pickled bytes. Entries live in the server's metadata store, so they survive restarts,
+and expire 30 days after they were last written.
+
+This module also holds `_DataObject`, the handle logic `modal.Queue` shares: naming,
+lazy hydration, ephemeral lifetimes, deletion, and pickling into containers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar, TypeVar
+
+from modal._serialization import deserialize, serialize
+from modal._utils.async_utils import live_classmethod, live_method, live_method_gen, run_aio, run_sync
+from modal.client import Client, _default_client
+from modal.exception import InvalidError, NotFoundError, deprecation_warning
+from nodal.proto import api_pb2
+
+EPHEMERAL_HEARTBEAT_SLEEP = 60.0  # the server deletes an ephemeral object unheard-of for 5 minutes
+_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
+
+D = TypeVar("D", bound="_DataObject")
+
+
+def _check_name(name: Any, kind_name: str) -> str:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InvalidError(f"invalid {kind_name} name {name!r}: use 1 to 64 letters, digits, '-', '_' or '.'")
+    return name
+
+
+class _DataObject:
+    """A handle to a server-side Dict or Queue: found by name at first use, or ephemeral by id."""
+
+    _kind: ClassVar[int]
+    _kind_name: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        environment_name: str | None = None,
+        create_if_missing: bool = False,
+        object_id: str | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self._name = name
+        self._environment_name = environment_name or ""
+        self._create_if_missing = create_if_missing
+        self._object_id = object_id
+        self._client = client
+
+    def __repr__(self) -> str:
+        return f"{self._kind_name}({self._name or self._object_id!r})"
+
+    # ---------- identity ----------
+    @property
+    def object_id(self) -> str | None:
+        return self._object_id
+
+    @property
+    def is_hydrated(self) -> bool:
+        return self._object_id is not None
+
+    async def _ids(self) -> tuple[Client, str]:
+        """The client and object id, looking the name up (or creating it) at first use."""
+        if self._client is None or self._client.is_closed:
+            self._client = await _default_client()
+        else:
+            await self._client._connect()
+        if self._object_id is None:
+            if self._name is None:
+                raise InvalidError(
+                    f"this {self._kind_name} has no name and no id (its ephemeral context ended)"
+                )
+            resp = await self._client.stub.DataObjectGetOrCreate(
+                api_pb2.DataObjectGetOrCreateRequest(
+                    kind=self._kind,
+                    name=self._name,
+                    environment_name=self._environment_name,
+                    create_if_missing=self._create_if_missing,
+                )
+            )
+            self._object_id = resp.object_id
+        return self._client, self._object_id
+
+    @live_method
+    async def hydrate(self: D, client: Client | None = None) -> D:
+        """Resolve this handle's id on the server now instead of at first use."""
+        if client is not None:
+            self._client = client
+        await self._ids()
+        return self
+
+    def __getstate__(self) -> dict:
+        # The client stays behind: a container connects to its own server socket.
+        return {
+            "name": self._name,
+            "environment_name": self._environment_name,
+            "create_if_missing": self._create_if_missing,
+            "object_id": self._object_id,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
+    # ---------- constructors ----------
+    @classmethod
+    def _from_name(
+        cls: type[D],
+        name: str,
+        environment_name: str | None,
+        create_if_missing: bool,
+        client: Client | None = None,
+    ) -> D:
+        _check_name(name, cls._kind_name)
+        return cls(
+            name=name, environment_name=environment_name, create_if_missing=create_if_missing, client=client
+        )
+
+    @live_classmethod
+    async def lookup(
+        cls: type[D],
+        name: str,
+        *args: Any,
+        client: Client | None = None,
+        environment_name: str | None = None,
+        create_if_missing: bool = False,
+    ) -> D:
+        """Deprecated: `from_name` then `hydrate` (this looks the object up at once)."""
+        deprecation_warning(
+            (2025, 1, 27), f"{cls._kind_name}.lookup is deprecated; use {cls._kind_name}.from_name"
+        )
+        obj = cls._from_name(name, environment_name, create_if_missing, client)
+        await obj._ids()
+        return obj
+
+    @live_classmethod
+    async def delete(
+        cls, name: str, *, client: Client | None = None, environment_name: str | None = None
+    ) -> None:
+        """Delete the named object and everything in it (NotFoundError when there is none)."""
+        _check_name(name, cls._kind_name)
+        c = client or await _default_client()
+        await c.stub.DataObjectDelete(
+            api_pb2.DataObjectDeleteRequest(
+                kind=cls._kind, name=name, environment_name=environment_name or ""
+            )
+        )
+
+    @classmethod
+    def _ephemeral(
+        cls: type[D],
+        client: Client | None,
+        environment_name: str | None,
+        init: Any = None,
+        heartbeat_sleep: float = 0.0,
+    ) -> _Ephemeral:
+        return _Ephemeral(cls, client, environment_name, init, heartbeat_sleep or EPHEMERAL_HEARTBEAT_SLEEP)
+
+
+class _Ephemeral:
+    """The context manager `X.ephemeral()` returns: a fresh anonymous object, deleted at exit.
+
+    Works with `with` and `async with`."""
+
+    def __init__(
+        self,
+        cls: type,
+        client: Client | None,
+        environment_name: str | None,
+        init: Any,
+        heartbeat_sleep: float = EPHEMERAL_HEARTBEAT_SLEEP,
+    ) -> None:
+        self._cls = cls
+        self._client = client
+        self._env = environment_name or ""
+        self._init = init  # async callable run on the new object (e.g. a Dict's initial data)
+        self._heartbeat_sleep = heartbeat_sleep
+        self._obj: _DataObject | None = None
+        self._heartbeat: asyncio.Task | None = None
+
+    async def _heartbeat_forever(self, client: Client, object_id: str) -> None:
+        """Tell the server the owner lives; without this it deletes the object some minutes after a crash."""
+        while True:
+            await asyncio.sleep(self._heartbeat_sleep)
+            try:
+                await client.stub.DataObjectHeartbeat(api_pb2.DataObjectHeartbeatRequest(object_id=object_id))
+            except NotFoundError:
+                return
+            except Exception:  # noqa: BLE001 - a restarting server: try again next beat
+                continue
+
+    async def _create(self) -> _DataObject:
+        client = self._client or await _default_client()
+        resp = await client.stub.DataObjectGetOrCreate(
+            api_pb2.DataObjectGetOrCreateRequest(
+                kind=self._cls._kind, environment_name=self._env, ephemeral=True
+            )
+        )
+        self._obj = self._cls(environment_name=self._env, object_id=resp.object_id, client=client)
+        self._heartbeat = asyncio.get_running_loop().create_task(
+            self._heartbeat_forever(client, resp.object_id)
+        )
+        if self._init is not None:
+            try:
+                await self._init(self._obj)
+            except BaseException:
+                await self._delete()  # the block never starts, so its exit would not clean up
+                raise
+        return self._obj
+
+    async def _delete(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        obj = self._obj
+        if obj is None or obj._client is None or obj._object_id is None:
+            return
+        await obj._client.stub.DataObjectDelete(
+            api_pb2.DataObjectDeleteRequest(kind=self._cls._kind, object_id=obj._object_id)
+        )
+
+    def __enter__(self) -> Any:
+        return run_sync(self._create())
+
+    def __exit__(self, *exc: Any) -> None:
+        run_sync(self._delete())
+
+    async def __aenter__(self) -> Any:
+        return await run_aio(self._create())
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await run_aio(self._delete())
+
+
+class Dict(_DataObject):
+    """A distributed dictionary: `d[k] = v` here, `d[k]` in any container or process.
+
+    The operator forms block; in async code use the methods' `.aio` forms
+    (`await d.put.aio(k, v)`)."""
+
+    _kind = api_pb2.DATA_OBJECT_KIND_DICT
+    _kind_name = "Dict"
+
+    @staticmethod
+    def from_name(
+        name: str,
+        data: dict | None = None,
+        namespace: Any = None,
+        *,
+        environment_name: str | None = None,
+        create_if_missing: bool = False,
+        client: Client | None = None,
+    ) -> Dict:
+        """A lazy handle to the named Dict, looked up (or created) when first used."""
+        if data is not None:
+            raise InvalidError(
+                "Dict.from_name(data=...) is no longer supported; call .update() after creating it"
+            )
+        return Dict._from_name(name, environment_name, create_if_missing, client)
+
+    @classmethod
+    def ephemeral(
+        cls,
+        data: dict | None = None,
+        client: Client | None = None,
+        environment_name: str | None = None,
+        _heartbeat_sleep: float = EPHEMERAL_HEARTBEAT_SLEEP,
+    ) -> _Ephemeral:
+        """A new anonymous Dict for a `with` (or `async with`) block, deleted at its end."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidError("Dict.ephemeral(data=...) takes a dict")
+
+        async def init(d: Dict) -> None:
+            if data:
+                await d._put_entries(data.items(), skip_if_exists=False)
+
+        return cls._ephemeral(client, environment_name, init, _heartbeat_sleep)
+
+    # ---------- operations ----------
+    async def _put_entries(self, items: Any, skip_if_exists: bool) -> bool:
+        client, dict_id = await self._ids()
+        entries = [api_pb2.DictEntry(key=serialize(k), value=serialize(v)) for k, v in items]
+        resp = await client.stub.DictPut(
+            api_pb2.DictPutRequest(dict_id=dict_id, entries=entries, skip_if_exists=skip_if_exists)
+        )
+        return resp.created
+
+    @live_method
+    async def get(self, key: Any, default: Any = None) -> Any:
+        """The value of `key`, or `default` when it is absent."""
+        client, dict_id = await self._ids()
+        resp = await client.stub.DictGet(
+            api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key), want_value=True)
+        )
+        return deserialize(resp.value) if resp.found else default
+
+    @live_method
+    async def contains(self, key: Any) -> bool:
+        """Whether `key` is present."""
+        client, dict_id = await self._ids()
+        resp = await client.stub.DictGet(api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key)))
+        return resp.found
+
+    @live_method
+    async def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
+        """Set `key` to `value`; with `skip_if_exists`, leave an existing key alone. True if written."""
+        return await self._put_entries([(key, value)], skip_if_exists)
+
+    @live_method
+    async def update(self, other: Any = None, /, **kwargs: Any) -> None:
+        """Add the items of a mapping (or iterable of pairs) and of the keyword arguments."""
+        items: list[tuple[Any, Any]] = []
+        if other is not None:
+            items.extend(other.items() if hasattr(other, "items") else other)
+        items.extend(kwargs.items())
+        if items:
+            await self._put_entries(items, skip_if_exists=False)
+
+    @live_method
+    async def pop(self, key: Any) -> Any:
+        """Remove `key` and return its value; KeyError when it is absent."""
+        client, dict_id = await self._ids()
+        resp = await client.stub.DictPop(api_pb2.DictPopRequest(dict_id=dict_id, key=serialize(key)))
+        if not resp.found:
+            raise KeyError(f"{key!r} not in dict {self._name or dict_id}")
+        return deserialize(resp.value)
+
+    @live_method
+    async def len(self) -> int:
+        """The number of entries (expired ones included, as in Modal)."""
+        client, dict_id = await self._ids()
+        return (await client.stub.DictLen(api_pb2.DictLenRequest(dict_id=dict_id))).count
+
+    @live_method
+    async def clear(self) -> None:
+        """Remove every entry."""
+        client, dict_id = await self._ids()
+        await client.stub.DictClear(api_pb2.DictClearRequest(dict_id=dict_id))
+
+    async def _entries(self) -> list[api_pb2.DictEntry]:
+        client, dict_id = await self._ids()
+        return list((await client.stub.DictContents(api_pb2.DictContentsRequest(dict_id=dict_id))).entries)
+
+    @live_method_gen
+    async def keys(self) -> AsyncIterator[Any]:
+        """An iterator over the keys (unordered)."""
+        for e in await self._entries():
+            yield deserialize(e.key)
+
+    @live_method_gen
+    async def values(self) -> AsyncIterator[Any]:
+        """An iterator over the values (unordered)."""
+        for e in await self._entries():
+            yield deserialize(e.value)
+
+    @live_method_gen
+    async def items(self) -> AsyncIterator[tuple[Any, Any]]:
+        """An iterator over (key, value) pairs (unordered)."""
+        for e in await self._entries():
+            yield deserialize(e.key), deserialize(e.value)
+
+    # ---------- operators (blocking) ----------
+    def __getitem__(self, key: Any) -> Any:
+        missing = object()
+        value = self.get(key, missing)
+        if value is missing:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.put(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.pop(key)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.contains(key)
+
+    def __len__(self) -> int:
+        return self.len()

@@ -1,0 +1,273 @@
+"""The server side of `modal.Dict` and `modal.Queue`.
+
+The metadata store holds every entry and item, so both survive restarts. Blocking
+queue operations long-poll here: a waiter sleeps on an in-memory event for its
+(queue, partition), set by whatever changes it, and re-checks the store when woken.
+The server is one event loop and store calls are synchronous, so each check-then-act
+is atomic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import sqlite3
+import time
+
+from nodal.proto import api_pb2
+from nodal.server.errors import ApiError, invalid, not_found
+from nodal.store.metadata import DataObjectRecord, MetadataStore
+
+DICT = api_pb2.DATA_OBJECT_KIND_DICT
+QUEUE = api_pb2.DATA_OBJECT_KIND_QUEUE
+_KIND_NAMES = {DICT: "Dict", QUEUE: "Queue"}
+_ID_PREFIX = {DICT: "di", QUEUE: "qu"}
+
+DICT_ENTRY_TTL = 30 * 24 * 3600.0  # an entry expires 30 days after it was last written
+QUEUE_MAX_PARTITIONS = 100_000
+QUEUE_MAX_PARTITION_ITEMS = 5_000
+QUEUE_MAX_ITEM_BYTES = 256 * 1024
+QUEUE_MAX_PARTITION_KEY_BYTES = 64
+MAX_WAIT = 60.0  # the longest single long-poll; clients call again to wait longer
+ITERATE_BATCH = 100
+EPHEMERAL_TTL = 300.0  # an ephemeral object unheard-of for this long lost its owner: delete it
+SWEEP_EVERY = 30.0
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
+
+
+def check_name(name: str, kind_name: str) -> None:
+    if not _NAME_RE.match(name):
+        raise invalid(f"invalid {kind_name} name {name!r}: use 1 to 64 letters, digits, '-', '_' or '.'")
+
+
+class DataService:
+    """Named and ephemeral Dicts and Queues, their entries and items, and blocking waits."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+        self._changed: dict[tuple[str, bytes], asyncio.Event] = {}
+        self._sweeper: asyncio.Task | None = None
+        # Owners could not heartbeat while the server was down: give them a fresh TTL.
+        store.refresh_ephemeral(time.time())
+
+    # ---- ephemeral objects ----
+    def start(self) -> None:
+        """Start deleting ephemeral objects whose owner stopped heartbeating (call on the server loop)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY)
+            self.sweep(time.time())
+
+    def sweep(self, now: float) -> list[str]:
+        """Delete the ephemeral objects last heard from over EPHEMERAL_TTL before `now`; return their ids."""
+        stale = self.store.stale_ephemeral(now - EPHEMERAL_TTL)
+        for object_id in stale:
+            self._delete_object(object_id)
+        return stale
+
+    def heartbeat(self, object_id: str) -> None:
+        if not self.store.heartbeat_data_object(object_id, time.time()):
+            raise not_found(f"ephemeral object {object_id!r} not found (it was deleted)")
+
+    # ---- objects ----
+    def get_or_create(self, req: api_pb2.DataObjectGetOrCreateRequest) -> str:
+        kind_name = self._kind_name(req.kind)
+        env = req.environment_name or "main"
+        if req.ephemeral:
+            return self._create(req.kind, None, env)
+        check_name(req.name, kind_name)
+        found = self.store.find_data_object(req.kind, req.name, env)
+        if found is not None:
+            return found.object_id
+        if not req.create_if_missing:
+            raise not_found(
+                f"{kind_name} {req.name!r} not found in environment {env!r}; pass create_if_missing=True to create it"
+            )
+        return self._create(req.kind, req.name, env)
+
+    def _create(self, kind: int, name: str | None, env: str) -> str:
+        object_id = f"{_ID_PREFIX[kind]}-{secrets.token_hex(12)}"
+        try:
+            self.store.put_data_object(DataObjectRecord(object_id, kind, name, env, time.time()))
+        except sqlite3.IntegrityError:  # cannot happen on one event loop, but be exact
+            raise ApiError("AlreadyExistsError", f"{_KIND_NAMES[kind]} {name!r} already exists") from None
+        return object_id
+
+    def delete(self, req: api_pb2.DataObjectDeleteRequest) -> None:
+        kind_name = self._kind_name(req.kind)
+        if req.object_id:
+            obj = self.store.get_data_object(req.object_id)
+        else:
+            check_name(req.name, kind_name)
+            obj = self.store.find_data_object(req.kind, req.name, req.environment_name or "main")
+        if obj is None or obj.kind != req.kind:
+            raise not_found(f"{kind_name} {req.name or req.object_id!r} not found")
+        self._delete_object(obj.object_id)
+
+    def _delete_object(self, object_id: str) -> None:
+        self.store.delete_data_object(object_id)
+        for key in [k for k in self._changed if k[0] == object_id]:
+            self._notify(*key)  # waiters wake up and find it gone
+
+    def _kind_name(self, kind: int) -> str:
+        if kind not in _KIND_NAMES:
+            raise invalid(f"unknown data object kind {kind}")
+        return _KIND_NAMES[kind]
+
+    def _require(self, object_id: str, kind: int) -> None:
+        obj = self.store.get_data_object(object_id)
+        if obj is None or obj.kind != kind:
+            raise not_found(f"{_KIND_NAMES[kind]} {object_id!r} not found (it may have been deleted)")
+
+    # ---- dicts ----
+    def _live_since(self) -> float:
+        return time.time() - DICT_ENTRY_TTL
+
+    def dict_get(self, req: api_pb2.DictGetRequest) -> api_pb2.DictGetResponse:
+        self._require(req.dict_id, DICT)
+        value = self.store.dict_get(req.dict_id, req.key, self._live_since())
+        if value is None:
+            return api_pb2.DictGetResponse(found=False)
+        return api_pb2.DictGetResponse(found=True, value=value if req.want_value else b"")
+
+    def dict_put(self, req: api_pb2.DictPutRequest) -> api_pb2.DictPutResponse:
+        self._require(req.dict_id, DICT)
+        entries = [(e.key, e.value) for e in req.entries]
+        created = self.store.dict_put(
+            req.dict_id, entries, time.time(), req.skip_if_exists, self._live_since()
+        )
+        return api_pb2.DictPutResponse(created=created)
+
+    def dict_pop(self, req: api_pb2.DictPopRequest) -> api_pb2.DictGetResponse:
+        self._require(req.dict_id, DICT)
+        value = self.store.dict_pop(req.dict_id, req.key, self._live_since())
+        return api_pb2.DictGetResponse(found=value is not None, value=value or b"")
+
+    def dict_len(self, req: api_pb2.DictLenRequest) -> int:
+        self._require(req.dict_id, DICT)
+        return self.store.dict_len(req.dict_id)
+
+    def dict_clear(self, req: api_pb2.DictClearRequest) -> None:
+        self._require(req.dict_id, DICT)
+        self.store.dict_clear(req.dict_id)
+
+    def dict_contents(self, req: api_pb2.DictContentsRequest) -> api_pb2.DictContentsResponse:
+        self._require(req.dict_id, DICT)
+        entries = self.store.dict_contents(req.dict_id, self._live_since())
+        return api_pb2.DictContentsResponse(entries=[api_pb2.DictEntry(key=k, value=v) for k, v in entries])
+
+    # ---- queues ----
+    def _notify(self, queue_id: str, partition: bytes) -> None:
+        event = self._changed.pop((queue_id, partition), None)
+        if event is not None:
+            event.set()
+
+    async def _wait_change(self, queue_id: str, partition: bytes, deadline: float) -> bool:
+        """Sleep until the partition changes or `deadline` (monotonic) passes; False on the deadline."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        event = self._changed.setdefault((queue_id, partition), asyncio.Event())
+        try:
+            await asyncio.wait_for(event.wait(), remaining)
+            return True
+        except TimeoutError:
+            return False
+
+    def _queue_ready(self, queue_id: str) -> None:
+        self._require(queue_id, QUEUE)
+        self.store.queue_expire(queue_id, time.time())
+
+    @staticmethod
+    def _check_partition(partition: bytes) -> None:
+        if len(partition) > QUEUE_MAX_PARTITION_KEY_BYTES:
+            raise invalid("Queue partition key must be between 1 and 64 bytes.")
+
+    @staticmethod
+    def _deadline(timeout: float) -> float:
+        if timeout < 0:
+            raise invalid("timeout must not be negative")
+        return time.monotonic() + min(timeout, MAX_WAIT)
+
+    async def queue_put(self, req: api_pb2.QueuePutRequest) -> api_pb2.QueuePutResponse:
+        self._check_partition(req.partition)
+        if req.partition_ttl <= 0:
+            raise invalid("partition_ttl must be a positive number of seconds")
+        if len(req.values) > QUEUE_MAX_PARTITION_ITEMS:
+            raise invalid(
+                f"cannot put {len(req.values)} items at once: a Queue partition holds at most "
+                f"{QUEUE_MAX_PARTITION_ITEMS}"
+            )
+        for v in req.values:
+            if len(v) > QUEUE_MAX_ITEM_BYTES:
+                raise ApiError(
+                    "RequestSizeError", f"Queue items are limited to 256 KiB; this one is {len(v)} bytes"
+                )
+        deadline = self._deadline(req.timeout)
+        while True:
+            self._queue_ready(req.queue_id)
+            if not self.store.queue_has_partition(req.queue_id, req.partition) and (
+                self.store.queue_partition_count(req.queue_id) >= QUEUE_MAX_PARTITIONS
+            ):
+                raise invalid(f"a Queue holds at most {QUEUE_MAX_PARTITIONS} partitions; clear some first")
+            if (
+                self.store.queue_len(req.queue_id, req.partition) + len(req.values)
+                <= QUEUE_MAX_PARTITION_ITEMS
+            ):
+                self.store.queue_put(
+                    req.queue_id, req.partition, list(req.values), time.time() + req.partition_ttl
+                )
+                self._notify(req.queue_id, req.partition)
+                return api_pb2.QueuePutResponse(full=False)
+            if not await self._wait_change(req.queue_id, req.partition, deadline):
+                return api_pb2.QueuePutResponse(full=True)
+
+    async def queue_get(self, req: api_pb2.QueueGetRequest) -> api_pb2.QueueGetResponse:
+        self._check_partition(req.partition)
+        if req.n_values <= 0:
+            raise invalid("n_values must be a positive integer")
+        deadline = self._deadline(req.timeout)
+        while True:
+            self._queue_ready(req.queue_id)
+            values = self.store.queue_take(req.queue_id, req.partition, req.n_values)
+            if values:
+                self._notify(req.queue_id, req.partition)  # blocked putters may now have room
+                return api_pb2.QueueGetResponse(values=values)
+            if not await self._wait_change(req.queue_id, req.partition, deadline):
+                return api_pb2.QueueGetResponse()
+
+    async def queue_next_items(self, req: api_pb2.QueueNextItemsRequest) -> api_pb2.QueueNextItemsResponse:
+        self._check_partition(req.partition)
+        deadline = self._deadline(req.timeout)
+        while True:
+            self._queue_ready(req.queue_id)
+            items = self.store.queue_items_after(
+                req.queue_id, req.partition, req.after_item_id, ITERATE_BATCH
+            )
+            if items:
+                return api_pb2.QueueNextItemsResponse(
+                    items=[api_pb2.QueueItem(item_id=i, value=v) for i, v in items]
+                )
+            if not await self._wait_change(req.queue_id, req.partition, deadline):
+                return api_pb2.QueueNextItemsResponse()
+
+    def queue_len(self, req: api_pb2.QueueLenRequest) -> int:
+        self._check_partition(req.partition)
+        if req.total and req.partition:
+            raise invalid("Partition must be null when requesting total length.")
+        self._queue_ready(req.queue_id)
+        return self.store.queue_len(req.queue_id, None if req.total else req.partition)
+
+    def queue_clear(self, req: api_pb2.QueueClearRequest) -> None:
+        self._check_partition(req.partition)
+        if req.all_partitions and req.partition:
+            raise invalid("Partition must be null when requesting to clear all.")
+        self._require(req.queue_id, QUEUE)
+        self.store.queue_clear(req.queue_id, None if req.all_partitions else req.partition)
+        for key in [k for k in self._changed if k[0] == req.queue_id]:
+            self._notify(*key)

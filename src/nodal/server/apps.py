@@ -65,6 +65,7 @@ class AppService:
         self.logs = logs
         self.heartbeats: dict[str, float] = {}
         self._reaper: asyncio.Task | None = None
+        self.on_apps_changed = lambda: None  # the schedule runner re-plans (set by main)
 
     def start(self) -> None:
         # Ephemeral apps cannot outlive the server that ran them: their clients are gone.
@@ -141,6 +142,7 @@ class AppService:
             d = api_pb2.FunctionDef.FromString(r.definition)
             if d.min_containers:
                 self.scheduler.kick(self.pool(r.function_id))
+        self.on_apps_changed()
         return api_pb2.AppPublishResponse(function_ids={r.tag: r.function_id for r in records})
 
     async def _retire_older_versions(self, app: AppRecord) -> None:
@@ -164,6 +166,7 @@ class AppService:
             return
         app.state, app.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
         self.store.put_app(app)
+        self.on_apps_changed()  # its schedules stop now
         self.heartbeats.pop(app.app_id, None)
         for pool in [p for p in self.scheduler.pools.values() if p.app_id == app.app_id]:
             await self.scheduler.stop_pool(pool, f"{reason} ({app.app_id})")

@@ -1048,3 +1048,80 @@ class QueueNextItemsResponse(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[QueueItem]
     def __init__(self, items: _Optional[_Iterable[_Union[QueueItem, _Mapping]]] = ...) -> None: ...
+
+class SecretNamedCreateRequest(_message.Message):
+    __slots__ = ("name", "environment_name", "env", "force")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    environment_name: str
+    env: _containers.ScalarMap[str, str]
+    force: bool
+    def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class SecretNamedCreateResponse(_message.Message):
+    __slots__ = ("secret_id", "overwritten")
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERWRITTEN_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    overwritten: bool
+    def __init__(self, secret_id: _Optional[str] = ..., overwritten: _Optional[bool] = ...) -> None: ...
+
+class SecretLookupRequest(_message.Message):
+    __slots__ = ("name", "environment_name", "required_keys")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_KEYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    environment_name: str
+    required_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., required_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SecretLookupResponse(_message.Message):
+    __slots__ = ("secret_id",)
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    def __init__(self, secret_id: _Optional[str] = ...) -> None: ...
+
+class SecretListRequest(_message.Message):
+    __slots__ = ("environment_name",)
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    environment_name: str
+    def __init__(self, environment_name: _Optional[str] = ...) -> None: ...
+
+class SecretInfo(_message.Message):
+    __slots__ = ("name", "environment_name", "created_at", "updated_at")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    environment_name: str
+    created_at: float
+    updated_at: float
+    def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., created_at: _Optional[float] = ..., updated_at: _Optional[float] = ...) -> None: ...
+
+class SecretListResponse(_message.Message):
+    __slots__ = ("secrets",)
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    secrets: _containers.RepeatedCompositeFieldContainer[SecretInfo]
+    def __init__(self, secrets: _Optional[_Iterable[_Union[SecretInfo, _Mapping]]] = ...) -> None: ...
+
+class SecretDeleteRequest(_message.Message):
+    __slots__ = ("name", "environment_name", "allow_missing")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_MISSING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    environment_name: str
+    allow_missing: bool
+    def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...

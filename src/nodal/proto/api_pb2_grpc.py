@@ -234,6 +234,26 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.FromString,
                 _registered_method=True)
+        self.SecretNamedCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SecretNamedCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SecretNamedCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SecretNamedCreateResponse.FromString,
+                _registered_method=True)
+        self.SecretLookup = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SecretLookup',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SecretLookupRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SecretLookupResponse.FromString,
+                _registered_method=True)
+        self.SecretList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SecretList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SecretListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SecretListResponse.FromString,
+                _registered_method=True)
+        self.SecretDelete = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SecretDelete',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -490,6 +510,31 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SecretNamedCreate(self, request, context):
+        """Named secrets (values go in, never out: only containers receive them).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretLookup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -692,6 +737,26 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.QueueNextItems,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.SerializeToString,
+            ),
+            'SecretNamedCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretNamedCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SecretNamedCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SecretNamedCreateResponse.SerializeToString,
+            ),
+            'SecretLookup': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretLookup,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SecretLookupRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SecretLookupResponse.SerializeToString,
+            ),
+            'SecretList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SecretListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SecretListResponse.SerializeToString,
+            ),
+            'SecretDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretDelete,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1774,6 +1839,114 @@ class Nodal:
             '/nodal.api.v1.Nodal/QueueNextItems',
             nodal_dot_proto_dot_api__pb2.QueueNextItemsRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.QueueNextItemsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretNamedCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SecretNamedCreate',
+            nodal_dot_proto_dot_api__pb2.SecretNamedCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SecretNamedCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretLookup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SecretLookup',
+            nodal_dot_proto_dot_api__pb2.SecretLookupRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SecretLookupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SecretList',
+            nodal_dot_proto_dot_api__pb2.SecretListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SecretListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SecretDelete',
+            nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,12 +36,13 @@ class ContainerLauncher:
         self.on_exit = on_exit
 
     def _secret_env(self, secret_ids) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for sid in secret_ids:
-            raw = self.apps.store.get_secret(sid)
-            if raw is not None:
-                env.update(json.loads(raw))
-        return env
+        """The secrets' variables, decrypted by the server's secret service (set by main)."""
+        secrets = getattr(self, "secrets", None)
+        if secrets is None:
+            from nodal.server.secrets import SecretService
+
+            secrets = self.secrets = SecretService.default(self.apps.store)
+        return secrets.env_for(secret_ids)
 
     async def __call__(self, pool: Pool, slot: ContainerSlot) -> None:
         from nodal.runtime.sdk_site import sdk_binds, worker_command

@@ -22,6 +22,8 @@ from nodal.server.dict_queue import DataService
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
 from nodal.server.scheduler import Scheduler
+from nodal.server.schedules import ScheduleRunner
+from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
 from nodal.store.backends.sqlite import SqliteMetadataStore
 from nodal.store.blobs.local_dir import LocalDirBlobStore
@@ -57,6 +59,7 @@ async def serve(socket_path: Path | None = None) -> None:
     socket_path.unlink(missing_ok=True)
 
     store = SqliteMetadataStore(paths.database_path())
+    secrets = SecretService(store, load_key())  # creates $NODAL_HOME/secret.key on first start
     blobs = LocalDirBlobStore(paths.blobs_dir())
     logs = LogHub(paths.logs_dir() / "apps")
     runtime = LocalRuntime(paths.containers_dir())
@@ -66,12 +69,15 @@ async def serve(socket_path: Path | None = None) -> None:
     scheduler.launcher = ContainerLauncher(
         runtime, apps, images, blobs, logs, socket_path, on_exit=scheduler.container_exited
     )
+    scheduler.launcher.secrets = secrets
     calls = CallService(apps, scheduler, store, blobs)
+    schedules = ScheduleRunner(store, calls.spawn)  # scheduled functions of live apps
+    apps.on_apps_changed = schedules.apps_changed
 
     server = grpc.aio.server(options=GRPC_OPTIONS)
     data = DataService(store)  # modal.Dict and modal.Queue
     api_pb2_grpc.add_NodalServicer_to_server(
-        NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data), server
+        NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets), server
     )
     server.add_insecure_port(f"unix://{socket_path}")
     await server.start()
@@ -80,6 +86,7 @@ async def serve(socket_path: Path | None = None) -> None:
     data.start()
     apps.start()
     resumed = calls.restore()
+    schedules.start()
     paths.pid_path().write_text(str(os.getpid()))
     log.info("nodal server %d listening on %s (resumed %d spawned calls)", os.getpid(), socket_path, resumed)
 
@@ -92,6 +99,7 @@ async def serve(socket_path: Path | None = None) -> None:
         loop.create_task(_stop_when_gone(int(watched), stop))
     await stop.wait()
     log.info("shutting down")
+    await schedules.stop()
     await scheduler.shutdown()
     await runtime.shutdown()
     await server.stop(grace=1.0)

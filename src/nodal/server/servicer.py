@@ -14,10 +14,11 @@ from nodal.server.apps import AppService
 from nodal.server.call_router import CallService
 from nodal.server.dict_queue import DataService
 from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
-from nodal.server.ids import is_id, new_id
+from nodal.server.ids import is_id
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
 from nodal.server.scheduler import Scheduler
+from nodal.server.secrets import SecretService
 from nodal.store.blob_store import BlobStore, is_sha256, sha256_hex
 
 log = logging.getLogger("nodal.servicer")
@@ -67,9 +68,11 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         blobs: BlobStore,
         logs: LogHub,
         data: DataService | None = None,
+        secrets: SecretService | None = None,
     ) -> None:
         self.apps = apps
         self.data = data or DataService(apps.store)
+        self.secrets = secrets or SecretService.default(apps.store)
         self.calls = calls
         self.scheduler = scheduler
         self.images = images
@@ -170,14 +173,24 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     # ---- secrets ----
     @_rpc
     async def SecretCreate(self, request, context):
-        import json
+        return api_pb2.SecretCreateResponse(secret_id=self.secrets.create_anonymous(request.env))
 
-        for k in request.env:
-            if not k or "=" in k or "\0" in k:
-                raise invalid(f"invalid environment variable name {k!r} in secret")
-        secret_id = new_id("secret")
-        self.apps.store.put_secret(secret_id, json.dumps(dict(request.env)))
-        return api_pb2.SecretCreateResponse(secret_id=secret_id)
+    @_rpc
+    async def SecretNamedCreate(self, request, context):
+        return self.secrets.create_named(request)
+
+    @_rpc
+    async def SecretLookup(self, request, context):
+        return api_pb2.SecretLookupResponse(secret_id=self.secrets.lookup(request))
+
+    @_rpc
+    async def SecretList(self, request, context):
+        return api_pb2.SecretListResponse(secrets=self.secrets.list_named(request.environment_name))
+
+    @_rpc
+    async def SecretDelete(self, request, context):
+        self.secrets.delete(request.name, request.environment_name, request.allow_missing)
+        return api_pb2.Empty()
 
     # ---- functions ----
     @_rpc

@@ -66,6 +66,17 @@ class DataObjectRecord:
     created_at: float
 
 
+@dataclass
+class SecretNameRecord:
+    """A named secret: its (environment, name) and the `secrets` row holding its encrypted values."""
+
+    name: str
+    environment: str
+    secret_id: str
+    created_at: float
+    updated_at: float
+
+
 class MetadataStore(abc.ABC):
     # ---- apps ----
     @abc.abstractmethod
@@ -215,6 +226,38 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def queue_clear(self, queue_id: str, partition: bytes | None) -> None:
         """Clear one partition, or every partition (partition None)."""
+
+    # ---- schedules ----
+    @abc.abstractmethod
+    def schedule_state(self, function_id: str, anchor: float) -> tuple[float, float | None]:
+        """(anchor, last fire time) of a scheduled function; first seen, it is recorded with `anchor`
+        and no fire yet."""
+
+    @abc.abstractmethod
+    def claim_schedule_fire(self, function_id: str, previous: float | None, fire_at: float) -> bool:
+        """Record a firing atomically, only if the last fire time is still `previous`: False when
+        another runner (or an earlier life of this one) already fired it."""
+
+    # ---- secrets: all rows, deletion and names (values are ciphertext made by the secret service) ----
+    @abc.abstractmethod
+    def all_secrets(self) -> list[tuple[str, str]]:
+        """Every (secret_id, env_json) row (for re-encryption at start)."""
+
+    @abc.abstractmethod
+    def delete_secret(self, secret_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def put_secret_name(self, name: str, environment: str, secret_id: str, now: float) -> None:
+        """Point (environment, name) at a secret row: created now, or updated now if it exists."""
+
+    @abc.abstractmethod
+    def find_secret_name(self, name: str, environment: str) -> SecretNameRecord | None: ...
+
+    @abc.abstractmethod
+    def list_secret_names(self, environment: str) -> list[SecretNameRecord]: ...
+
+    @abc.abstractmethod
+    def delete_secret_name(self, name: str, environment: str) -> None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...

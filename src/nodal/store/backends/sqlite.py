@@ -12,6 +12,7 @@ from nodal.store.metadata import (
     DataObjectRecord,
     FunctionRecord,
     MetadataStore,
+    SecretNameRecord,
 )
 
 # Each entry migrates the schema from version i to i+1. Never edit a shipped entry.
@@ -68,6 +69,20 @@ MIGRATIONS: list[str] = [
     CREATE TABLE queue_partitions (
         queue_id TEXT NOT NULL, partition BLOB NOT NULL, expires_at REAL NOT NULL,
         PRIMARY KEY (queue_id, partition)
+    );
+    """,
+    # 5: schedules: per scheduled function, the anchor of its period and the last time it fired.
+    """
+    CREATE TABLE schedule_state (
+        function_id TEXT PRIMARY KEY, anchor REAL NOT NULL, last_fire REAL
+    );
+    """,
+    # 6: named secrets: (environment, name) -> a row of `secrets` (whose env_json is now ciphertext).
+    """
+    CREATE TABLE secret_names (
+        environment TEXT NOT NULL, name TEXT NOT NULL, secret_id TEXT NOT NULL,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (environment, name)
     );
     """,
 ]
@@ -385,6 +400,58 @@ class SqliteMetadataStore(MetadataStore):
                 "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
             )
         self.db.execute("COMMIT")
+
+    # ---- schedules ----
+    def schedule_state(self, function_id: str, anchor: float) -> tuple[float, float | None]:
+        self.db.execute(
+            "INSERT OR IGNORE INTO schedule_state (function_id, anchor, last_fire) VALUES (?,?,NULL)",
+            (function_id, anchor),
+        )
+        row = self.db.execute(
+            "SELECT anchor, last_fire FROM schedule_state WHERE function_id = ?", (function_id,)
+        ).fetchone()
+        return row[0], row[1]
+
+    def claim_schedule_fire(self, function_id: str, previous: float | None, fire_at: float) -> bool:
+        cur = self.db.execute(
+            "UPDATE schedule_state SET last_fire = ? WHERE function_id = ? AND last_fire IS ?",
+            (fire_at, function_id, previous),
+        )
+        return cur.rowcount == 1
+
+    # ---- secrets: all rows, deletion and names ----
+    def all_secrets(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.db.execute("SELECT secret_id, env_json FROM secrets").fetchall()]
+
+    def delete_secret(self, secret_id: str) -> None:
+        self.db.execute("DELETE FROM secrets WHERE secret_id = ?", (secret_id,))
+
+    def put_secret_name(self, name: str, environment: str, secret_id: str, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO secret_names (environment, name, secret_id, created_at, updated_at) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (environment, name) DO UPDATE SET secret_id = excluded.secret_id,"
+            " updated_at = excluded.updated_at",
+            (environment, name, secret_id, now, now),
+        )
+
+    def find_secret_name(self, name: str, environment: str) -> SecretNameRecord | None:
+        row = self.db.execute(
+            "SELECT name, environment, secret_id, created_at, updated_at FROM secret_names"
+            " WHERE environment = ? AND name = ?",
+            (environment, name),
+        ).fetchone()
+        return SecretNameRecord(*row) if row else None
+
+    def list_secret_names(self, environment: str) -> list[SecretNameRecord]:
+        rows = self.db.execute(
+            "SELECT name, environment, secret_id, created_at, updated_at FROM secret_names"
+            " WHERE environment = ? ORDER BY name",
+            (environment,),
+        ).fetchall()
+        return [SecretNameRecord(*r) for r in rows]
+
+    def delete_secret_name(self, name: str, environment: str) -> None:
+        self.db.execute("DELETE FROM secret_names WHERE environment = ? AND name = ?", (environment, name))
 
     def close(self) -> None:
         self.db.close()

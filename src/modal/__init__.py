@@ -19,7 +19,8 @@ __version__ = "0.1.0"
 # needed to run a function (config reads files; schedules pull in time zone data).
 _LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.config",
          "call_graph": "modal.call_graph", "gpu": "modal.gpu", "schedule": "modal.schedule",
-         "Dict": "modal.dict", "dict": "modal.dict", "Queue": "modal.queue", "queue": "modal.queue"}
+         "Dict": "modal.dict", "dict": "modal.dict", "Queue": "modal.queue", "queue": "modal.queue",
+         "Volume": "modal.volume", "volume": "modal.volume"}
 
 
 def __getattr__(name: str):
@@ -52,6 +53,6 @@ def interact() -> None:
 
 __all__ = [
     "App", "Client", "Cls", "Cron", "Dict", "Error", "Function", "FunctionCall", "Image", "Period", "Queue", "Retries",
-    "Secret", "Stub", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
+    "Secret", "Stub", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
     "enter", "exit", "interact", "is_local", "method", "parameter",
 ]

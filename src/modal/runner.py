@@ -95,9 +95,19 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
     serialized = b""
     if opts.serialized or needs_serialization(reg.raw):
         serialized = serialize(reg.raw)
-    if opts.volumes or opts.network_file_systems:
-        raise InvalidError("volumes and network file systems are not supported by this Nodal server yet")
-    return opts.to_proto(
+    if opts.network_file_systems:
+        raise InvalidError("network file systems are not supported by this Nodal server yet")
+    from modal.volume import Volume
+
+    mounts = []
+    for mount_path, vol in sorted(opts.volumes.items()):
+        if not isinstance(vol, Volume):
+            raise InvalidError(f"volumes={{{mount_path!r}: ...}} needs a modal.Volume, not {type(vol).__name__}")
+        if not str(mount_path).startswith("/") or str(mount_path).rstrip("/") in ("", "/root", "/run/nodal"):
+            raise InvalidError(f"volume mount path {mount_path!r} must be an absolute path other than / and /root")
+        _c, volume_id = await vol._ids()
+        mounts.append(api_pb2.VolumeMount(mount_path=str(mount_path), volume_id=volume_id))
+    fd = opts.to_proto(
         tag=reg.function.tag,
         module_name=module_name,
         qualname=qualname,
@@ -112,6 +122,8 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
         method_names=list(reg.method_names),
         generator_methods=list(reg.generator_methods),
     )
+    fd.volume_mounts.extend(mounts)
+    return fd
 
 
 async def _publish(app: App, client: Client, app_id: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ class DataObjectKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATA_OBJECT_KIND_UNSPECIFIED: _ClassVar[DataObjectKind]
     DATA_OBJECT_KIND_DICT: _ClassVar[DataObjectKind]
     DATA_OBJECT_KIND_QUEUE: _ClassVar[DataObjectKind]
+    DATA_OBJECT_KIND_VOLUME: _ClassVar[DataObjectKind]
 APP_STATE_UNSPECIFIED: AppState
 APP_STATE_EPHEMERAL: AppState
 APP_STATE_DETACHED: AppState
@@ -45,6 +46,7 @@ RESULT_STATUS_INTERNAL_FAILURE: ResultStatus
 DATA_OBJECT_KIND_UNSPECIFIED: DataObjectKind
 DATA_OBJECT_KIND_DICT: DataObjectKind
 DATA_OBJECT_KIND_QUEUE: DataObjectKind
+DATA_OBJECT_KIND_VOLUME: DataObjectKind
 
 class Empty(_message.Message):
     __slots__ = ()
@@ -364,7 +366,7 @@ class RetryPolicy(_message.Message):
     def __init__(self, max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay: _Optional[float] = ..., max_delay: _Optional[float] = ...) -> None: ...
 
 class FunctionDef(_message.Message):
-    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook")
+    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook", "volume_mounts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -405,6 +407,7 @@ class FunctionDef(_message.Message):
     GPU_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_JSON_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     tag: str
     module_name: str
     qualname: str
@@ -438,7 +441,8 @@ class FunctionDef(_message.Message):
     gpu: str
     schedule_json: str
     webhook: bool
-    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ...) -> None: ...
+    volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ...) -> None: ...
 
 class FunctionGetRequest(_message.Message):
     __slots__ = ("app_name", "tag", "environment_name")
@@ -1125,3 +1129,65 @@ class SecretDeleteRequest(_message.Message):
     environment_name: str
     allow_missing: bool
     def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., allow_missing: _Optional[bool] = ...) -> None: ...
+
+class VolumeMount(_message.Message):
+    __slots__ = ("mount_path", "volume_id")
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    mount_path: str
+    volume_id: str
+    def __init__(self, mount_path: _Optional[str] = ..., volume_id: _Optional[str] = ...) -> None: ...
+
+class VolumeFile(_message.Message):
+    __slots__ = ("path", "sha256", "size", "mode", "mtime")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    sha256: str
+    size: int
+    mode: int
+    mtime: float
+    def __init__(self, path: _Optional[str] = ..., sha256: _Optional[str] = ..., size: _Optional[int] = ..., mode: _Optional[int] = ..., mtime: _Optional[float] = ...) -> None: ...
+
+class VolumeManifest(_message.Message):
+    __slots__ = ("version", "files")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    files: _containers.RepeatedCompositeFieldContainer[VolumeFile]
+    def __init__(self, version: _Optional[int] = ..., files: _Optional[_Iterable[_Union[VolumeFile, _Mapping]]] = ...) -> None: ...
+
+class VolumeGetManifestRequest(_message.Message):
+    __slots__ = ("volume_id",)
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    def __init__(self, volume_id: _Optional[str] = ...) -> None: ...
+
+class VolumeCommitRequest(_message.Message):
+    __slots__ = ("volume_id", "container_id", "puts", "deletes", "recursive", "no_overwrite", "must_exist")
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    PUTS_FIELD_NUMBER: _ClassVar[int]
+    DELETES_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    NO_OVERWRITE_FIELD_NUMBER: _ClassVar[int]
+    MUST_EXIST_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    container_id: str
+    puts: _containers.RepeatedCompositeFieldContainer[VolumeFile]
+    deletes: _containers.RepeatedScalarFieldContainer[str]
+    recursive: bool
+    no_overwrite: bool
+    must_exist: bool
+    def __init__(self, volume_id: _Optional[str] = ..., container_id: _Optional[str] = ..., puts: _Optional[_Iterable[_Union[VolumeFile, _Mapping]]] = ..., deletes: _Optional[_Iterable[str]] = ..., recursive: _Optional[bool] = ..., no_overwrite: _Optional[bool] = ..., must_exist: _Optional[bool] = ...) -> None: ...
+
+class VolumeReloadRequest(_message.Message):
+    __slots__ = ("volume_id", "container_id")
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    container_id: str
+    def __init__(self, volume_id: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...

@@ -254,6 +254,21 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
                 _registered_method=True)
+        self.VolumeGetManifest = channel.unary_unary(
+                '/nodal.api.v1.Nodal/VolumeGetManifest',
+                request_serializer=nodal_dot_proto_dot_api__pb2.VolumeGetManifestRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+                _registered_method=True)
+        self.VolumeCommit = channel.unary_unary(
+                '/nodal.api.v1.Nodal/VolumeCommit',
+                request_serializer=nodal_dot_proto_dot_api__pb2.VolumeCommitRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+                _registered_method=True)
+        self.VolumeReload = channel.unary_unary(
+                '/nodal.api.v1.Nodal/VolumeReload',
+                request_serializer=nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -535,6 +550,25 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VolumeGetManifest(self, request, context):
+        """Volumes (created and deleted as data objects of kind VOLUME).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeCommit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeReload(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -757,6 +791,21 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.SecretDelete,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'VolumeGetManifest': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeGetManifest,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeGetManifestRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.SerializeToString,
+            ),
+            'VolumeCommit': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeCommit,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeCommitRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.SerializeToString,
+            ),
+            'VolumeReload': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeReload,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1947,6 +1996,87 @@ class Nodal:
             '/nodal.api.v1.Nodal/SecretDelete',
             nodal_dot_proto_dot_api__pb2.SecretDeleteRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeGetManifest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/VolumeGetManifest',
+            nodal_dot_proto_dot_api__pb2.VolumeGetManifestRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeCommit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/VolumeCommit',
+            nodal_dot_proto_dot_api__pb2.VolumeCommitRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeReload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/VolumeReload',
+            nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -71,6 +71,21 @@ class ContainerLauncher:
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         for path, sha, _mode in image.mounts:  # add_local_* with copy=False: added at start, not built
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
+        on_exit = self.on_exit
+        volumes = getattr(self, "volumes", None)  # nodal.server.volumes.VolumeService, set by main
+        if d.volume_mounts:
+            if volumes is None:
+                raise RuntimeError("this server has no volume service")
+            for vm in d.volume_mounts:
+                view = await volumes.mount(slot.container_id, vm.volume_id)
+                binds.append(Bind(view, vm.mount_path, read_only=False))
+
+            async def on_exit(container_id: str, code: int, _inner=self.on_exit) -> None:
+                volumes.release(container_id)
+                result = _inner(container_id, code)
+                if asyncio.iscoroutine(result):
+                    await result
+
         spec = ContainerSpec(
             container_id=slot.container_id,
             layers=list(image.layers),
@@ -88,4 +103,9 @@ class ContainerLauncher:
         def on_log(container_id: str, stream: str, line: str) -> None:
             self.logs.append(pool.app_id, line, stream=stream, function_name=pool.name, container_id=container_id)
 
-        await self.runtime.start(spec, on_log, self.on_exit)
+        try:
+            await self.runtime.start(spec, on_log, on_exit)
+        except BaseException:
+            if volumes is not None:
+                volumes.release(slot.container_id)
+            raise

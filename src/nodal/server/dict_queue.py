@@ -21,8 +21,9 @@ from nodal.store.metadata import DataObjectRecord, MetadataStore
 
 DICT = api_pb2.DATA_OBJECT_KIND_DICT
 QUEUE = api_pb2.DATA_OBJECT_KIND_QUEUE
-_KIND_NAMES = {DICT: "Dict", QUEUE: "Queue"}
-_ID_PREFIX = {DICT: "di", QUEUE: "qu"}
+VOLUME = api_pb2.DATA_OBJECT_KIND_VOLUME  # its versions: nodal.server.volumes
+_KIND_NAMES = {DICT: "Dict", QUEUE: "Queue", VOLUME: "Volume"}
+_ID_PREFIX = {DICT: "di", QUEUE: "qu", VOLUME: "vo"}
 
 DICT_ENTRY_TTL = 30 * 24 * 3600.0  # an entry expires 30 days after it was last written
 QUEUE_MAX_PARTITIONS = 100_000

@@ -25,6 +25,7 @@ from nodal.server.scheduler import Scheduler
 from nodal.server.schedules import ScheduleRunner
 from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
+from nodal.server.volumes import VolumeService
 from nodal.store.backends.sqlite import SqliteMetadataStore
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
@@ -70,15 +71,17 @@ async def serve(socket_path: Path | None = None) -> None:
         runtime, apps, images, blobs, logs, socket_path, on_exit=scheduler.container_exited
     )
     scheduler.launcher.secrets = secrets
+    volumes = VolumeService(store, blobs, paths.containers_dir().parent / "volume-views")  # modal.Volume
+    scheduler.launcher.volumes = volumes
     calls = CallService(apps, scheduler, store, blobs)
     schedules = ScheduleRunner(store, calls.spawn)  # scheduled functions of live apps
     apps.on_apps_changed = schedules.apps_changed
 
     server = grpc.aio.server(options=GRPC_OPTIONS)
     data = DataService(store)  # modal.Dict and modal.Queue
-    api_pb2_grpc.add_NodalServicer_to_server(
-        NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets), server
-    )
+    servicer = NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets)
+    servicer.volumes = volumes
+    api_pb2_grpc.add_NodalServicer_to_server(servicer, server)
     server.add_insecure_port(f"unix://{socket_path}")
     await server.start()
     os.chmod(socket_path, 0o600)

@@ -262,6 +262,19 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         return self.calls.graph(request.call_id)
 
     # ---- dicts and queues (nodal.server.dict_queue) ----
+    # ---- volumes ----
+    @_rpc
+    async def VolumeGetManifest(self, request, context):
+        return self.volumes.to_proto(*self.volumes.latest(request.volume_id))
+
+    @_rpc
+    async def VolumeCommit(self, request, context):
+        return await self.volumes.commit(request)
+
+    @_rpc
+    async def VolumeReload(self, request, context):
+        return await self.volumes.reload(request)
+
     @_rpc
     async def DataObjectGetOrCreate(self, request, context):
         return api_pb2.DataObjectGetOrCreateResponse(object_id=self.data.get_or_create(request))

@@ -259,5 +259,14 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def delete_secret_name(self, name: str, environment: str) -> None: ...
 
+    # ---- volumes (manifests as JSON {path: [sha256, size, mode, mtime]}) ----
+    def volume_latest(self, volume_id: str) -> tuple[int, str] | None:
+        """The newest (version, manifest JSON) of a volume, or None before its first commit."""
+        raise NotImplementedError
+
+    def volume_put_version(self, volume_id: str, version: int, manifest_json: str, now: float) -> None:
+        """Record a new version; a taken version number raises the backend's integrity error."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -139,6 +139,8 @@ class Worker:
             out.result.CopyFrom(await self.failure_result(exc))
         finally:
             self.tasks.pop(wi.input_id, None)
+        if self.definition.volume_mounts:
+            await self.commit_volumes()  # before the output: the caller then sees the writes
         self.post(out)
 
     # ---------- the fast path: plain sync functions, one input at a time ----------
@@ -162,8 +164,17 @@ class Worker:
         else:
             self.cancelled.add(input_id)  # still queued: dropped when its turn comes
 
+    async def commit_volumes(self) -> None:
+        """Commit every mounted volume's changes (after each input and at exit)."""
+        for vm in self.definition.volume_mounts:
+            try:
+                await self.stub.VolumeCommit(api_pb2.VolumeCommitRequest(
+                    volume_id=vm.volume_id, container_id=os.environ["NODAL_CONTAINER_ID"]))
+            except Exception:  # noqa: BLE001 - reported; the input's own result stands
+                traceback.print_exc()
+
     def _inline_ok(self, wi: api_pb2.WorkerInput) -> bool:
-        if self.concurrency > 1 or self.service is None or self._is_gen(wi):
+        if self.concurrency > 1 or self.service is None or self._is_gen(wi) or self.definition.volume_mounts:
             return False
         fn = self.service.functions.get(wi.input.method_name)
         return fn is not None and not (
@@ -261,6 +272,8 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001
             out.result.CopyFrom(await self.failure_result(exc))
             out.result.gen_done = True
+        if self.definition.volume_mounts:
+            await self.commit_volumes()
         self.post(out)
 
     # ---------- batching ----------
@@ -305,6 +318,8 @@ class Worker:
             result = await self.failure_result(exc)
             for out in outs:
                 out.result.CopyFrom(result)
+        if self.definition.volume_mounts:
+            await self.commit_volumes()
         for out in outs:
             self.post(out)
 
@@ -354,6 +369,8 @@ class Worker:
                     await call_hook(hook)
                 except Exception:  # noqa: BLE001 - a failing @exit is reported, not fatal
                     traceback.print_exc()
+        if self.definition.volume_mounts:
+            await self.commit_volumes()
         deadline = time.monotonic() + 5.0
         while (self.unsent or self.writing) and time.monotonic() < deadline:
             await asyncio.sleep(0.001)  # let the last outputs go out before the stream closes

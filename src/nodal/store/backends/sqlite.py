@@ -85,6 +85,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (environment, name)
     );
     """,
+    """
+    CREATE TABLE volume_versions (
+        volume_id TEXT NOT NULL, version INTEGER NOT NULL, manifest TEXT NOT NULL, created_at REAL NOT NULL,
+        PRIMARY KEY (volume_id, version)
+    );
+    """,
 ]
 
 
@@ -272,6 +278,7 @@ class SqliteMetadataStore(MetadataStore):
         self.db.execute("DELETE FROM dict_entries WHERE dict_id = ?", (object_id,))
         self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (object_id,))
         self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (object_id,))
+        self.db.execute("DELETE FROM volume_versions WHERE volume_id = ?", (object_id,))
         self.db.execute("COMMIT")
 
     def dict_get(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
@@ -452,6 +459,20 @@ class SqliteMetadataStore(MetadataStore):
 
     def delete_secret_name(self, name: str, environment: str) -> None:
         self.db.execute("DELETE FROM secret_names WHERE environment = ? AND name = ?", (environment, name))
+
+    # ---- volumes ----
+    def volume_latest(self, volume_id: str) -> tuple[int, str] | None:
+        row = self.db.execute(
+            "SELECT version, manifest FROM volume_versions WHERE volume_id = ? ORDER BY version DESC LIMIT 1",
+            (volume_id,),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def volume_put_version(self, volume_id: str, version: int, manifest_json: str, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO volume_versions (volume_id, version, manifest, created_at) VALUES (?, ?, ?, ?)",
+            (volume_id, version, manifest_json, now),
+        )
 
     def close(self) -> None:
         self.db.close()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from modal._utils.async_utils import live_method, live_method_gen
+from modal._utils.async_utils import live_classmethod, live_method, live_method_gen
 from modal.client import Client
 from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral
 from modal.exception import InvalidError, NotFoundError
@@ -80,6 +80,20 @@ class Volume(_DataObject):
     ) -> _Ephemeral:
         """A new anonymous Volume for a `with` (or `async with`) block, deleted at its end."""
         return cls._ephemeral(client, environment_name, None, _heartbeat_sleep)
+
+    @live_classmethod
+    async def rename(
+        cls,
+        old_name: str,
+        new_name: str,
+        *,
+        client: Client | None = None,
+        environment_name: str | None = None,
+    ) -> None:
+        """Rename the named Volume (NotFoundError when there is none; AlreadyExistsError when the new name is taken)."""
+        vol = cls.from_name(old_name, environment_name=environment_name, client=client)
+        c, vid = await vol._ids()
+        await c.stub.VolumeRename(api_pb2.VolumeRenameRequest(volume_id=vid, name=new_name))
 
     # ---------- in a container ----------
     def _container_id(self, what: str) -> str:

@@ -21,6 +21,7 @@ from modal.cli.app_cmds import app_cli
 from modal.cli.run import deploy, run
 from modal.cli.secret_cmds import secret_cli
 from modal.cli.server_cmds import server_cli
+from modal.cli.volume_cmds import volume_cli
 from modal.exception import Error, _CliUserExecutionError
 
 
@@ -117,6 +118,7 @@ main.add_command(deploy)
 main.add_command(app_cli)
 main.add_command(server_cli)
 main.add_command(secret_cli)
+main.add_command(volume_cli)
 
 
 if __name__ == "__main__":

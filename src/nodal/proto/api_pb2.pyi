@@ -1191,3 +1191,37 @@ class VolumeReloadRequest(_message.Message):
     volume_id: str
     container_id: str
     def __init__(self, volume_id: _Optional[str] = ..., container_id: _Optional[str] = ...) -> None: ...
+
+class DataObjectListRequest(_message.Message):
+    __slots__ = ("kind", "environment_name")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    kind: DataObjectKind
+    environment_name: str
+    def __init__(self, kind: _Optional[_Union[DataObjectKind, str]] = ..., environment_name: _Optional[str] = ...) -> None: ...
+
+class DataObjectInfo(_message.Message):
+    __slots__ = ("object_id", "name", "environment_name", "created_at")
+    OBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    object_id: str
+    name: str
+    environment_name: str
+    created_at: float
+    def __init__(self, object_id: _Optional[str] = ..., name: _Optional[str] = ..., environment_name: _Optional[str] = ..., created_at: _Optional[float] = ...) -> None: ...
+
+class DataObjectListResponse(_message.Message):
+    __slots__ = ("objects",)
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    objects: _containers.RepeatedCompositeFieldContainer[DataObjectInfo]
+    def __init__(self, objects: _Optional[_Iterable[_Union[DataObjectInfo, _Mapping]]] = ...) -> None: ...
+
+class VolumeRenameRequest(_message.Message):
+    __slots__ = ("volume_id", "name")
+    VOLUME_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    volume_id: str
+    name: str
+    def __init__(self, volume_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...

@@ -269,6 +269,16 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
                 _registered_method=True)
+        self.DataObjectList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/DataObjectList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DataObjectListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectListResponse.FromString,
+                _registered_method=True)
+        self.VolumeRename = channel.unary_unary(
+                '/nodal.api.v1.Nodal/VolumeRename',
+                request_serializer=nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -569,6 +579,18 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DataObjectList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VolumeRename(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -806,6 +828,16 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.VolumeReload,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.VolumeManifest.SerializeToString,
+            ),
+            'DataObjectList': grpc.unary_unary_rpc_method_handler(
+                    servicer.DataObjectList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DataObjectListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DataObjectListResponse.SerializeToString,
+            ),
+            'VolumeRename': grpc.unary_unary_rpc_method_handler(
+                    servicer.VolumeRename,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2077,6 +2109,60 @@ class Nodal:
             '/nodal.api.v1.Nodal/VolumeReload',
             nodal_dot_proto_dot_api__pb2.VolumeReloadRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.VolumeManifest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataObjectList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/DataObjectList',
+            nodal_dot_proto_dot_api__pb2.DataObjectListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DataObjectListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VolumeRename(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/VolumeRename',
+            nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -110,6 +110,31 @@ class DataService:
             raise not_found(f"{kind_name} {req.name or req.object_id!r} not found")
         self._delete_object(obj.object_id)
 
+    def list(self, req: api_pb2.DataObjectListRequest) -> api_pb2.DataObjectListResponse:
+        self._kind_name(req.kind)
+        env = req.environment_name or "main"
+        return api_pb2.DataObjectListResponse(
+            objects=[
+                api_pb2.DataObjectInfo(object_id=o.object_id, name=o.name or "", environment_name=o.environment,
+                                       created_at=o.created_at)
+                for o in self.store.list_data_objects(req.kind, env)
+            ]
+        )
+
+    def rename_volume(self, req: api_pb2.VolumeRenameRequest) -> None:
+        check_name(req.name, "Volume")
+        obj = self.store.get_data_object(req.volume_id)
+        if obj is None or obj.kind != VOLUME or obj.name is None:
+            raise not_found(f"Volume {req.volume_id!r} not found (it may have been deleted)")
+        if obj.name == req.name:
+            return
+        try:
+            self.store.rename_data_object(obj.object_id, req.name)
+        except sqlite3.IntegrityError:
+            raise ApiError(
+                "AlreadyExistsError", f"Volume {req.name!r} already exists in environment {obj.environment!r}"
+            ) from None
+
     def _delete_object(self, object_id: str) -> None:
         self.store.delete_data_object(object_id)
         for key in [k for k in self._changed if k[0] == object_id]:

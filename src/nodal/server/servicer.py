@@ -285,6 +285,15 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         return api_pb2.Empty()
 
     @_rpc
+    async def DataObjectList(self, request, context):
+        return self.data.list(request)
+
+    @_rpc
+    async def VolumeRename(self, request, context):
+        self.data.rename_volume(request)
+        return api_pb2.Empty()
+
+    @_rpc
     async def DataObjectHeartbeat(self, request, context):
         self.data.heartbeat(request.object_id)
         return api_pb2.Empty()

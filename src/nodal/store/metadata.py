@@ -268,5 +268,13 @@ class MetadataStore(abc.ABC):
         """Record a new version; a taken version number raises the backend's integrity error."""
         raise NotImplementedError
 
+    def list_data_objects(self, kind: int, environment: str) -> list[DataObjectRecord]:
+        """The named (not ephemeral) objects of `kind` in `environment`, by name."""
+        raise NotImplementedError
+
+    def rename_data_object(self, object_id: str, name: str) -> None:
+        """Give a named object a new name; a taken (kind, environment, name) raises the backend's integrity error."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def close(self) -> None: ...

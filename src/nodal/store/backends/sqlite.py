@@ -474,5 +474,16 @@ class SqliteMetadataStore(MetadataStore):
             (volume_id, version, manifest_json, now),
         )
 
+    def list_data_objects(self, kind: int, environment: str) -> list[DataObjectRecord]:
+        rows = self.db.execute(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects"
+            " WHERE kind = ? AND environment = ? AND name IS NOT NULL ORDER BY name",
+            (kind, environment),
+        ).fetchall()
+        return [DataObjectRecord(*r) for r in rows]
+
+    def rename_data_object(self, object_id: str, name: str) -> None:
+        self.db.execute("UPDATE data_objects SET name = ? WHERE object_id = ?", (name, object_id))
+
     def close(self) -> None:
         self.db.close()

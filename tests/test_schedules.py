@@ -167,7 +167,7 @@ def test_deployed_schedule_fires_without_client_survives_restart(private_server,
     # The server is down across several ticks: on start-up the missed run fires once.
     private_server.stop()
     stopped_at = time.time()
-    time.sleep(3.5)  # the scenario: ~3 ticks pass while no server runs
+    time.sleep(3.5)  # ok: the scenario itself: ~3 ticks pass while no server runs
     before = len(_calls(home, v1))
     private_server.start()
     wait_until(lambda: len(_calls(home, v1)) >= before + 3, timeout=30, what="runs after the restart")
@@ -188,5 +188,5 @@ def test_deployed_schedule_fires_without_client_survives_restart(private_server,
     # Stopping the app stops its schedule.
     run_sync(client.stub.AppStop(api_pb2.AppStopRequest(app_id=app.app_id)))
     stopped = time.time()
-    time.sleep(1.5)  # the observation window: a live Period(seconds=1) would fire in it
+    time.sleep(1.5)  # ok: the observation window: a live Period(seconds=1) would fire in it
     assert [t for t in _calls(home, v2) if t > stopped] == []

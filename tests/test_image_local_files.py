@@ -197,7 +197,7 @@ def test_dockerfile_commands_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         .add_local_file(tmp_path / "f.txt", "/w/f.txt", copy=True)
     )
     assert image._steps() == expected._steps()
-    for bad in ("FROM debian", "COPY --from=x a b", "USER nobody", "COPY onlyone"):
+    for bad in ("FROM debian", "COPY --from=x --chmod=644 a b", "ONBUILD RUN true", "COPY onlyone"):
         with pytest.raises(InvalidError):
             base.dockerfile_commands(bad)
     with pytest.raises(InvalidError, match="missing"):

@@ -29,8 +29,18 @@ from nodal.images.builder import BuiltImage, Step
 from nodal.images.errors import ImageBuildError
 from nodal.images.layers import LayerRecord, LayerStore
 from nodal.images.locking import file_lock
-from nodal.images.steps import BUILD_TOOLS_DIR, FILES_DIR, UV_CACHE, UV_PATH, StepPlan, copy_script, plan_step
+from nodal.images.steps import (
+    BASE_KINDS,
+    BUILD_TOOLS_DIR,
+    FILES_DIR,
+    UV_CACHE,
+    UV_PATH,
+    StepPlan,
+    copy_script,
+    plan_step,
+)
 from nodal.runtime.backend import Bind, ContainerSpec
+from nodal.runtime.gpus import GpuAllocator
 from nodal.runtime.launcher import DEFAULT_ENV, NetworkMode, launch, pump_lines
 
 BuildLog = Callable[[str], None]
@@ -53,6 +63,11 @@ class _ChainState:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str = "/root"
     python_version: str = ""
+    python: str = "/usr/bin/python3"
+    meta: dict = field(default_factory=dict)
+
+
+GPU_WAIT_SECONDS = 3600.0  # how long a build step with gpu= waits for a busy GPU when it has no timeout
 
 
 class ImageBuilder:
@@ -79,6 +94,10 @@ class ImageBuilder:
         self.host_ca = _host_ca_bundle() if trust_host_ca else None
         # where copy_files steps find their files: the server's content-addressed blob store
         self.blobs_dir = Path(blobs_dir) if blobs_dir is not None else paths.blobs_dir()
+        # The server's GPUs (the runtime's allocator) for build steps with gpu=, and what such a
+        # step gets when the server has none of that type ("cpu": build without; "queue": fail).
+        self.gpus: GpuAllocator | None = None
+        self.gpu_fallback = "cpu"
 
     def image_id(self, steps: list[Step]) -> str:
         """The image's deterministic identity ("im-" + hex) from its chain of steps."""
@@ -89,11 +108,16 @@ class ImageBuilder:
         if not steps or any(s.force_build for s in steps):
             return None
         state = _ChainState()
-        for lid in identity.layer_ids(steps):
+        lids = identity.layer_ids(steps)
+        for lid in lids:
             record = self.store.load(lid)
             if record is None:
                 return None
             self._apply(state, record)
+        for lid in lids:
+            self.store.touch(lid)
+        if not state.python:
+            return None
         return self._result(steps, state)
 
     async def build(
@@ -101,6 +125,7 @@ class ImageBuilder:
         steps: list[Step],
         log: BuildLog = lambda line: None,
         secret_env: Sequence[dict[str, str]] | None = None,
+        require_python: bool = True,
     ) -> BuiltImage:
         """Build whatever layers are missing (or forced) and return the image; raises ImageBuildError.
 
@@ -110,14 +135,22 @@ class ImageBuilder:
         self._check_chain(steps)
         state = _ChainState()
         forced = False
+        secret_env = list(secret_env or [])
         for index, (step, lid) in enumerate(zip(steps, identity.layer_ids(steps)), start=1):
             forced = forced or step.force_build  # a rebuilt layer invalidates the ones above it
             record = None if forced else self.store.load(lid)
+            if record is not None:
+                self.store.touch(lid)
             if record is None:
                 log(f"=> Step {index}/{len(steps)}: {step.kind} {_summary(step)}")
                 extra = dict(secret_env[index - 1]) if secret_env and index - 1 < len(secret_env) else {}
                 record = await self._build_layer(step, lid, state, log, forced, extra)
             self._apply(state, record)
+        if not state.python and require_python:  # a COPY --from source image needs none
+            raise ImageBuildError(
+                f"The image from {steps[0].kind} has no Python (no python3 in /usr/local/bin or "
+                "/usr/bin); pass add_python='3.11' (or install Python in a build step)."
+            )
         return self._result(steps, state)
 
     # -- internals -------------------------------------------------------------------------
@@ -125,14 +158,14 @@ class ImageBuilder:
     def _check_chain(self, steps: list[Step]) -> None:
         if not steps:
             raise ImageBuildError("An image needs at least one build step.")
-        if steps[0].kind != "debian_slim":
+        if steps[0].kind not in BASE_KINDS:
             raise ImageBuildError(
-                f"Images must start with Image.debian_slim() on this server; `{steps[0].kind}` "
-                "as a base image is not supported yet."
+                f"An image must start with a base (Image.debian_slim(), Image.from_registry(), ...), "
+                f"not with `{steps[0].kind}`."
             )
         for step in steps[1:]:
-            if step.kind == "debian_slim":
-                raise ImageBuildError("Image.debian_slim() can only be the first step of an image.")
+            if step.kind in BASE_KINDS:
+                raise ImageBuildError(f"`{step.kind}` (a base image) can only be the first step of an image.")
 
     def _apply(self, state: _ChainState, record: LayerRecord) -> None:
         if record.dir is not None:
@@ -142,6 +175,10 @@ class ImageBuilder:
             state.workdir = record.workdir
         if record.python_version:
             state.python_version = record.python_version
+        if record.python is not None:
+            state.python = record.python
+        for key, value in record.meta.items():
+            state.meta[key] = value
 
     def _result(self, steps: list[Step], state: _ChainState) -> BuiltImage:
         return BuiltImage(
@@ -149,8 +186,13 @@ class ImageBuilder:
             layers=list(state.layers),
             env=dict(state.env),
             workdir=state.workdir,
-            python="/usr/bin/python3",
+            python=state.python or "/usr/bin/python3",
             python_version=state.python_version,
+            entrypoint=state.meta.get("entrypoint"),
+            cmd=state.meta.get("cmd"),
+            shell=state.meta.get("shell"),
+            user=state.meta.get("user"),
+            labels=dict(state.meta.get("labels") or {}),
         )
 
     async def _build_layer(
@@ -174,7 +216,15 @@ class ImageBuilder:
                     layer_id=lid, kind=step.kind, dir=str(rootfs), python_version=version, workdir="/root"
                 )
                 return self.store.commit(record)
-            plan = plan_step(step, "/usr/bin/python3")
+            if step.kind == "from_registry":
+                return await self._pull_base(step, lid, log, extra_env)
+            if step.kind == "copy_from_image":
+                return await self._copy_from_image(step, lid, state, log, extra_env)
+            if step.kind == "host_rootfs":
+                from nodal.images.host_rootfs import host_rootfs_layer
+
+                return self.store.commit(await host_rootfs_layer(step, lid, log))
+            plan = plan_step(step, state.python or "/usr/bin/python3", state.meta.get("shell"))
             workdir = (
                 posixpath.normpath(posixpath.join(state.workdir, plan.workdir)) if plan.workdir else None
             )
@@ -186,6 +236,9 @@ class ImageBuilder:
                 kind=step.kind,
                 env=plan.image_env,
                 workdir=workdir,
+                meta=_merge_meta(state.meta, plan.meta),
+                python=plan.python,
+                python_version=_added_python_version(step, plan),
                 build_seconds=round(time.monotonic() - started, 3),
             )
             try:
@@ -195,11 +248,104 @@ class ImageBuilder:
                     shutil.rmtree(built, ignore_errors=True)
                 raise
 
+    async def _copy_from_image(
+        self, step: Step, lid: str, state: _ChainState, log: BuildLog, extra_env: dict[str, str]
+    ) -> LayerRecord:
+        """COPY --from: build the source image, export its files in a throwaway container of it,
+        import them in a build container of this image (that container's writes are the layer)."""
+        from nodal.images.stage_copy import OUT, export_script, import_script
+
+        spec = step.spec
+        chain, sources, dest = spec.get("stage"), spec.get("sources"), spec.get("dest")
+        chown = spec.get("chown", "")
+        if (not isinstance(chain, list) or not chain or not all(
+                isinstance(d, dict) and isinstance(d.get("kind"), str) and isinstance(d.get("spec"), dict)
+                for d in chain)):
+            raise ImageBuildError("COPY --from: `stage` must be a non-empty list of {kind, spec} steps")
+        if not isinstance(sources, list) or not sources or not all(isinstance(x, str) and x for x in sources):
+            raise ImageBuildError("COPY --from: `sources` must be a non-empty list of paths")
+        if not isinstance(dest, str) or not dest.startswith("/") or not isinstance(chown, str):
+            raise ImageBuildError("COPY --from: `dest` must be an absolute path (and chown a string)")
+        started = time.monotonic()
+        log(f"   building the source image of COPY --from ({len(chain)} step(s))")
+        source = await self.build([Step(d["kind"], d["spec"]) for d in chain], log, require_python=False)
+        out = self.root / "stage" / f"{lid[:16]}-{uuid.uuid4().hex[:8]}-out"
+        out.mkdir(parents=True)
+        try:
+            spec_run = ContainerSpec(
+                container_id=f"build-{lid[:12]}-{uuid.uuid4().hex[:8]}",
+                layers=list(source.layers),
+                command=["/bin/sh", "-c", export_script(sources, dest)],
+                env={**DEFAULT_ENV, **source.env},
+                binds=[Bind(out, OUT, read_only=False)],
+                workdir=source.workdir or "/",
+                hostname="modal-build",
+            )
+            self.scratch_root.mkdir(parents=True, exist_ok=True)
+            container = await launch(spec_run, self.scratch_root, network=NetworkMode.HOST,
+                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            try:
+                code = await _pump_and_wait(container, log)
+            except BaseException:
+                container.kill()
+                await container.wait()
+                raise
+            finally:
+                await container.cleanup()
+            if code != 0:
+                raise ImageBuildError(f"COPY --from: copying {sources} out of the source image failed "
+                                      f"(exit code {code}); see the build log above.")
+            plan = StepPlan(commands=[["/bin/sh", "-c", import_script(dest, chown)]])
+            built = await self._run_in_build(step, lid, state, plan, log, extra_env, out)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, out, True)
+        record = LayerRecord(layer_id=lid, kind=step.kind, build_seconds=round(time.monotonic() - started, 3))
+        try:
+            return self.store.commit(record, built)
+        except BaseException:
+            shutil.rmtree(built, ignore_errors=True)
+            raise
+
+    async def _pull_base(self, step: Step, lid: str, log: BuildLog, extra_env: dict[str, str]) -> LayerRecord:
+        """Pull the `from_registry` image into a new layer (all its layers flattened into one)."""
+        from nodal.images import registry
+
+        tag = step.spec.get("tag")
+        what = f"Image.{step.spec.get('method') or 'from_registry'}({tag!r})"
+        username, password = registry_credentials(step, extra_env, what)
+        started = time.monotonic()
+        built = self.store.new_build_dir(lid)
+        built.chmod(0o755)
+        try:
+            config = await asyncio.to_thread(registry.pull, str(tag), built, log, username, password, what)
+            python, version = _find_python(built, config.env.get("PATH", ""))
+            meta = {k: v for k, v in (("entrypoint", config.entrypoint), ("cmd", config.cmd),
+                                       ("user", config.user)) if v}
+            if config.labels:
+                meta["labels"] = config.labels
+            record = LayerRecord(
+                layer_id=lid,
+                kind=step.kind,
+                env=config.env,
+                workdir=config.workdir or "/",
+                python=python,
+                python_version=version,
+                meta=meta,
+                build_seconds=round(time.monotonic() - started, 3),
+            )
+            log(f"Pulled {tag} in {record.build_seconds:.1f}s" + (f" (Python {version})" if version else ""))
+            return self.store.commit(record, built)
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, built, True)
+            raise
+
     def _stage_files(self, plan: StepPlan, lid: str) -> Path:
         """A directory holding the step's files (hard links to blobs, named by index) and copy.sh."""
         stage = self.root / "stage" / f"{lid[:16]}-{uuid.uuid4().hex[:8]}"
         stage.mkdir(parents=True)
         try:
+            if plan.payload is not None:
+                (stage / "payload.pkl").write_bytes(plan.payload)
             for index, (dest, sha, _mode) in enumerate(plan.files):
                 blob = self.blobs_dir / sha[:2] / sha
                 if not blob.is_file():
@@ -208,15 +354,22 @@ class ImageBuilder:
                     os.link(blob, stage / str(index))
                 except OSError:
                     shutil.copyfile(blob, stage / str(index))
-            (stage / "copy.sh").write_text(copy_script(plan.files))
+            if plan.files:
+                (stage / "copy.sh").write_text(copy_script(plan.files, plan.chown))
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
         return stage
 
-    def _build_binds(self, plan: StepPlan, stage: Path | None = None) -> tuple[list[Bind], dict[str, str]]:
+    def _build_binds(
+        self, plan: StepPlan, stage: Path | None = None, python_version: str = ""
+    ) -> tuple[list[Bind], dict[str, str]]:
         binds: list[Bind] = []
         env: dict[str, str] = {}
+        if plan.needs_sdk:
+            from nodal.runtime.sdk_site import sdk_binds
+
+            binds += sdk_binds(python_version or None)
         if stage is not None:
             binds.append(Bind(stage, FILES_DIR))
         if plan.needs_uv:
@@ -242,7 +395,7 @@ class ImageBuilder:
         extra_env: dict[str, str],
     ) -> Path:
         """Run the step's commands in build containers writing into a fresh upper dir; return it."""
-        stage = await asyncio.to_thread(self._stage_files, plan, lid) if plan.files else None
+        stage = await asyncio.to_thread(self._stage_files, plan, lid) if plan.files or plan.payload else None
         try:
             return await self._run_in_build(step, lid, state, plan, log, extra_env, stage)
         finally:
@@ -261,10 +414,19 @@ class ImageBuilder:
     ) -> Path:
         built = self.store.new_build_dir(lid)
         built.chmod(0o755)
-        binds, tool_env = self._build_binds(plan, stage)
+        binds, tool_env = await asyncio.to_thread(self._build_binds, plan, stage, state.python_version)
         env = {**DEFAULT_ENV, **state.env, **extra_env, **plan.env, **tool_env}
+        user = state.meta.get("user")
+        gpu_owner = f"build-{lid[:12]}-{uuid.uuid4().hex[:8]}"
         try:
+            # A step's `gpu=` (canonical string in step.spec["gpu"], part of the layer identity):
+            # its commands run with those GPUs, as a function's container would (nodal.runtime.gpus).
+            if step.spec.get("gpu"):
+                gpu_binds, gpu_env = await self._take_gpus(gpu_owner, str(step.spec["gpu"]), step, plan, env, log)
+                binds, env = [*binds, *gpu_binds], {**env, **gpu_env}
             for argv in plan.commands:
+                if user and user not in ("root", "0", "0:0") and step.kind == "run_commands":
+                    argv = _as_user(user, argv)
                 spec = ContainerSpec(
                     container_id=f"build-{lid[:12]}-{uuid.uuid4().hex[:8]}",
                     layers=list(state.layers),
@@ -285,8 +447,13 @@ class ImageBuilder:
                 )
                 try:
                     assert container.process.stdout is not None
-                    await pump_lines(container.process.stdout, log)
-                    code = await container.wait()
+                    code = await asyncio.wait_for(_pump_and_wait(container, log), plan.timeout)
+                except TimeoutError:
+                    container.kill()
+                    await container.wait()
+                    raise ImageBuildError(
+                        f"Image build step {step.kind} timed out after {plan.timeout:g}s."
+                    ) from None
                 except BaseException:
                     container.kill()
                     await container.wait()
@@ -298,10 +465,140 @@ class ImageBuilder:
                         f"Image build step {step.kind} failed: `{_describe(argv)}` exited with code {code}."
                     )
             await asyncio.to_thread(shutil.rmtree, built / BUILD_TOOLS_DIR.lstrip("/"), True)
+            if plan.needs_sdk:
+                await asyncio.to_thread(_drop_mountpoints, built, state.layers, "opt/nodal/site")
             return built
         except BaseException:
             await asyncio.to_thread(shutil.rmtree, built, True)
             raise
+        finally:
+            if self.gpus is not None:
+                self.gpus.release(gpu_owner)
+
+    async def _take_gpus(
+        self, owner: str, request: str, step: Step, plan: StepPlan, env: dict[str, str], log: BuildLog
+    ) -> tuple[list, dict[str, str]]:
+        """GPUs for a build step: waits (up to the step's timeout) while they are busy; with none
+        of that type on this server, builds without (fallback "cpu", with a warning in the build
+        log) or fails (fallback "queue")."""
+        from nodal.runtime.gpus import GpuFit, container_gpu_setup
+
+        gpus = self.gpus
+        fit = gpus.fit(request) if gpus is not None else GpuFit.NEVER
+        if fit is GpuFit.NEVER:
+            have = gpus.describe() if gpus is not None else "no GPUs"
+            if self.gpu_fallback == "cpu":
+                log(f"warning: Image.{step.kind}(gpu={request!r}): this server has {have}; building on CPU.")
+                return [], {}
+            raise ImageBuildError(
+                f"Image.{step.kind}(gpu={request!r}): this server has {have}. Ask for a GPU type it has, "
+                "or start it with NODAL_GPU_FALLBACK=cpu to build such steps without a GPU."
+            )
+        wait = plan.timeout or GPU_WAIT_SECONDS
+        deadline = time.monotonic() + wait
+        while gpus.fit(request) is not GpuFit.NOW:
+            if time.monotonic() > deadline:
+                raise ImageBuildError(f"Image.{step.kind}(gpu={request!r}): no GPU became free within {wait:g}s.")
+            await asyncio.sleep(0.25)  # GPUs free when containers end; a build step is not latency-bound
+        binds, gpu_env = container_gpu_setup(gpus.allocate(owner, request), env)
+        log(f"   with GPU {request} ({gpus.describe()})")
+        return binds, gpu_env
+
+
+async def _pump_and_wait(container, log: BuildLog) -> int:
+    await pump_lines(container.process.stdout, log)
+    return await container.wait()
+
+
+def _drop_mountpoints(built: Path, lower: list[Path], rel: str) -> None:
+    """Remove the (empty) bind mountpoints the runtime created in the new layer for `rel`.
+
+    Parents are removed too while they are empty and no lower layer has them.
+    """
+    path = built / rel
+    while path != built:
+        relpath = path.relative_to(built)
+        if any((layer / relpath).exists() for layer in lower):
+            break
+        try:
+            if path.is_dir() and not path.is_symlink():
+                if any(path.iterdir()):
+                    if path == built / rel:
+                        shutil.rmtree(path)
+                    else:
+                        break
+                else:
+                    path.rmdir()
+        except OSError:
+            break
+        path = path.parent
+
+
+def _as_user(user: str, argv: list[str]) -> list[str]:
+    """`argv` run as `user` ("name", "uid" or "uid:gid"), for steps after a Dockerfile USER."""
+    name, _, group = user.partition(":")
+    gid = group or '$(id -g "$0")'
+    script = f'exec setpriv --reuid="$0" --regid="{gid}" --init-groups -- "$@"' if not group else (
+        f'exec setpriv --reuid="$0" --regid="{gid}" --clear-groups -- "$@"'
+    )
+    return ["/bin/sh", "-c", script, name, *argv]
+
+
+def _merge_meta(current: dict, new: dict) -> dict:
+    """What a step records: only the settings it changes (labels accumulate)."""
+    if "labels" in new:
+        return {**new, "labels": {**(current.get("labels") or {}), **new["labels"]}}
+    return dict(new)
+
+
+def _added_python_version(step: Step, plan: StepPlan) -> str | None:
+    if plan.python is None:
+        return None
+    if step.kind == "micromamba_install":
+        for pkg in step.spec.get("packages", []):
+            version = str(pkg).partition("=")[2].lstrip("=")
+            if str(pkg).startswith("python=") and version:
+                return ".".join(version.split(".")[:2])
+        return None
+    return str(step.spec.get("python_version"))
+
+
+def _find_python(root: Path, path_env: str = "") -> tuple[str, str]:
+    """The pulled image's python3 (path inside the image) and its major.minor; ("", "") if none.
+
+    Looks in the image's PATH (its config's, e.g. /opt/conda/bin) and then /usr/local/bin,
+    /usr/bin; the version comes from the lib/python3.X directory beside that bin directory.
+    """
+    dirs = [d.strip("/") for d in path_env.split(":") if d.startswith("/")] + ["usr/local/bin", "usr/bin"]
+    for bindir in dict.fromkeys(dirs):
+        binary = root / bindir / "python3"
+        if not (binary.is_symlink() or binary.exists()):
+            continue
+        prefix = root / bindir / ".."
+        versions = sorted(
+            (p.name[len("python"):] for p in (prefix / "lib").glob("python3.*") if p.is_dir()),
+            key=lambda v: tuple(int(x) for x in v.split(".") if x.isdigit()),
+        )
+        return "/" + bindir + "/python3", versions[-1] if versions else ""
+    return "", ""
+
+
+def registry_credentials(step: Step, env: dict[str, str], what: str) -> tuple[str | None, str | None]:
+    """Registry credentials from the step's secret: REGISTRY_USERNAME/PASSWORD, or the cloud's."""
+    method = step.spec.get("method") or "from_registry"
+    if method == "from_gcp_artifact_registry":
+        key = env.get("SERVICE_ACCOUNT_JSON")
+        if not key:
+            raise ImageBuildError(f"{what}: the secret must hold SERVICE_ACCOUNT_JSON (a service account key).")
+        return "_json_key", key  # GCP registries accept the key itself as a basic-auth password
+    if method == "from_aws_ecr":
+        from nodal.images.ecr import ecr_credentials
+
+        return ecr_credentials(str(step.spec.get("tag")), env, what)
+    username, password = env.get("REGISTRY_USERNAME"), env.get("REGISTRY_PASSWORD")
+    if (username is None) != (password is None):
+        raise ImageBuildError(f"{what}: the secret must hold both REGISTRY_USERNAME and REGISTRY_PASSWORD.")
+    return username, password
 
 
 def _describe(argv: list[str]) -> str:
@@ -318,6 +615,12 @@ def _summary(step: Step) -> str:
         return "; ".join(spec.get("commands", []))
     if step.kind == "debian_slim":
         return f"python {spec.get('python_version') or ''}".strip()
+    if step.kind == "run_function":
+        return str(spec.get("function", ""))
+    if step.kind == "copy_from_image":
+        return f"{' '.join(map(str, spec.get('sources') or []))} -> {spec.get('dest')}"
+    if step.kind == "from_registry":
+        return str(spec.get("tag", ""))
     if step.kind == "copy_files":
         files = spec.get("files")
         return f"{len(files)} file(s)" if isinstance(files, list) else ""

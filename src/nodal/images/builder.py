@@ -39,6 +39,12 @@ class BuiltImage:
     python_version: str = "3.11"
     # files bound read-only when a container starts (add_local_* copy=False): (path, sha256, mode)
     mounts: list[tuple[str, str, int]] = field(default_factory=list)
+    # Dockerfile-style container settings (ENTRYPOINT, CMD, SHELL, USER, LABEL); None: not set
+    entrypoint: list[str] | None = None
+    cmd: list[str] | None = None
+    shell: list[str] | None = None
+    user: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,9 +20,20 @@ RECIPE_VERSION = "1"
 
 
 def canonical_step(step: Step) -> str:
-    """The step's kind and spec as canonical JSON (sorted keys, no whitespace)."""
+    """The step's kind and spec as canonical JSON (sorted keys, no whitespace).
+
+    Top-level spec keys starting with "_" carry data the step needs but that must not decide
+    its identity (run_function's pickled payload: its source and arguments are hashed instead).
+    """
+    spec = {k: v for k, v in step.spec.items() if not k.startswith("_")}
+    if isinstance(spec.get("stage"), list):  # COPY --from: the source image's steps, same rule
+        spec["stage"] = [
+            {**d, "spec": {k: v for k, v in d["spec"].items() if not k.startswith("_")}}
+            if isinstance(d, dict) and isinstance(d.get("spec"), dict) else d
+            for d in spec["stage"]
+        ]
     return json.dumps(
-        {"kind": step.kind, "spec": step.spec, "recipe": RECIPE_VERSION},
+        {"kind": step.kind, "spec": spec, "recipe": RECIPE_VERSION},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,

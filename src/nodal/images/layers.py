@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,9 @@ class LayerRecord:
     env: dict[str, str] = field(default_factory=dict)
     workdir: str | None = None
     python_version: str | None = None
+    python: str | None = None  # the interpreter path, when the step determines it (image bases)
+    # container settings the step sets: entrypoint, cmd, shell (lists), user, labels (dict)
+    meta: dict = field(default_factory=dict)
     built_at: float = 0.0
     build_seconds: float = 0.0
 
@@ -90,3 +94,31 @@ class LayerStore:
         tmp.write_text(json.dumps(asdict(record), sort_keys=True))
         tmp.replace(self.record_path(record.layer_id))
         return record
+
+    def touch(self, layer_id: str) -> None:
+        """Mark the layer as used now (its record's mtime is what garbage collection goes by)."""
+        try:
+            os.utime(self.record_path(layer_id))
+        except OSError:
+            pass
+
+    def records(self) -> list[tuple[LayerRecord, float]]:
+        """Every committed layer record with its last use (record mtime)."""
+        out = []
+        if not self.layers_dir.is_dir():
+            return out
+        for path in self.layers_dir.glob("*.json"):
+            if path.name.startswith("."):
+                continue
+            try:
+                data = json.loads(path.read_text())
+                out.append((LayerRecord(**data), path.stat().st_mtime))
+            except (OSError, ValueError, TypeError):
+                continue
+        return out
+
+    def delete(self, record: LayerRecord) -> None:
+        """Un-commit the layer (record first, so nobody picks it up) and remove its own files."""
+        self.record_path(record.layer_id).unlink(missing_ok=True)
+        if record.dir is not None and not os.path.isabs(record.dir):
+            shutil.rmtree(self.layers_dir / record.dir, ignore_errors=True)

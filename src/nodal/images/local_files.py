@@ -99,6 +99,8 @@ class LocalFiles:
     ignore: Callable[[Path], bool] | None = None
     label: str = ""  # the call, for error messages
     context: str = ""  # "copy" (Dockerfile COPY): sources are `local` split on NUL, relative to this
+    chown: str = ""  # Dockerfile COPY --chown=user[:group]: owner of the copied files
+    chmod: str = ""  # Dockerfile COPY --chmod=755: mode of the copied files (octal)
 
 
     def files(self) -> dict[str, Path]:

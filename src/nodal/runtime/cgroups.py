@@ -65,7 +65,7 @@ def _v1_mounts() -> dict[str, tuple[Path, str]]:
             if len(rfields) < 3 or rfields[0] != "cgroup":
                 continue
             options = set(rfields[2].split(","))
-            for controller in ("cpu", "memory"):
+            for controller in ("cpu", "memory", "pids"):
                 if controller in options:
                     found[controller] = (Path(fields[4]), fields[3])
     return found
@@ -117,6 +117,12 @@ class CgroupManager:
         _write(self.root / "cgroup.subtree_control", "+cpu +memory")
         base.mkdir(exist_ok=True)
         _write(base / "cgroup.subtree_control", "+cpu +memory")
+        if "pids" in controllers_file.read_text().split():  # optional: process-count caps
+            try:
+                _write(self.root / "cgroup.subtree_control", "+pids")
+                _write(base / "cgroup.subtree_control", "+pids")
+            except OSError as e:
+                log.info("pids cgroup controller unavailable: %s", e)
         self._bases = {"v2": base}
         return True
 
@@ -130,18 +136,29 @@ class CgroupManager:
             base = (mount if rel.startswith("..") else mount / rel) / "nodal"
             base.mkdir(exist_ok=True)
             self._bases[controller] = base
+        if "pids" in mounts:  # optional: process-count caps (sandboxes' fork-bomb guard)
+            mount, mount_root = mounts["pids"]
+            rel = os.path.relpath(own.get("pids", "/"), mount_root)
+            base = (mount if rel.startswith("..") else mount / rel) / "nodal"
+            try:
+                base.mkdir(exist_ok=True)
+                self._bases["pids"] = base
+            except OSError as e:
+                log.info("pids cgroup unavailable: %s", e)
         return True
 
     @property
     def available(self) -> bool:
         return self._detect() != "none"
 
-    def create(self, name: str, cpu_limit: float, memory_limit_mb: int) -> Cgroup | None:
-        """A group for container `name` with the given caps (0 = none), or None if cgroups are off."""
-        if (cpu_limit <= 0 and memory_limit_mb <= 0) or not self.available:
+    def create(self, name: str, cpu_limit: float, memory_limit_mb: int, pids_limit: int = 0) -> Cgroup | None:
+        """A group for container `name` with the given caps (0 = none), or None if cgroups are off.
+
+        `pids_limit` caps the number of processes (where the pids controller is available)."""
+        if (cpu_limit <= 0 and memory_limit_mb <= 0 and pids_limit <= 0) or not self.available:
             return None
         try:
-            return (
+            group = (
                 self._create_v2(name, cpu_limit, memory_limit_mb)
                 if self._mode == "v2"
                 else self._create_v1(name, cpu_limit, memory_limit_mb)
@@ -149,6 +166,26 @@ class CgroupManager:
         except OSError as e:
             log.warning("could not create cgroup for %s: %s; running it without limits", name, e)
             return None
+        if pids_limit > 0:
+            self._limit_pids(group, name, pids_limit)
+        return group
+
+    def _limit_pids(self, group: Cgroup, name: str, pids_limit: int) -> None:
+        try:
+            if self._mode == "v2":
+                if (group.dirs[0] / "pids.max").exists():
+                    _write(group.dirs[0] / "pids.max", str(pids_limit))
+                return
+            base = self._bases.get("pids")
+            if base is None:
+                return
+            d = base / name
+            d.mkdir(exist_ok=True)
+            _write(d / "pids.max", str(pids_limit))
+            group.dirs.append(d)
+            group.procs_files.append(d / "cgroup.procs")
+        except OSError as e:
+            log.warning("could not cap the process count of %s: %s", name, e)
 
     def _create_v2(self, name: str, cpu_limit: float, memory_limit_mb: int) -> Cgroup:
         d = self._bases["v2"] / name

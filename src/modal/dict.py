@@ -33,6 +33,96 @@ def _check_name(name: Any, kind_name: str) -> str:
     return name
 
 
+class _DataStream:
+    """Non-blocking Dict and Queue ops of one client, multiplexed over one bidirectional stream.
+
+    A unary RPC costs ~0.5 ms here; a stream message much less. Ops issued while a write is in
+    flight go out together in the next message, so concurrent callers share messages."""
+
+    def __init__(self, client: Client) -> None:
+        import grpc
+
+        self._grpc = grpc
+        self._rpc = client.stub._stub.DataStream()
+        self._waiting: dict[int, asyncio.Future] = {}
+        self._pending: list[api_pb2.DataOp] = []
+        self._writing = False
+        self._broken: BaseException | None = None
+        self._next_id = 0
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    @property
+    def broken(self) -> bool:
+        return self._broken is not None
+
+    def _fail_all(self, err: BaseException) -> None:
+        if self._broken is None:
+            self._broken = err
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(self._broken)
+        self._waiting.clear()
+
+    async def _read(self) -> None:
+        from modal.client import translate_rpc_error
+
+        try:
+            async for resp in self._rpc:
+                for result in resp.results:
+                    fut = self._waiting.pop(result.id, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(result)
+            self._fail_all(ConnectionError("the Nodal server closed the data stream"))
+        except self._grpc.aio.AioRpcError as err:
+            self._fail_all(translate_rpc_error(err))
+        except asyncio.CancelledError:
+            self._fail_all(ConnectionError("the client was closed"))
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending and self._broken is None:
+                ops, self._pending = self._pending, []
+                await self._rpc.write(api_pb2.DataStreamRequest(ops=ops))
+        except (self._grpc.aio.AioRpcError, self._grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+            self._fail_all(ConnectionError(f"the data stream broke while sending: {err}"))
+        finally:
+            self._writing = False
+
+    async def call(self, **op: Any) -> api_pb2.DataResult:
+        """Send one op (DataOp field name=request) and wait for its result; errors as modal.exception."""
+        from modal.exception import error_from_name
+
+        if self._broken is not None:
+            raise self._broken
+        self._next_id += 1
+        op_id = self._next_id
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[op_id] = fut
+        self._pending.append(api_pb2.DataOp(id=op_id, **op))
+        if not self._writing:
+            # The writer is a task of its own: a caller cancelled mid-write must not strand the
+            # ops queued behind its write.
+            self._writing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        result = await fut
+        if result.error_kind:
+            raise error_from_name(result.error_kind, result.error_message)
+        return result
+
+    def close(self) -> None:
+        self._rpc.cancel()
+        self._reader.cancel()
+
+
+async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
+    """Run one non-blocking Dict/Queue op over the client's data stream (opened on first use,
+    reopened after it broke, e.g. when the server restarted)."""
+    stream = client.__dict__.get("_nodal_data_stream")
+    if stream is None or stream.broken:
+        stream = client.__dict__["_nodal_data_stream"] = _DataStream(client)
+    return await stream.call(**op)
+
+
 class _DataObject:
     """A handle to a server-side Dict or Queue: found by name at first use, or ephemeral by id."""
 
@@ -285,26 +375,23 @@ class Dict(_DataObject):
     async def _put_entries(self, items: Any, skip_if_exists: bool) -> bool:
         client, dict_id = await self._ids()
         entries = [api_pb2.DictEntry(key=serialize(k), value=serialize(v)) for k, v in items]
-        resp = await client.stub.DictPut(
-            api_pb2.DictPutRequest(dict_id=dict_id, entries=entries, skip_if_exists=skip_if_exists)
-        )
-        return resp.created
+        req = api_pb2.DictPutRequest(dict_id=dict_id, entries=entries, skip_if_exists=skip_if_exists)
+        return (await data_call(client, dict_put=req)).dict_put.created
 
     @live_method
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of `key`, or `default` when it is absent."""
         client, dict_id = await self._ids()
-        resp = await client.stub.DictGet(
-            api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key), want_value=True)
-        )
+        req = api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key), want_value=True)
+        resp = (await data_call(client, dict_get=req)).dict_get
         return deserialize(resp.value) if resp.found else default
 
     @live_method
     async def contains(self, key: Any) -> bool:
         """Whether `key` is present."""
         client, dict_id = await self._ids()
-        resp = await client.stub.DictGet(api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key)))
-        return resp.found
+        req = api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key))
+        return (await data_call(client, dict_get=req)).dict_get.found
 
     @live_method
     async def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
@@ -325,7 +412,8 @@ class Dict(_DataObject):
     async def pop(self, key: Any) -> Any:
         """Remove `key` and return its value; KeyError when it is absent."""
         client, dict_id = await self._ids()
-        resp = await client.stub.DictPop(api_pb2.DictPopRequest(dict_id=dict_id, key=serialize(key)))
+        req = api_pb2.DictPopRequest(dict_id=dict_id, key=serialize(key))
+        resp = (await data_call(client, dict_pop=req)).dict_get
         if not resp.found:
             raise KeyError(f"{key!r} not in dict {self._name or dict_id}")
         return deserialize(resp.value)
@@ -334,7 +422,7 @@ class Dict(_DataObject):
     async def len(self) -> int:
         """The number of entries (expired ones included, as in Modal)."""
         client, dict_id = await self._ids()
-        return (await client.stub.DictLen(api_pb2.DictLenRequest(dict_id=dict_id))).count
+        return (await data_call(client, dict_len=api_pb2.DictLenRequest(dict_id=dict_id))).count.count
 
     @live_method
     async def clear(self) -> None:

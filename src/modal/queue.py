@@ -16,7 +16,7 @@ from typing import Any
 from modal._serialization import deserialize, serialize
 from modal._utils.async_utils import live_method, live_method_gen
 from modal.client import Client
-from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral
+from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral, data_call
 from modal.exception import InvalidError, RequestSizeError
 from nodal.proto import api_pb2
 
@@ -95,8 +95,17 @@ class Queue(_DataObject):
             return
         client, queue_id = await self._ids()
         deadline = None if timeout is None else time.monotonic() + timeout
+        # First without waiting, over the client's data stream (the fast path); then, if the
+        # partition is full and we may wait, long polls on the server.
+        first = api_pb2.QueuePutRequest(
+            queue_id=queue_id, partition=key, values=values, partition_ttl=partition_ttl, timeout=0
+        )
+        if not (await data_call(client, queue_put=first)).queue_put.full:
+            return
+        if not block or timeout == 0:
+            raise _stdlib_queue.Full(f"Queue {self._name or queue_id} partition is full")
         while True:
-            wait = 0.0 if not block else _remaining(deadline)
+            wait = _remaining(deadline)
             resp = await client.stub.QueuePut(
                 api_pb2.QueuePutRequest(
                     queue_id=queue_id, partition=key, values=values, partition_ttl=partition_ttl, timeout=wait
@@ -143,8 +152,18 @@ class Queue(_DataObject):
         key = self.validate_partition_key(partition)
         client, queue_id = await self._ids()
         deadline = None if timeout is None else time.monotonic() + timeout
+        # First without waiting, over the client's data stream (the fast path); then, if the
+        # partition is empty and we may wait, long polls on the server (woken by the next put).
+        first = api_pb2.QueueGetRequest(queue_id=queue_id, partition=key, n_values=n_values, timeout=0)
+        values = (await data_call(client, queue_get=first)).queue_get.values
+        if values:
+            return [deserialize(v) for v in values]
+        if not block:
+            return []
+        if timeout == 0:
+            raise _stdlib_queue.Empty()
         while True:
-            wait = 0.0 if not block else _remaining(deadline)
+            wait = _remaining(deadline)
             resp = await client.stub.QueueGet(
                 api_pb2.QueueGetRequest(queue_id=queue_id, partition=key, n_values=n_values, timeout=wait)
             )
@@ -182,10 +201,8 @@ class Queue(_DataObject):
             raise InvalidError("Partition must be null when requesting total length.")
         key = self.validate_partition_key(partition)
         client, queue_id = await self._ids()
-        resp = await client.stub.QueueLen(
-            api_pb2.QueueLenRequest(queue_id=queue_id, partition=key, total=total)
-        )
-        return resp.count
+        req = api_pb2.QueueLenRequest(queue_id=queue_id, partition=key, total=total)
+        return (await data_call(client, queue_len=req)).count.count
 
     @live_method
     async def clear(self, *, partition: str | None = None, all: bool = False) -> None:

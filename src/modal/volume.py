@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from modal._utils.async_utils import live_classmethod, live_method, live_method_gen
-from modal.client import Client
-from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral
-from modal.exception import InvalidError, NotFoundError
+from modal.client import Client, _default_client
+from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _check_name, _DataObject, _Ephemeral
+from modal.exception import InvalidError, NotFoundError, deprecation_warning
 from nodal.proto import api_pb2
 from nodal.store.blob_store import sha256_hex
 
@@ -45,6 +46,69 @@ class FileEntry:
     size: int
 
 
+def _renamed_label(name: str | None, label: str | None, where: str) -> str:
+    """`label=` is the deprecated name of `name=` (as in Modal, since 2024-12-18)."""
+    if label is not None:
+        if name is not None:
+            raise InvalidError(f"{where}: pass only `name`; `label` is its deprecated alias")
+        deprecation_warning((2024, 12, 18), f"{where}: the `label` parameter is deprecated; use `name` instead")
+        return label
+    if name is None:
+        raise InvalidError(f"{where} needs a name")
+    return name
+
+
+_FS_VERSIONS = (None, api_pb2.VOLUME_FS_VERSION_UNSPECIFIED, api_pb2.VOLUME_FS_VERSION_V1, api_pb2.VOLUME_FS_VERSION_V2)
+
+
+def _check_version(version: Any) -> None:
+    """`version=` takes a `VolumeFsVersion` value (1 or 2; None or 0: the default). Both are stored
+    the same way here: content-addressed files plus versioned manifests."""
+    if isinstance(version, bool) or version not in _FS_VERSIONS:
+        raise InvalidError(
+            f"Volume version must be 1 or 2 (api_pb2.VOLUME_FS_VERSION_V1 / _V2) or None, not {version!r}"
+        )
+
+
+def _mount_points(container_id: str, volume_id: str) -> list[str]:
+    """Where this container has the volume mounted, read from /proc/self/mountinfo (the server
+    binds `<home>/volume-views/<container id>/<volume id>` at each mount path)."""
+    suffix = f"/volume-views/{container_id}/{volume_id}"
+    out = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4 and fields[3].endswith(suffix):
+            out.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))  # "\040": a space
+    return out
+
+
+def _open_files_under(mount_points: list[str]) -> list[str]:
+    """Files under the mount points that some process in this container holds open."""
+    prefixes = [m.rstrip("/") + "/" for m in mount_points]
+    found: set[str] = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:  # gone, or not ours to read
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            target = target.removesuffix(" (deleted)")
+            if any(target.startswith(p) for p in prefixes):
+                found.add(target)
+    return sorted(found)
+
+
 def _norm(path: str) -> str:
     parts = [p for p in PurePosixPath("/" + str(path)).parts[1:] if p not in ("", ".")]
     if ".." in parts:
@@ -60,15 +124,53 @@ class Volume(_DataObject):
 
     @staticmethod
     def from_name(
-        name: str,
-        *,
+        name: str | None = None,
+        namespace: Any = None,
         environment_name: str | None = None,
         create_if_missing: bool = False,
         version: Any = None,
+        *,
         client: Client | None = None,
+        label: str | None = None,
     ) -> Volume:
         """A lazy handle to the named Volume, looked up (or created) when first used."""
+        name = _renamed_label(name, label, "Volume.from_name")
+        _check_version(version)
         return Volume._from_name(name, environment_name, create_if_missing, client)
+
+    @live_classmethod
+    async def lookup(
+        cls,
+        name: str | None = None,
+        namespace: Any = None,
+        client: Client | None = None,
+        environment_name: str | None = None,
+        create_if_missing: bool = False,
+        version: Any = None,
+        *,
+        label: str | None = None,
+    ) -> Volume:
+        """Deprecated: `from_name` then `hydrate` (this looks the volume up at once)."""
+        name = _renamed_label(name, label, "Volume.lookup")
+        _check_version(version)
+        return await _lookup(cls, name, client, environment_name, create_if_missing)
+
+    @live_classmethod
+    async def delete(
+        cls,
+        name: str | None = None,
+        client: Client | None = None,
+        environment_name: str | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
+        """Delete the named Volume and every file in it (NotFoundError when there is none)."""
+        name = _renamed_label(name, label, "Volume.delete")
+        _check_name(name, cls._kind_name)
+        c = client or await _default_client()
+        await c.stub.DataObjectDelete(
+            api_pb2.DataObjectDeleteRequest(kind=cls._kind, name=name, environment_name=environment_name or "")
+        )
 
     @classmethod
     def ephemeral(
@@ -79,6 +181,7 @@ class Volume(_DataObject):
         _heartbeat_sleep: float = EPHEMERAL_HEARTBEAT_SLEEP,
     ) -> _Ephemeral:
         """A new anonymous Volume for a `with` (or `async with`) block, deleted at its end."""
+        _check_version(version)
         return cls._ephemeral(client, environment_name, None, _heartbeat_sleep)
 
     @live_classmethod
@@ -113,9 +216,17 @@ class Volume(_DataObject):
     async def reload(self) -> None:
         """Commit this container's changes, then show the newest version under the mount path.
 
-        Files already open keep their old contents (changed files are replaced, not rewritten)."""
+        Fails (InvalidError, nothing changed) while any process in the container has a file under
+        the mount path open, as in Modal: close them first."""
         cid = self._container_id("reload")
         client, vid = await self._ids()
+        busy = _open_files_under(_mount_points(cid, vid))
+        if busy:
+            shown = ", ".join(busy[:5]) + (f" and {len(busy) - 5} more" if len(busy) > 5 else "")
+            raise InvalidError(
+                f"Volume.reload() cannot run while files in the volume are open: {shown}. "
+                "Close them (e.g. leave their `with open(...)` blocks) and reload again"
+            )
         await client.stub.VolumeReload(api_pb2.VolumeReloadRequest(volume_id=vid, container_id=cid))
 
     # ---------- anywhere ----------
@@ -279,3 +390,12 @@ class _BatchUpload:
             from modal._utils.async_utils import run_aio
 
             await run_aio(self._upload())
+
+
+async def _lookup(
+    cls: type[Volume], name: str, client: Client | None, environment_name: str | None, create_if_missing: bool
+) -> Volume:
+    deprecation_warning((2025, 1, 27), "Volume.lookup is deprecated; use Volume.from_name")
+    vol = cls._from_name(name, environment_name, create_if_missing, client)
+    await vol._ids()
+    return vol

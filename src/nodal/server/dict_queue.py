@@ -10,20 +10,25 @@ is atomic.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import secrets
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Callable
 
 from nodal.proto import api_pb2
 from nodal.server.errors import ApiError, invalid, not_found
 from nodal.store.metadata import DataObjectRecord, MetadataStore
 
+log = logging.getLogger("nodal.data")
+
 DICT = api_pb2.DATA_OBJECT_KIND_DICT
 QUEUE = api_pb2.DATA_OBJECT_KIND_QUEUE
 VOLUME = api_pb2.DATA_OBJECT_KIND_VOLUME  # its versions: nodal.server.volumes
-_KIND_NAMES = {DICT: "Dict", QUEUE: "Queue", VOLUME: "Volume"}
-_ID_PREFIX = {DICT: "di", QUEUE: "qu", VOLUME: "vo"}
+NFS = api_pb2.DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM  # its files: nodal.server.nfs
+_KIND_NAMES = {DICT: "Dict", QUEUE: "Queue", VOLUME: "Volume", NFS: "NetworkFileSystem"}
+_ID_PREFIX = {DICT: "di", QUEUE: "qu", VOLUME: "vo", NFS: "sv"}
 
 DICT_ENTRY_TTL = 30 * 24 * 3600.0  # an entry expires 30 days after it was last written
 QUEUE_MAX_PARTITIONS = 100_000
@@ -50,6 +55,8 @@ class DataService:
         self.store = store
         self._changed: dict[tuple[str, bytes], asyncio.Event] = {}
         self._sweeper: asyncio.Task | None = None
+        # Called with the id of every deleted object, after its row is gone (e.g. to remove NFS files).
+        self.on_delete: list[Callable[[str], None]] = []
         # Owners could not heartbeat while the server was down: give them a fresh TTL.
         store.refresh_ephemeral(time.time())
 
@@ -137,6 +144,8 @@ class DataService:
 
     def _delete_object(self, object_id: str) -> None:
         self.store.delete_data_object(object_id)
+        for hook in self.on_delete:
+            hook(object_id)
         for key in [k for k in self._changed if k[0] == object_id]:
             self._notify(*key)  # waiters wake up and find it gone
 
@@ -186,6 +195,41 @@ class DataService:
         self._require(req.dict_id, DICT)
         entries = self.store.dict_contents(req.dict_id, self._live_since())
         return api_pb2.DictContentsResponse(entries=[api_pb2.DictEntry(key=k, value=v) for k, v in entries])
+
+    # ---- the fast path: non-blocking ops over one stream per client ----
+    async def stream(self, requests: AsyncIterator[api_pb2.DataStreamRequest]) -> AsyncIterator[api_pb2.DataStreamResponse]:
+        """Answer each message's ops, in order, with one message. Every op here is non-blocking
+        (queue ops need timeout 0), so one slow op never holds up the others."""
+        async for req in requests:
+            yield api_pb2.DataStreamResponse(results=[await self._stream_op(op) for op in req.ops])
+
+    async def _stream_op(self, op: api_pb2.DataOp) -> api_pb2.DataResult:
+        which = op.WhichOneof("op")
+        try:
+            if which == "dict_get":
+                return api_pb2.DataResult(id=op.id, dict_get=self.dict_get(op.dict_get))
+            if which == "dict_put":
+                return api_pb2.DataResult(id=op.id, dict_put=self.dict_put(op.dict_put))
+            if which == "dict_pop":
+                return api_pb2.DataResult(id=op.id, dict_get=self.dict_pop(op.dict_pop))
+            if which == "dict_len":
+                return api_pb2.DataResult(id=op.id, count=api_pb2.DataCountResponse(count=self.dict_len(op.dict_len)))
+            if which == "queue_len":
+                return api_pb2.DataResult(
+                    id=op.id, count=api_pb2.DataCountResponse(count=self.queue_len(op.queue_len)))
+            if which in ("queue_put", "queue_get"):
+                inner = getattr(op, which)
+                if inner.timeout != 0:
+                    raise invalid("queue ops on the data stream must not wait (timeout 0); use QueuePut/QueueGet")
+                if which == "queue_put":
+                    return api_pb2.DataResult(id=op.id, queue_put=await self.queue_put(inner))
+                return api_pb2.DataResult(id=op.id, queue_get=await self.queue_get(inner))
+            raise invalid(f"unknown data stream op {which!r}")
+        except ApiError as err:
+            return api_pb2.DataResult(id=op.id, error_kind=err.kind, error_message=err.message)
+        except Exception as exc:  # noqa: BLE001 - one failing op must not end the client's stream
+            log.exception("data stream op %s failed", which)
+            return api_pb2.DataResult(id=op.id, error_kind="InternalFailure", error_message=f"{which}: {exc!r}")
 
     # ---- queues ----
     def _notify(self, queue_id: str, partition: bytes) -> None:

@@ -1,0 +1,246 @@
+"""Dict and Queue throughput from one client, with a local Redis server as the peer in the same run.
+
+    .venv/bin/python bench/data.py            # 5,000 put+get pairs per figure
+    .venv/bin/python bench/data.py --quick    # 1,000
+
+Each figure counts a put and a get as two operations. "sequential" is one blocking call at a
+time (latency-bound: what a simple loop gets); "64 in flight" keeps 64 async calls going from
+the same client (`.aio` / redis.asyncio). Both sides talk over a unix socket and store
+cloudpickled values. Redis runs in memory (no snapshots, no AOF); Nodal's Dict and Queue are
+durable (SQLite, WAL). Uses its own NODAL_HOME (a temp dir) unless NODAL_HOME is set, and stops
+every server it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONCURRENCY = 64
+
+
+# ---------- Nodal ----------
+def nodal_dict_sequential(n: int) -> float:
+    import modal
+
+    with modal.Dict.ephemeral() as d:
+        d.put("warm", 0)
+        t = time.perf_counter()
+        for i in range(n):
+            d.put(f"k{i}", {"i": i})
+            assert d.get(f"k{i}") == {"i": i}
+        return 2 * n / (time.perf_counter() - t)
+
+
+def nodal_queue_sequential(n: int) -> float:
+    import modal
+
+    with modal.Queue.ephemeral() as q:
+        q.put(0)
+        q.get()
+        t = time.perf_counter()
+        for i in range(n):
+            q.put({"i": i})
+            assert q.get() == {"i": i}
+        return 2 * n / (time.perf_counter() - t)
+
+
+async def _in_flight(n: int, one) -> float:
+    """Run `one(i)` for i < n with CONCURRENCY calls in flight; operations (2 per call) per second."""
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(i: int) -> None:
+        async with sem:
+            await one(i)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(n)))
+    return 2 * n / (time.perf_counter() - t)
+
+
+def nodal_dict_concurrent(n: int) -> float:
+    import modal
+
+    async def main() -> float:
+        async with modal.Dict.ephemeral() as d:
+            await d.put.aio("warm", 0)
+
+            async def one(i: int) -> None:
+                await d.put.aio(f"k{i}", {"i": i})
+                assert await d.get.aio(f"k{i}") == {"i": i}
+
+            return await _in_flight(n, one)
+
+    return asyncio.run(main())
+
+
+def nodal_queue_concurrent(n: int) -> float:
+    import modal
+
+    async def main() -> float:
+        async with modal.Queue.ephemeral() as q:
+            await q.put.aio(0)
+            await q.get.aio()
+
+            async def one(i: int) -> None:
+                await q.put.aio({"i": i})
+                await q.get.aio()  # some item (another task's, perhaps): FIFO across the tasks
+
+            return await _in_flight(n, one)
+
+    return asyncio.run(main())
+
+
+# ---------- Redis ----------
+class RedisServer:
+    """A redis-server of our own on a unix socket in a temp dir, logging to a file there."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="nodal-bench-redis-"))
+        self.sock = self.dir / "redis.sock"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.dir / "redis.log", "wb")  # noqa: SIM115 - the child keeps it
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", str(self.sock), "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+        )
+        import redis
+
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis(unix_socket_path=str(self.sock)).ping()
+                return
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}") from None
+                time.sleep(0.02)  # polling for the socket, with a deadline
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def redis_sequential(sock: Path, n: int) -> dict:
+    import cloudpickle
+    import redis
+
+    r = redis.Redis(unix_socket_path=str(sock))
+    t = time.perf_counter()
+    for i in range(n):
+        r.set(f"k{i}", cloudpickle.dumps({"i": i}))
+        assert cloudpickle.loads(r.get(f"k{i}")) == {"i": i}
+    dict_rate = 2 * n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(n):
+        r.rpush("q", cloudpickle.dumps({"i": i}))
+        assert cloudpickle.loads(r.lpop("q")) == {"i": i}
+    queue_rate = 2 * n / (time.perf_counter() - t)
+    r.flushall()
+    r.close()
+    return {"dict": dict_rate, "queue": queue_rate}
+
+
+def redis_concurrent(sock: Path, n: int) -> dict:
+    import cloudpickle
+    import redis.asyncio as aredis
+
+    async def main() -> dict:
+        r = aredis.Redis(unix_socket_path=str(sock), max_connections=CONCURRENCY)
+
+        async def dict_one(i: int) -> None:
+            await r.set(f"k{i}", cloudpickle.dumps({"i": i}))
+            assert cloudpickle.loads(await r.get(f"k{i}")) == {"i": i}
+
+        async def queue_one(i: int) -> None:
+            await r.rpush("q", cloudpickle.dumps({"i": i}))
+            cloudpickle.loads(await r.lpop("q"))
+
+        out = {"dict": await _in_flight(n, dict_one), "queue": await _in_flight(n, queue_one)}
+        await r.flushall()
+        await r.aclose()
+        return out
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    n = 1_000 if args.quick else 5_000
+    if "NODAL_HOME" not in os.environ:
+        os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
+    from nodal.server import daemon
+
+    started = daemon.server_pid() is None
+    if started:
+        daemon.start_daemon()
+    try:
+        nodal = {
+            ("dict", "sequential"): nodal_dict_sequential(n),
+            ("queue", "sequential"): nodal_queue_sequential(n),
+            ("dict", f"{CONCURRENCY} in flight"): nodal_dict_concurrent(n),
+            ("queue", f"{CONCURRENCY} in flight"): nodal_queue_concurrent(n),
+        }
+    finally:
+        if started:
+            from modal._utils.async_utils import run_sync
+            from modal.client import reset_default_client
+
+            run_sync(reset_default_client())
+            daemon.stop_daemon()
+
+    peer: dict | None = None
+    skipped = ""
+    if shutil.which("redis-server") is None:
+        skipped = "redis-server is not installed (Debian: apt-get install redis-server)"
+    else:
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            skipped = "the redis client is not installed (pip install -e '.[bench]')"
+    if not skipped:
+        server = RedisServer()
+        server.start()
+        try:
+            seq = redis_sequential(server.sock, n)
+            conc = redis_concurrent(server.sock, n)
+        finally:
+            server.stop()
+        peer = {("dict", "sequential"): seq["dict"], ("queue", "sequential"): seq["queue"],
+                ("dict", f"{CONCURRENCY} in flight"): conc["dict"],
+                ("queue", f"{CONCURRENCY} in flight"): conc["queue"]}
+
+    print(f"\nDict / Queue put+get from one client, {n:,} pairs per figure (ops/s; a put and a get are 2 ops)")
+    print(f"{'figure':<28}{'Nodal':>12}{'Redis':>12}{'Nodal/Redis':>14}")
+    for (kind, mode), rate in nodal.items():
+        label = f"{kind.capitalize()} {mode}"
+        if peer is None:
+            print(f"{label:<28}{rate:>12,.0f}{'—':>12}{'—':>14}")
+        else:
+            other = peer[(kind, mode)]
+            print(f"{label:<28}{rate:>12,.0f}{other:>12,.0f}{rate / other:>14.2f}")
+    if skipped:
+        print(f"Redis peer skipped: {skipped}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -17,10 +17,6 @@ import click
 import pytest
 from click.testing import CliRunner
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
-
 import modal
 from modal.cli import args as cli_args
 from modal.cli.entry import main, strip_internal_frames

@@ -330,3 +330,14 @@ def test_unreachable_server_gives_a_connection_error_that_says_what_to_do(tmp_pa
         assert "modal server start" in message and "MODAL_SERVER_URL" in message
         seconds = float(proc.stdout.rsplit("seconds:", 1)[1])
         assert seconds < 20
+
+
+def test_warm_container_that_cannot_start_backs_off(nodal_server, require_containers):
+    """min_containers with a failing @enter restarts with growing pauses, not in a tight loop."""
+    from apps.crashloop_app import app, tries
+
+    with app.run():
+        stamps = [tries.get(timeout=60) for _ in range(4)]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    # 1 s, 2 s, 4 s between tries (minus start-up jitter); a tight loop would be ~0.25 s apart
+    assert gaps[1] >= 1.5 and gaps[2] >= 3.0, gaps

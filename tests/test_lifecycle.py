@@ -174,6 +174,7 @@ def test_waiting_for_a_spawned_call_rides_out_a_restart(private_server):
     import threading
 
     from apps.lifecycle_app import app, slow_add
+
     from modal.client import Client
 
     deploy_app(app, client=private_server.client())

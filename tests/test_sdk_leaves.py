@@ -11,14 +11,9 @@ import sys
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-SRC = Path(__file__).resolve().parents[1] / "src"
-if str(SRC) not in sys.path:
-    sys.path.insert(0, str(SRC))
 
 from modal import _validation, call_graph, exception, gpu, schedule
 from modal import config as modal_config
@@ -99,7 +94,7 @@ def test_deprecation_warning_pending_category():
 
 def test_deprecation_warning_visible_by_default():
     code = "from modal.exception import deprecation_warning\ndeprecation_warning((2024, 1, 2), 'old api')\n"
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False

@@ -22,8 +22,7 @@ async def async_double(x: int) -> int:
 
 @app.function()
 def count_to(n: int):
-    for i in range(n):
-        yield i
+    yield from range(n)
 
 
 @app.function()

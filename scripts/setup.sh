@@ -53,6 +53,23 @@ if command -v dpkg >/dev/null 2>&1; then
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}" || say "could not install ${missing[*]} (need root or sudo); containers will not work until they are installed"
   fi
+  # --dev: wrk (bench/web.py's load generator) and chromium (the web endpoints' browser test)
+  if [ "$dev" -eq 1 ]; then
+    web_missing=()
+    for p in wrk chromium; do installed "$p" || web_missing+=("$p"); done
+    if [ "${#web_missing[@]}" -gt 0 ]; then
+      apt_install "${web_missing[@]}" || say "could not install ${web_missing[*]}; the web benchmark / browser test will be skipped"
+    fi
+  fi
+  # --dev: Debian's docker-registry, the real registry the Image.from_registry tests push to
+  if [ "$dev" -eq 1 ] && ! installed docker-registry; then
+    if apt_install docker-registry; then
+      # the tests start their own on loopback: don't leave the package's service listening on :5000
+      if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+    else
+      say "could not install docker-registry; its from_registry test will be skipped"
+    fi
+  fi
 else
   say "not a Debian/Ubuntu system: install bubblewrap mmdebstrap slirp4netns uidmap crun iproute2 yourself"
 fi

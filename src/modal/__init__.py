@@ -9,7 +9,18 @@ from modal.exception import Error
 from modal.functions import Function, FunctionCall
 from modal.image import Image
 from modal.output import enable_output
-from modal.partial_function import batched, concurrent, enter, exit, method
+from modal.partial_function import (
+    asgi_app,
+    batched,
+    concurrent,
+    enter,
+    exit,
+    fastapi_endpoint,
+    method,
+    web_endpoint,
+    web_server,
+    wsgi_app,
+)
 from modal.retries import Retries
 from modal.secret import Secret
 
@@ -20,7 +31,13 @@ __version__ = "0.1.0"
 _LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.config",
          "call_graph": "modal.call_graph", "gpu": "modal.gpu", "schedule": "modal.schedule",
          "Dict": "modal.dict", "dict": "modal.dict", "Queue": "modal.queue", "queue": "modal.queue",
-         "Volume": "modal.volume", "volume": "modal.volume"}
+         "Volume": "modal.volume", "volume": "modal.volume",
+         "NetworkFileSystem": "modal.network_file_system", "network_file_system": "modal.network_file_system",
+         "Sandbox": "modal.sandbox", "sandbox": "modal.sandbox", "ContainerProcess": "modal.container_process",
+         "container_process": "modal.container_process", "io_streams": "modal.io_streams",
+         "stream_type": "modal.stream_type", "FileIO": "modal.file_io", "file_io": "modal.file_io",
+         "Tunnel": "modal._tunnel", "forward": "modal._tunnel",
+         "Mount": "modal.mount", "mount": "modal.mount"}
 
 
 def __getattr__(name: str):
@@ -52,7 +69,8 @@ def interact() -> None:
 
 
 __all__ = [
-    "App", "Client", "Cls", "Cron", "Dict", "Error", "Function", "FunctionCall", "Image", "Period", "Queue", "Retries",
-    "Secret", "Stub", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
-    "enter", "exit", "interact", "is_local", "method", "parameter",
+    "App", "Client", "Cls", "Cron", "Dict", "Error", "Function", "FunctionCall", "Image", "NetworkFileSystem", "Period", "Queue", "Retries",
+    "Sandbox", "Secret", "Stub", "Tunnel", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
+    "enter", "exit", "forward", "interact", "is_local", "method", "parameter",
+    "asgi_app", "fastapi_endpoint", "web_endpoint", "web_server", "wsgi_app",
 ]

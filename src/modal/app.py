@@ -33,6 +33,18 @@ class LocalEntrypoint:
         return self.raw_f
 
 
+def _class_web_endpoints(partials: dict[str, _PartialFunction]) -> tuple[Any, ...]:
+    """The web endpoints of a class: one per web-decorated method, named by the method."""
+    eps = []
+    for name, pf in partials.items():
+        if pf.web is not None:
+            ep = api_pb2.WebEndpoint()
+            ep.CopyFrom(pf.web)
+            ep.method_name = name
+            eps.append(ep)
+    return tuple(eps)
+
+
 @dataclass
 class _Registered:
     """What the runner needs to publish a function: its handle, options and code location."""
@@ -46,6 +58,7 @@ class _Registered:
     batch_wait_ms: int = 0
     method_names: tuple[str, ...] = ()
     generator_methods: tuple[str, ...] = ()
+    web_endpoints: tuple[Any, ...] = ()  # api_pb2.WebEndpoint, one per web decorator
 
 
 class App:
@@ -131,7 +144,9 @@ class App:
 
     @property
     def registered_web_endpoints(self) -> list[str]:
-        return []
+        """Tags of the functions (and class methods, as "Cls.method") served as web endpoints."""
+        return [reg.function.tag if not reg.is_class else f"{reg.function.tag[:-2]}.{ep.method_name}"
+                for reg in self._registered.values() for ep in reg.web_endpoints]
 
     @property
     def indexed_objects(self) -> dict[str, Any]:
@@ -194,7 +209,10 @@ class App:
             self._functions[tag] = fn
             self._registered[tag] = _Registered(
                 fn, o, f, is_async=inspect.iscoroutinefunction(f) or inspect.isasyncgenfunction(f),
-                batch_max_size=pf.batch_max_size if pf else 0, batch_wait_ms=pf.batch_wait_ms if pf else 0)
+                batch_max_size=pf.batch_max_size if pf else 0, batch_wait_ms=pf.batch_wait_ms if pf else 0,
+                web_endpoints=(pf.web,) if pf is not None and pf.web is not None else ())
+            if pf is not None and pf.web is not None:
+                fn._web = pf.web
             return fn
 
         return wrapper
@@ -217,7 +235,8 @@ class App:
                 raise InvalidError(f"@app.cls() must decorate a class, got {type(user_cls).__name__}")
             class_parameters(user_cls)  # validates parameter declarations now
             partials = find_partials(user_cls)
-            methods = tuple(n for n, pf in partials.items() if "method" in pf.roles or pf.batch_max_size)
+            methods = tuple(n for n, pf in partials.items()
+                            if "method" in pf.roles or pf.batch_max_size or pf.web is not None)
             gens = tuple(n for n in methods if (partials[n].is_generator if partials[n].is_generator is not None
                          else inspect.isgeneratorfunction(partials[n].raw_f) or
                          inspect.isasyncgenfunction(partials[n].raw_f)))
@@ -233,7 +252,8 @@ class App:
             self._registered[tag] = _Registered(
                 service, o, user_cls, is_class=True, method_names=methods, generator_methods=gens,
                 batch_max_size=batched[0].batch_max_size if batched else 0,
-                batch_wait_ms=batched[0].batch_wait_ms if batched else 0)
+                batch_wait_ms=batched[0].batch_wait_ms if batched else 0,
+                web_endpoints=_class_web_endpoints(partials))
             return obj
 
         return wrapper

@@ -11,7 +11,8 @@ import grpc
 
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, error_from_name
-from nodal.proto import api_pb2, api_pb2_grpc
+from nodal.proto import api_pb2
+from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"
 _CHANNEL_OPTIONS = [
@@ -65,7 +66,7 @@ class _CallStream:
     Messages are written straight onto the stream (no request iterator in between):
     on the hot path every queue hop costs a loop iteration."""
 
-    def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
+    def __init__(self, stub: LazyNodalStub) -> None:
         self._calls: dict[str, asyncio.Queue] = {}
         self._broken: Exception | None = None
         self._rpc = stub.CallStream()
@@ -142,7 +143,7 @@ class _CallStream:
 class _Stub:
     """The gRPC stub, with server errors turned into modal.exception types."""
 
-    def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
+    def __init__(self, stub: LazyNodalStub) -> None:
         self._stub = stub
 
     def __getattr__(self, name: str) -> Any:
@@ -186,9 +187,13 @@ class Client:
         if self._autostart:
             await asyncio.get_running_loop().run_in_executor(None, _ensure_local_server)
         self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
-        self._stub = _Stub(api_pb2_grpc.NodalStub(self._channel))
+        self._stub = _Stub(LazyNodalStub(self._channel))
+        # A server whose socket exists is there, perhaps busy: ride out a slow handshake rather
+        # than failing on the first attempt. With no socket, fail at once ("no server").
+        path = self.address.removeprefix("unix://").removeprefix("unix:")
+        there = self.address.startswith("unix:") and os.path.exists(path)
         try:
-            await self._stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=60)
+            await self._stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=60, wait_for_ready=there)
         except ConnectionError:
             self._stub = None
             raise

@@ -194,7 +194,8 @@ class Cls:
 
     def _method_names(self) -> set[str] | None:
         if self._user_cls is not None:
-            return {n for n, pf in find_partials(self._user_cls).items() if "method" in pf.roles or pf.batch_max_size}
+            return {n for n, pf in find_partials(self._user_cls).items()
+                    if "method" in pf.roles or pf.batch_max_size or pf.web is not None}  # web: for its URL
         definition = self._root._definition
         if definition is not None:
             return set(definition.method_names)

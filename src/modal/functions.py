@@ -202,6 +202,20 @@ class Function:
                                     return_exceptions=ignore_exceptions, method_name=self._method_name):
             pass
 
+    # ---------- web endpoints ----------
+    @live_method
+    async def get_web_url(self) -> str | None:
+        """The URL of this function's web endpoint on the server's gateway (None if it is not one)."""
+        from modal._web_urls import web_url
+
+        client, fid = await self._ids()
+        return await web_url(client, fid, self._method_name)
+
+    @property
+    def web_url(self) -> str | None:
+        """URL of a Function running as a web endpoint."""
+        return self.get_web_url()
+
     # ---------- management ----------
     @live_method
     async def get_current_stats(self) -> FunctionStats:

@@ -1,5 +1,6 @@
 """Decorators that mark functions and methods before `@app.function`/`@app.cls` see them:
-`method`, `enter`, `exit`, `batched`, `concurrent`."""
+`method`, `enter`, `exit`, `batched`, `concurrent`, and the web decorators `fastapi_endpoint`,
+`web_endpoint`, `asgi_app`, `wsgi_app`, `web_server`."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class _PartialFunction:
     batch_wait_ms: int = 0
     max_concurrent_inputs: int = 0
     target_concurrent_inputs: int = 0
+    web: Any = None  # nodal.proto.api_pb2.WebEndpoint for a web endpoint
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         # Accessed on a plain (local) instance: behave like the function itself.
@@ -148,3 +150,153 @@ def find_partials(user_cls: type) -> dict[str, _PartialFunction]:
             if isinstance(value, _PartialFunction):
                 found[name] = value
     return found
+
+
+
+# ---------- web endpoints ----------
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def _web_options(decorator: str, label: str | None, custom_domains: Any, requires_proxy_auth: bool,
+                 wait_for_response: bool = True) -> dict[str, Any]:
+    if label is not None:
+        if not isinstance(label, str) or not label or len(label) > 63 or not set(label) <= _LABEL_CHARS \
+                or label.startswith("-") or label.endswith("-"):
+            raise InvalidError(f"@modal.{decorator}(label={label!r}): a label is 1-63 lowercase letters, digits "
+                               "and '-', not starting or ending with '-'")
+    domains = []
+    for d in custom_domains or ():
+        if not isinstance(d, str) or "." not in d or "/" in d or ":" in d:
+            raise InvalidError(f"@modal.{decorator}(custom_domains=...): {d!r} is not a domain name")
+        domains.append(d.lower().rstrip("."))
+    if not isinstance(requires_proxy_auth, bool):
+        raise InvalidError(f"@modal.{decorator}(requires_proxy_auth=) must be True or False")
+    if not wait_for_response:
+        from modal.exception import deprecation_error
+
+        deprecation_error((2024, 5, 13), "wait_for_response=False has been removed; web endpoints always "
+                          "wait for the response")
+    return {"label": label or "", "custom_domains": domains, "requires_proxy_auth": requires_proxy_auth}
+
+
+def _web_wrapper(decorator: str, web: Any, takes_args: bool) -> Callable[[Any], _PartialFunction]:
+    def wrapper(f: Any) -> _PartialFunction:
+        from modal.functions import Function
+
+        if isinstance(f, Function):
+            raise InvalidError(f"apply @modal.{decorator}() below @app.function(), not above it:\n\n"
+                               f"@app.function()\n@modal.{decorator}(...)\ndef {f.tag}(...): ...")
+        pf = _as_partial(f, decorator)
+        if pf.web is not None:
+            raise InvalidError(f"{pf.__name__} already has a web decorator; use only one per function")
+        if not takes_args:
+            params = [p for p in inspect.signature(pf.raw_f).parameters.values()
+                      if p.default is inspect.Parameter.empty and p.name != "self"
+                      and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            if params:
+                raise InvalidError(f"@modal.{decorator}() functions take no arguments: {pf.__name__} "
+                                   f"has {', '.join(p.name for p in params)}")
+        pf.web = web
+        return pf
+
+    return wrapper
+
+
+def fastapi_endpoint(
+    _warn_parentheses_missing: Any = None,
+    *,
+    method: str = "GET",
+    label: str | None = None,
+    custom_domains: Any = None,
+    docs: bool = False,
+    requires_proxy_auth: bool = False,
+) -> Callable[[Any], _PartialFunction]:
+    """Serve this function as a FastAPI handler at its endpoint's `/` (CORS enabled; `/docs` with
+    `docs=True`). Query parameters and JSON bodies map to its arguments as FastAPI does; the
+    image must have `fastapi` installed (e.g. `Image.debian_slim().pip_install("fastapi[standard]")`)."""
+    _check_parentheses(_warn_parentheses_missing, "fastapi_endpoint")
+    if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
+        raise InvalidError(f"@modal.fastapi_endpoint(method={method!r}): use one of {', '.join(HTTP_METHODS)}")
+    from nodal.proto import api_pb2
+
+    web = api_pb2.WebEndpoint(kind="fastapi", http_method=method.upper(), docs=bool(docs),
+                              **_web_options("fastapi_endpoint", label, custom_domains, requires_proxy_auth))
+    return _web_wrapper("fastapi_endpoint", web, takes_args=True)
+
+
+def web_endpoint(
+    _warn_parentheses_missing: Any = None,
+    *,
+    method: str = "GET",
+    label: str | None = None,
+    docs: bool = False,
+    custom_domains: Any = None,
+    requires_proxy_auth: bool = False,
+    wait_for_response: bool = True,
+) -> Callable[[Any], _PartialFunction]:
+    """Deprecated name of `fastapi_endpoint`."""
+    from modal.exception import deprecation_warning
+
+    _check_parentheses(_warn_parentheses_missing, "web_endpoint")
+    deprecation_warning((2025, 3, 5), "@modal.web_endpoint is deprecated: use @modal.fastapi_endpoint "
+                        "(same parameters)")
+    _web_options("web_endpoint", label, custom_domains, requires_proxy_auth, wait_for_response)
+    return fastapi_endpoint(method=method, label=label, custom_domains=custom_domains, docs=docs,
+                            requires_proxy_auth=requires_proxy_auth)
+
+
+def asgi_app(
+    _warn_parentheses_missing: Any = None,
+    *,
+    label: str | None = None,
+    custom_domains: Any = None,
+    requires_proxy_auth: bool = False,
+    wait_for_response: bool = True,
+) -> Callable[[Any], _PartialFunction]:
+    """Serve the ASGI app this function returns (FastAPI, Starlette, ...): HTTP, streaming,
+    server-sent events, WebSockets and lifespan events."""
+    _check_parentheses(_warn_parentheses_missing, "asgi_app")
+    from nodal.proto import api_pb2
+
+    web = api_pb2.WebEndpoint(kind="asgi", **_web_options("asgi_app", label, custom_domains, requires_proxy_auth,
+                                                          wait_for_response))
+    return _web_wrapper("asgi_app", web, takes_args=False)
+
+
+def wsgi_app(
+    _warn_parentheses_missing: Any = None,
+    *,
+    label: str | None = None,
+    custom_domains: Any = None,
+    requires_proxy_auth: bool = False,
+    wait_for_response: bool = True,
+) -> Callable[[Any], _PartialFunction]:
+    """Serve the WSGI app this function returns (Flask, Django, ...)."""
+    _check_parentheses(_warn_parentheses_missing, "wsgi_app")
+    from nodal.proto import api_pb2
+
+    web = api_pb2.WebEndpoint(kind="wsgi", **_web_options("wsgi_app", label, custom_domains, requires_proxy_auth,
+                                                          wait_for_response))
+    return _web_wrapper("wsgi_app", web, takes_args=False)
+
+
+def web_server(
+    port: int,
+    *,
+    startup_timeout: float = 5.0,
+    label: str | None = None,
+    custom_domains: Any = None,
+    requires_proxy_auth: bool = False,
+) -> Callable[[Any], _PartialFunction]:
+    """Serve the HTTP server this function starts in the container, listening on `port`; the
+    container is ready once the port accepts connections (within `startup_timeout` seconds)."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise InvalidError(f"@modal.web_server(port): {port!r} is not a port number (1-65535)")
+    if not isinstance(startup_timeout, (int, float)) or not startup_timeout > 0:
+        raise InvalidError(f"@modal.web_server(startup_timeout=): must be a positive number, got {startup_timeout!r}")
+    from nodal.proto import api_pb2
+
+    web = api_pb2.WebEndpoint(kind="web_server", port=port, startup_timeout=float(startup_timeout),
+                              **_web_options("web_server", label, custom_domains, requires_proxy_auth))
+    return _web_wrapper("web_server", web, takes_args=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modal import output
+from modal import _web_urls, output
 from modal._code_files import collect, module_location, needs_serialization
 from modal._serialization import serialize
 from modal._utils.async_utils import live_function, run_sync
@@ -35,10 +35,16 @@ class DeployResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _image_spec(image: Any, mounts: list[api_pb2.CodeFile] | None = None) -> api_pb2.ImageSpec:
+def _image_spec(
+    image: Any, mounts: list[api_pb2.CodeFile] | None = None, secret_ids: list[list[str]] | None = None
+) -> api_pb2.ImageSpec:
+    steps = image._steps()
+    ids = secret_ids or [[] for _ in steps]
     return api_pb2.ImageSpec(steps=[
-        api_pb2.ImageStep(kind=s.kind, spec_json=json.dumps(s.spec, sort_keys=True), force_build=s.force_build)
-        for s in image._steps()
+        api_pb2.ImageStep(
+            kind=s.kind, spec_json=json.dumps(s.spec, sort_keys=True), force_build=s.force_build, secret_ids=sids
+        )
+        for s, sids in zip(steps, ids)
     ], mounts=mounts or [])
 
 
@@ -49,7 +55,9 @@ async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str,
     if copied:
         await _upload_code(client, copied)
     mounts = await _upload_code(client, mounted) if mounted else []
-    spec = _image_spec(image, mounts)
+    # build-time secrets (secrets= of build steps): resolved to ids, decrypted only by the builder
+    secret_ids = [[await sec._resolve(client, app_id) for sec in secs] for secs in image._step_secrets()]
+    spec = _image_spec(image, mounts, secret_ids)
     key = spec.SerializeToString(deterministic=True).hex()
     if key in cache:
         return cache[key]
@@ -85,6 +93,29 @@ async def _upload_code(client: Client, files: dict[str, Path]) -> list[api_pb2.C
     return [api_pb2.CodeFile(path=p, sha256=d, mode=0o644) for p, d in sorted(digests.items())]
 
 
+async def _nfs_mounts(network_file_systems: dict, client: Client | None = None) -> list[api_pb2.NfsMount]:
+    """`network_file_systems={"/path": nfs}` as mounts (each file system looked up or created now,
+    through `client` unless the handle has a client of its own)."""
+    from modal.network_file_system import NetworkFileSystem
+
+    out = []
+    for mount_path, nfs in sorted(network_file_systems.items(), key=lambda kv: str(kv[0])):
+        path = str(mount_path)
+        if not isinstance(nfs, NetworkFileSystem):
+            raise InvalidError(
+                f"network_file_systems={{{path!r}: ...}} needs a modal.NetworkFileSystem, not {type(nfs).__name__}"
+            )
+        if not path.startswith("/") or path.rstrip("/") in ("", "/root", "/tmp", "/run/nodal") or ".." in path.split("/"):
+            raise InvalidError(
+                f"network file system mount path {path!r} must be an absolute path other than /, /root and /tmp"
+            )
+        if client is not None and nfs._client is None:
+            nfs._client = client
+        _c, nfs_id = await nfs._ids()
+        out.append(api_pb2.NfsMount(mount_path=path, nfs_id=nfs_id))
+    return out
+
+
 async def _function_def(client: Client, reg: _Registered, app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
     from modal.image import Image
 
@@ -95,8 +126,7 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
     serialized = b""
     if opts.serialized or needs_serialization(reg.raw):
         serialized = serialize(reg.raw)
-    if opts.network_file_systems:
-        raise InvalidError("network file systems are not supported by this Nodal server yet")
+    nfs_mounts = await _nfs_mounts(opts.network_file_systems, client)
     from modal.volume import Volume
 
     mounts = []
@@ -105,6 +135,8 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
             raise InvalidError(f"volumes={{{mount_path!r}: ...}} needs a modal.Volume, not {type(vol).__name__}")
         if not str(mount_path).startswith("/") or str(mount_path).rstrip("/") in ("", "/root", "/run/nodal"):
             raise InvalidError(f"volume mount path {mount_path!r} must be an absolute path other than / and /root")
+        if vol._client is None:  # resolved through the app's client (it may be another server's)
+            vol._client = client
         _c, volume_id = await vol._ids()
         mounts.append(api_pb2.VolumeMount(mount_path=str(mount_path), volume_id=volume_id))
     fd = opts.to_proto(
@@ -123,6 +155,8 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
         generator_methods=list(reg.generator_methods),
     )
     fd.volume_mounts.extend(mounts)
+    fd.nfs_mounts.extend(nfs_mounts)
+    fd.web_endpoints.extend(reg.web_endpoints)  # modal.partial_function web decorators
     return fd
 
 
@@ -169,6 +203,7 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
         output.status(f"Initialized app {created.app_id}")
         app._hydrate_all(await _publish(app, client, created.app_id), client)
         output.status("Created objects.")
+        await _web_urls.show(app, client)
         yield app
         ok = True
     finally:
@@ -244,6 +279,7 @@ async def _deploy(app: App, *, name: str | None = None, environment_name: str | 
     app._app_id = created.app_id
     app._hydrate_all(await _publish(app, client, created.app_id), client)
     output.status(f"App {name!r} deployed as version v{created.version} ({created.app_id})")
+    await _web_urls.show(app, client)
     base = f"nodal://apps/{created.app_id}"
     return DeployResult(app_id=created.app_id, app_page_url=base, app_logs_url=f"{base}/logs")
 
@@ -253,3 +289,24 @@ async def deploy_app(app: App, name: str | None = None, namespace: Any = None, c
                      environment_name: str | None = None, tag: str = "") -> DeployResult:
     """Deploy an app: a new named version that runs until stopped and survives server restarts."""
     return await _deploy(app, name=name, environment_name=environment_name, tag=tag, client=client)
+
+
+def interactive_shell(app: App, cmds: list[str] | None = None, environment_name: str = "", pty: bool = True,
+                      **kwargs: Any) -> int:
+    """Run an interactive command (a shell by default) in a new sandbox of `app`, attached to this
+    terminal on a real PTY; `kwargs` are `Sandbox.create` options (image, secrets, volumes, ...).
+    Returns the command's exit code; the sandbox ends with it."""
+    from modal._terminal import run_attached
+    from modal.sandbox import Sandbox
+
+    command = list(cmds or ["/bin/bash"])
+    with run_app(app, environment_name=environment_name or None):
+        sb = Sandbox.create(app=app, **kwargs)
+        try:
+            req = api_pb2.ProcessStreamRequest(exec=api_pb2.ProcessExec(sandbox_id=sb.object_id, command=command))
+            if pty:
+                return run_attached(req, sb._client)
+            proc = sb.exec(*command)
+            return proc.wait()
+        finally:
+            sb.terminate()

@@ -185,6 +185,27 @@ def history(app_name: str, as_json: bool, env: str | None) -> None:
     )
 
 
+@app_cli.command(name="rollback")
+@click.argument("app_name", metavar="APP_NAME")
+@click.argument("version", required=False, default=None)
+@_env_option
+def rollback(app_name: str, version: str | None, env: str | None) -> None:
+    """Deploy an earlier version of an app again, as a new version (default: the one before the
+    live one). VERSION is a number, with or without a leading "v"."""
+    from nodal.proto import api_pb2
+
+    number = 0
+    if version is not None:
+        text = version[1:] if version[:1] in ("v", "V") else version
+        if not text.isdigit() or int(text) == 0:
+            raise click.UsageError(f"VERSION must be a version number like 3 or v3, not {version!r}")
+        number = int(text)
+    req = api_pb2.AppRollbackRequest(name=app_name, environment_name=_environment(env), version=number)
+    resp = _rpc(_client().stub.AppRollback(req))
+    what = f"v{number}" if number else "the previous version"
+    click.echo(f"Rolled {app_name} back to {what}: it is now deployed as v{resp.version} ({resp.app_id})")
+
+
 @app_cli.command(name="stop")
 @click.argument("app_ref", metavar="APP_ID_OR_NAME")
 @_env_option

@@ -18,9 +18,19 @@ import click
 
 from modal import __version__
 from modal.cli.app_cmds import app_cli
+from modal.cli.container_cmds import container_cli
+from modal.cli.dict_cmds import dict_cli
+from modal.cli.environment_cmds import environment_cli
+from modal.cli.gpu_cmds import gpu_cli
+from modal.cli.image_cmds import image_cli
+from modal.cli.nfs_cmds import nfs_cli
+from modal.cli.proxy_auth_cmds import proxy_auth_cli
+from modal.cli.queue_cmds import queue_cli
 from modal.cli.run import deploy, run
 from modal.cli.secret_cmds import secret_cli
+from modal.cli.serve import serve
 from modal.cli.server_cmds import server_cli
+from modal.cli.shell import shell
 from modal.cli.volume_cmds import volume_cli
 from modal.exception import Error, _CliUserExecutionError
 
@@ -115,10 +125,20 @@ def main() -> None:
 
 main.add_command(run)
 main.add_command(deploy)
+main.add_command(serve)
 main.add_command(app_cli)
+main.add_command(container_cli)
+main.add_command(shell)
 main.add_command(server_cli)
 main.add_command(secret_cli)
 main.add_command(volume_cli)
+main.add_command(nfs_cli)
+main.add_command(dict_cli)
+main.add_command(queue_cli)
+main.add_command(gpu_cli)
+main.add_command(environment_cli)
+main.add_command(image_cli)
+main.add_command(proxy_auth_cli)
 
 
 if __name__ == "__main__":

@@ -38,10 +38,20 @@ def server_cli() -> None:
 
 @server_cli.command(name="start")
 @click.option("--foreground", is_flag=True, help="Run in this terminal instead of as a background daemon.")
-def start(foreground: bool) -> None:
+@click.option(
+    "--gpu-fallback",
+    type=click.Choice(["cpu", "queue"]),
+    default=None,
+    help="What a function gets when it asks for a GPU type this server lacks: run on CPU with a "
+    "warning (cpu, the default) or wait for one until its timeout (queue). Env: NODAL_GPU_FALLBACK.",
+)
+def start(foreground: bool, gpu_fallback: str | None) -> None:
     """Start the server for this NODAL_HOME (a daemon unless --foreground)."""
     from nodal import paths
     from nodal.server import daemon
+
+    if gpu_fallback:
+        os.environ["NODAL_GPU_FALLBACK"] = gpu_fallback
 
     pid = daemon.server_pid()
     if pid is not None:
@@ -56,6 +66,10 @@ def start(foreground: bool) -> None:
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Nodal server started (pid {pid}, socket {paths.socket_path()})")
+    from nodal.server.gateway.server import gateway_url_path
+
+    if gateway_url_path().exists():
+        click.echo(f"Web endpoints gateway: {gateway_url_path().read_text().strip()}")
     click.echo(f"State in {paths.nodal_home()}; server log: {paths.server_log_path()}")
 
 
@@ -91,6 +105,10 @@ def status() -> None:
     click.echo(f"  NODAL_HOME: {home}")
     if reply is not None:
         click.echo(f"  version:    {reply.server_version}")
+        from nodal.server.gateway.server import gateway_url_path
+
+        if gateway_url_path().exists():
+            click.echo(f"  web:        {gateway_url_path().read_text().strip()}  (gateway; NODAL_GATEWAY_PORT)")
     click.echo(f"  log:        {paths.server_log_path()}")
     if reply is None:
         click.get_current_context().exit(1)

@@ -31,6 +31,19 @@ class DataObjectKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DATA_OBJECT_KIND_DICT: _ClassVar[DataObjectKind]
     DATA_OBJECT_KIND_QUEUE: _ClassVar[DataObjectKind]
     DATA_OBJECT_KIND_VOLUME: _ClassVar[DataObjectKind]
+    DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM: _ClassVar[DataObjectKind]
+
+class ProcessStreamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PROCESS_STREAM_PIPE: _ClassVar[ProcessStreamType]
+    PROCESS_STREAM_DEVNULL: _ClassVar[ProcessStreamType]
+    PROCESS_STREAM_STDOUT: _ClassVar[ProcessStreamType]
+
+class VolumeFsVersion(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VOLUME_FS_VERSION_UNSPECIFIED: _ClassVar[VolumeFsVersion]
+    VOLUME_FS_VERSION_V1: _ClassVar[VolumeFsVersion]
+    VOLUME_FS_VERSION_V2: _ClassVar[VolumeFsVersion]
 APP_STATE_UNSPECIFIED: AppState
 APP_STATE_EPHEMERAL: AppState
 APP_STATE_DETACHED: AppState
@@ -47,6 +60,13 @@ DATA_OBJECT_KIND_UNSPECIFIED: DataObjectKind
 DATA_OBJECT_KIND_DICT: DataObjectKind
 DATA_OBJECT_KIND_QUEUE: DataObjectKind
 DATA_OBJECT_KIND_VOLUME: DataObjectKind
+DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM: DataObjectKind
+PROCESS_STREAM_PIPE: ProcessStreamType
+PROCESS_STREAM_DEVNULL: ProcessStreamType
+PROCESS_STREAM_STDOUT: ProcessStreamType
+VOLUME_FS_VERSION_UNSPECIFIED: VolumeFsVersion
+VOLUME_FS_VERSION_V1: VolumeFsVersion
+VOLUME_FS_VERSION_V2: VolumeFsVersion
 
 class Empty(_message.Message):
     __slots__ = ()
@@ -279,14 +299,16 @@ class LogEntry(_message.Message):
     def __init__(self, timestamp: _Optional[float] = ..., app_id: _Optional[str] = ..., function_name: _Optional[str] = ..., container_id: _Optional[str] = ..., stream: _Optional[str] = ..., data: _Optional[str] = ..., input_id: _Optional[str] = ...) -> None: ...
 
 class ImageStep(_message.Message):
-    __slots__ = ("kind", "spec_json", "force_build")
+    __slots__ = ("kind", "spec_json", "force_build", "secret_ids")
     KIND_FIELD_NUMBER: _ClassVar[int]
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     FORCE_BUILD_FIELD_NUMBER: _ClassVar[int]
+    SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
     kind: str
     spec_json: str
     force_build: bool
-    def __init__(self, kind: _Optional[str] = ..., spec_json: _Optional[str] = ..., force_build: _Optional[bool] = ...) -> None: ...
+    secret_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, kind: _Optional[str] = ..., spec_json: _Optional[str] = ..., force_build: _Optional[bool] = ..., secret_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImageSpec(_message.Message):
     __slots__ = ("steps", "mounts")
@@ -319,6 +341,62 @@ class ImageJoinRequest(_message.Message):
     image_id: str
     timeout: float
     def __init__(self, image_id: _Optional[str] = ..., timeout: _Optional[float] = ...) -> None: ...
+
+class ImageFromIdRequest(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
+class ImageFromIdResponse(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: ImageSpec
+    def __init__(self, spec: _Optional[_Union[ImageSpec, _Mapping]] = ...) -> None: ...
+
+class ImageLayersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ImageLayerInfo(_message.Message):
+    __slots__ = ("layer_id", "kind", "size_bytes", "last_used", "in_use")
+    LAYER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_FIELD_NUMBER: _ClassVar[int]
+    layer_id: str
+    kind: str
+    size_bytes: int
+    last_used: float
+    in_use: bool
+    def __init__(self, layer_id: _Optional[str] = ..., kind: _Optional[str] = ..., size_bytes: _Optional[int] = ..., last_used: _Optional[float] = ..., in_use: _Optional[bool] = ...) -> None: ...
+
+class ImageLayersResponse(_message.Message):
+    __slots__ = ("layers", "total_bytes")
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    layers: _containers.RepeatedCompositeFieldContainer[ImageLayerInfo]
+    total_bytes: int
+    def __init__(self, layers: _Optional[_Iterable[_Union[ImageLayerInfo, _Mapping]]] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class ImagePruneRequest(_message.Message):
+    __slots__ = ("keep_seconds", "dry_run")
+    KEEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    keep_seconds: float
+    dry_run: bool
+    def __init__(self, keep_seconds: _Optional[float] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ImagePruneResponse(_message.Message):
+    __slots__ = ("removed", "freed_bytes", "kept_bytes")
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    FREED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    KEPT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    removed: _containers.RepeatedScalarFieldContainer[str]
+    freed_bytes: int
+    kept_bytes: int
+    def __init__(self, removed: _Optional[_Iterable[str]] = ..., freed_bytes: _Optional[int] = ..., kept_bytes: _Optional[int] = ...) -> None: ...
 
 class ImageBuildEvent(_message.Message):
     __slots__ = ("log", "done", "success", "error")
@@ -366,7 +444,7 @@ class RetryPolicy(_message.Message):
     def __init__(self, max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay: _Optional[float] = ..., max_delay: _Optional[float] = ...) -> None: ...
 
 class FunctionDef(_message.Message):
-    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook", "volume_mounts")
+    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook", "volume_mounts", "web_endpoints", "nfs_mounts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +486,8 @@ class FunctionDef(_message.Message):
     SCHEDULE_JSON_FIELD_NUMBER: _ClassVar[int]
     WEBHOOK_FIELD_NUMBER: _ClassVar[int]
     VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    WEB_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NFS_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     tag: str
     module_name: str
     qualname: str
@@ -442,7 +522,9 @@ class FunctionDef(_message.Message):
     schedule_json: str
     webhook: bool
     volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
-    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ...) -> None: ...
+    web_endpoints: _containers.RepeatedCompositeFieldContainer[WebEndpoint]
+    nfs_mounts: _containers.RepeatedCompositeFieldContainer[NfsMount]
+    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., web_endpoints: _Optional[_Iterable[_Union[WebEndpoint, _Mapping]]] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ...) -> None: ...
 
 class FunctionGetRequest(_message.Message):
     __slots__ = ("app_name", "tag", "environment_name")
@@ -1225,3 +1307,630 @@ class VolumeRenameRequest(_message.Message):
     volume_id: str
     name: str
     def __init__(self, volume_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class WebEndpoint(_message.Message):
+    __slots__ = ("kind", "method_name", "http_method", "label", "docs", "requires_proxy_auth", "custom_domains", "port", "startup_timeout")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    METHOD_NAME_FIELD_NUMBER: _ClassVar[int]
+    HTTP_METHOD_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    DOCS_FIELD_NUMBER: _ClassVar[int]
+    REQUIRES_PROXY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    STARTUP_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    method_name: str
+    http_method: str
+    label: str
+    docs: bool
+    requires_proxy_auth: bool
+    custom_domains: _containers.RepeatedScalarFieldContainer[str]
+    port: int
+    startup_timeout: float
+    def __init__(self, kind: _Optional[str] = ..., method_name: _Optional[str] = ..., http_method: _Optional[str] = ..., label: _Optional[str] = ..., docs: _Optional[bool] = ..., requires_proxy_auth: _Optional[bool] = ..., custom_domains: _Optional[_Iterable[str]] = ..., port: _Optional[int] = ..., startup_timeout: _Optional[float] = ...) -> None: ...
+
+class WebInfoRequest(_message.Message):
+    __slots__ = ("function_id", "method_name")
+    FUNCTION_ID_FIELD_NUMBER: _ClassVar[int]
+    METHOD_NAME_FIELD_NUMBER: _ClassVar[int]
+    function_id: str
+    method_name: str
+    def __init__(self, function_id: _Optional[str] = ..., method_name: _Optional[str] = ...) -> None: ...
+
+class WebInfoResponse(_message.Message):
+    __slots__ = ("url", "gateway_url")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_URL_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    gateway_url: str
+    def __init__(self, url: _Optional[str] = ..., gateway_url: _Optional[str] = ...) -> None: ...
+
+class ProxyAuthTokenCreateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ProxyAuthTokenCreateResponse(_message.Message):
+    __slots__ = ("token_id", "token_secret")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SECRET_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    token_secret: str
+    def __init__(self, token_id: _Optional[str] = ..., token_secret: _Optional[str] = ...) -> None: ...
+
+class SandboxCreateRequest(_message.Message):
+    __slots__ = ("app_id", "image_id", "entrypoint_args", "secret_ids", "volume_mounts", "timeout_secs", "workdir", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "gpu", "block_network", "cidr_allowlist", "encrypted_ports", "unencrypted_ports", "has_cidr_allowlist", "container_id", "container_token", "nfs_mounts")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENTRYPOINT_ARGS_FIELD_NUMBER: _ClassVar[int]
+    SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
+    CPU_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_MB_FIELD_NUMBER: _ClassVar[int]
+    GPU_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_NETWORK_FIELD_NUMBER: _ClassVar[int]
+    CIDR_ALLOWLIST_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_PORTS_FIELD_NUMBER: _ClassVar[int]
+    HAS_CIDR_ALLOWLIST_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NFS_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    image_id: str
+    entrypoint_args: _containers.RepeatedScalarFieldContainer[str]
+    secret_ids: _containers.RepeatedScalarFieldContainer[str]
+    volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+    timeout_secs: float
+    workdir: str
+    cpu: float
+    cpu_limit: float
+    memory_mb: int
+    memory_limit_mb: int
+    gpu: str
+    block_network: bool
+    cidr_allowlist: _containers.RepeatedScalarFieldContainer[str]
+    encrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    unencrypted_ports: _containers.RepeatedScalarFieldContainer[int]
+    has_cidr_allowlist: bool
+    container_id: str
+    container_token: str
+    nfs_mounts: _containers.RepeatedCompositeFieldContainer[NfsMount]
+    def __init__(self, app_id: _Optional[str] = ..., image_id: _Optional[str] = ..., entrypoint_args: _Optional[_Iterable[str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., timeout_secs: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., gpu: _Optional[str] = ..., block_network: _Optional[bool] = ..., cidr_allowlist: _Optional[_Iterable[str]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., has_cidr_allowlist: _Optional[bool] = ..., container_id: _Optional[str] = ..., container_token: _Optional[str] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ...) -> None: ...
+
+class SandboxCreateResponse(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class SandboxInfo(_message.Message):
+    __slots__ = ("sandbox_id", "app_id", "finished", "exit_code", "reason", "tags", "created_at", "finished_at", "image_id", "command", "error")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    app_id: str
+    finished: bool
+    exit_code: int
+    reason: str
+    tags: _containers.ScalarMap[str, str]
+    created_at: float
+    finished_at: float
+    image_id: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    error: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., app_id: _Optional[str] = ..., finished: _Optional[bool] = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[float] = ..., finished_at: _Optional[float] = ..., image_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., error: _Optional[str] = ...) -> None: ...
+
+class SandboxGetRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class SandboxWaitRequest(_message.Message):
+    __slots__ = ("sandbox_id", "timeout_secs")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    timeout_secs: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_secs: _Optional[float] = ...) -> None: ...
+
+class SandboxTerminateRequest(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class SandboxListRequest(_message.Message):
+    __slots__ = ("app_id", "tags", "include_finished")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    tags: _containers.ScalarMap[str, str]
+    include_finished: bool
+    def __init__(self, app_id: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., include_finished: _Optional[bool] = ...) -> None: ...
+
+class SandboxListResponse(_message.Message):
+    __slots__ = ("sandboxes",)
+    SANDBOXES_FIELD_NUMBER: _ClassVar[int]
+    sandboxes: _containers.RepeatedCompositeFieldContainer[SandboxInfo]
+    def __init__(self, sandboxes: _Optional[_Iterable[_Union[SandboxInfo, _Mapping]]] = ...) -> None: ...
+
+class SandboxSetTagsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "tags")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, sandbox_id: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ProcessExec(_message.Message):
+    __slots__ = ("sandbox_id", "container_id", "command", "workdir", "secret_ids", "timeout_secs", "stdout", "stderr", "pty", "rows", "cols", "term")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    WORKDIR_FIELD_NUMBER: _ClassVar[int]
+    SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    STDOUT_FIELD_NUMBER: _ClassVar[int]
+    STDERR_FIELD_NUMBER: _ClassVar[int]
+    PTY_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    container_id: str
+    command: _containers.RepeatedScalarFieldContainer[str]
+    workdir: str
+    secret_ids: _containers.RepeatedScalarFieldContainer[str]
+    timeout_secs: float
+    stdout: ProcessStreamType
+    stderr: ProcessStreamType
+    pty: bool
+    rows: int
+    cols: int
+    term: str
+    def __init__(self, sandbox_id: _Optional[str] = ..., container_id: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., workdir: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout_secs: _Optional[float] = ..., stdout: _Optional[_Union[ProcessStreamType, str]] = ..., stderr: _Optional[_Union[ProcessStreamType, str]] = ..., pty: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., term: _Optional[str] = ...) -> None: ...
+
+class ProcessAttach(_message.Message):
+    __slots__ = ("sandbox_id",)
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    def __init__(self, sandbox_id: _Optional[str] = ...) -> None: ...
+
+class ProcessInput(_message.Message):
+    __slots__ = ("data", "eof", "rows", "cols", "signal")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    eof: bool
+    rows: int
+    cols: int
+    signal: int
+    def __init__(self, data: _Optional[bytes] = ..., eof: _Optional[bool] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., signal: _Optional[int] = ...) -> None: ...
+
+class ProcessStreamRequest(_message.Message):
+    __slots__ = ("exec", "attach", "input")
+    EXEC_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    exec: ProcessExec
+    attach: ProcessAttach
+    input: ProcessInput
+    def __init__(self, exec: _Optional[_Union[ProcessExec, _Mapping]] = ..., attach: _Optional[_Union[ProcessAttach, _Mapping]] = ..., input: _Optional[_Union[ProcessInput, _Mapping]] = ...) -> None: ...
+
+class ProcessStreamResponse(_message.Message):
+    __slots__ = ("process_id", "fd", "data", "exited", "exit_code", "error", "error_kind")
+    PROCESS_ID_FIELD_NUMBER: _ClassVar[int]
+    FD_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXITED_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
+    process_id: str
+    fd: int
+    data: bytes
+    exited: bool
+    exit_code: int
+    error: str
+    error_kind: str
+    def __init__(self, process_id: _Optional[str] = ..., fd: _Optional[int] = ..., data: _Optional[bytes] = ..., exited: _Optional[bool] = ..., exit_code: _Optional[int] = ..., error: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...
+
+class SandboxFsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "op", "path", "mode", "handle", "data", "n", "offset", "whence", "flag")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    OP_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    WHENCE_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    op: str
+    path: str
+    mode: str
+    handle: int
+    data: bytes
+    n: int
+    offset: int
+    whence: int
+    flag: bool
+    def __init__(self, sandbox_id: _Optional[str] = ..., op: _Optional[str] = ..., path: _Optional[str] = ..., mode: _Optional[str] = ..., handle: _Optional[int] = ..., data: _Optional[bytes] = ..., n: _Optional[int] = ..., offset: _Optional[int] = ..., whence: _Optional[int] = ..., flag: _Optional[bool] = ...) -> None: ...
+
+class SandboxFsResponse(_message.Message):
+    __slots__ = ("data", "handle", "entries", "position")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    handle: int
+    entries: _containers.RepeatedScalarFieldContainer[str]
+    position: int
+    def __init__(self, data: _Optional[bytes] = ..., handle: _Optional[int] = ..., entries: _Optional[_Iterable[str]] = ..., position: _Optional[int] = ...) -> None: ...
+
+class SandboxWatchRequest(_message.Message):
+    __slots__ = ("sandbox_id", "path", "recursive", "timeout_secs", "filter")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    path: str
+    recursive: bool
+    timeout_secs: float
+    filter: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sandbox_id: _Optional[str] = ..., path: _Optional[str] = ..., recursive: _Optional[bool] = ..., timeout_secs: _Optional[float] = ..., filter: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SandboxWatchEvent(_message.Message):
+    __slots__ = ("type", "paths")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, type: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SandboxSnapshotFsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "timeout_secs")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    timeout_secs: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_secs: _Optional[float] = ...) -> None: ...
+
+class SandboxSnapshotFsResponse(_message.Message):
+    __slots__ = ("image_id",)
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    def __init__(self, image_id: _Optional[str] = ...) -> None: ...
+
+class TunnelInfo(_message.Message):
+    __slots__ = ("container_port", "host", "port", "unencrypted_host", "unencrypted_port")
+    CONTAINER_PORT_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_HOST_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_PORT_FIELD_NUMBER: _ClassVar[int]
+    container_port: int
+    host: str
+    port: int
+    unencrypted_host: str
+    unencrypted_port: int
+    def __init__(self, container_port: _Optional[int] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., unencrypted_host: _Optional[str] = ..., unencrypted_port: _Optional[int] = ...) -> None: ...
+
+class SandboxTunnelsRequest(_message.Message):
+    __slots__ = ("sandbox_id", "timeout_secs")
+    SANDBOX_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECS_FIELD_NUMBER: _ClassVar[int]
+    sandbox_id: str
+    timeout_secs: float
+    def __init__(self, sandbox_id: _Optional[str] = ..., timeout_secs: _Optional[float] = ...) -> None: ...
+
+class SandboxTunnelsResponse(_message.Message):
+    __slots__ = ("tunnels",)
+    TUNNELS_FIELD_NUMBER: _ClassVar[int]
+    tunnels: _containers.RepeatedCompositeFieldContainer[TunnelInfo]
+    def __init__(self, tunnels: _Optional[_Iterable[_Union[TunnelInfo, _Mapping]]] = ...) -> None: ...
+
+class TunnelOpenRequest(_message.Message):
+    __slots__ = ("container_id", "token", "port", "unencrypted")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    UNENCRYPTED_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    token: str
+    port: int
+    unencrypted: bool
+    def __init__(self, container_id: _Optional[str] = ..., token: _Optional[str] = ..., port: _Optional[int] = ..., unencrypted: _Optional[bool] = ...) -> None: ...
+
+class TunnelCloseRequest(_message.Message):
+    __slots__ = ("container_id", "token", "port")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    token: str
+    port: int
+    def __init__(self, container_id: _Optional[str] = ..., token: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class ContainerListRequest(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...
+
+class ContainerInfo(_message.Message):
+    __slots__ = ("container_id", "app_id", "function_name", "kind", "started_at", "state")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    app_id: str
+    function_name: str
+    kind: str
+    started_at: float
+    state: str
+    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_name: _Optional[str] = ..., kind: _Optional[str] = ..., started_at: _Optional[float] = ..., state: _Optional[str] = ...) -> None: ...
+
+class ContainerListResponse(_message.Message):
+    __slots__ = ("containers",)
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    containers: _containers.RepeatedCompositeFieldContainer[ContainerInfo]
+    def __init__(self, containers: _Optional[_Iterable[_Union[ContainerInfo, _Mapping]]] = ...) -> None: ...
+
+class ContainerStopRequest(_message.Message):
+    __slots__ = ("container_id",)
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    def __init__(self, container_id: _Optional[str] = ...) -> None: ...
+
+class GpuListRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GpuInfo(_message.Message):
+    __slots__ = ("node", "index", "name", "gpu_type", "uuid", "memory_mb", "container_id")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GPU_TYPE_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    node: str
+    index: int
+    name: str
+    gpu_type: str
+    uuid: str
+    memory_mb: int
+    container_id: str
+    def __init__(self, node: _Optional[str] = ..., index: _Optional[int] = ..., name: _Optional[str] = ..., gpu_type: _Optional[str] = ..., uuid: _Optional[str] = ..., memory_mb: _Optional[int] = ..., container_id: _Optional[str] = ...) -> None: ...
+
+class GpuListResponse(_message.Message):
+    __slots__ = ("gpus", "fallback")
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuInfo]
+    fallback: str
+    def __init__(self, gpus: _Optional[_Iterable[_Union[GpuInfo, _Mapping]]] = ..., fallback: _Optional[str] = ...) -> None: ...
+
+class NfsMount(_message.Message):
+    __slots__ = ("mount_path", "nfs_id")
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    NFS_ID_FIELD_NUMBER: _ClassVar[int]
+    mount_path: str
+    nfs_id: str
+    def __init__(self, mount_path: _Optional[str] = ..., nfs_id: _Optional[str] = ...) -> None: ...
+
+class NfsWriteRequest(_message.Message):
+    __slots__ = ("nfs_id", "path", "data")
+    NFS_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    nfs_id: str
+    path: str
+    data: bytes
+    def __init__(self, nfs_id: _Optional[str] = ..., path: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class NfsWriteResponse(_message.Message):
+    __slots__ = ("size",)
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    def __init__(self, size: _Optional[int] = ...) -> None: ...
+
+class NfsReadRequest(_message.Message):
+    __slots__ = ("nfs_id", "path")
+    NFS_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    nfs_id: str
+    path: str
+    def __init__(self, nfs_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class NfsChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class NfsListRequest(_message.Message):
+    __slots__ = ("nfs_id", "path")
+    NFS_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    nfs_id: str
+    path: str
+    def __init__(self, nfs_id: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class NfsFileEntry(_message.Message):
+    __slots__ = ("path", "type", "mtime", "size")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MTIME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    type: int
+    mtime: float
+    size: int
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[int] = ..., mtime: _Optional[float] = ..., size: _Optional[int] = ...) -> None: ...
+
+class NfsListResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[NfsFileEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[NfsFileEntry, _Mapping]]] = ...) -> None: ...
+
+class NfsRemoveRequest(_message.Message):
+    __slots__ = ("nfs_id", "path", "recursive")
+    NFS_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RECURSIVE_FIELD_NUMBER: _ClassVar[int]
+    nfs_id: str
+    path: str
+    recursive: bool
+    def __init__(self, nfs_id: _Optional[str] = ..., path: _Optional[str] = ..., recursive: _Optional[bool] = ...) -> None: ...
+
+class AppRollbackRequest(_message.Message):
+    __slots__ = ("name", "environment_name", "version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    environment_name: str
+    version: int
+    def __init__(self, name: _Optional[str] = ..., environment_name: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AppRollbackResponse(_message.Message):
+    __slots__ = ("app_id", "version")
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    version: int
+    def __init__(self, app_id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class EnvironmentCreateRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class EnvironmentDeleteRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class EnvironmentInfo(_message.Message):
+    __slots__ = ("name", "created_at", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    created_at: float
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., created_at: _Optional[float] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class EnvironmentListResponse(_message.Message):
+    __slots__ = ("environments",)
+    ENVIRONMENTS_FIELD_NUMBER: _ClassVar[int]
+    environments: _containers.RepeatedCompositeFieldContainer[EnvironmentInfo]
+    def __init__(self, environments: _Optional[_Iterable[_Union[EnvironmentInfo, _Mapping]]] = ...) -> None: ...
+
+class DataOp(_message.Message):
+    __slots__ = ("id", "dict_get", "dict_put", "dict_pop", "dict_len", "queue_put", "queue_get", "queue_len")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DICT_GET_FIELD_NUMBER: _ClassVar[int]
+    DICT_PUT_FIELD_NUMBER: _ClassVar[int]
+    DICT_POP_FIELD_NUMBER: _ClassVar[int]
+    DICT_LEN_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_PUT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_GET_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_LEN_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    dict_get: DictGetRequest
+    dict_put: DictPutRequest
+    dict_pop: DictPopRequest
+    dict_len: DictLenRequest
+    queue_put: QueuePutRequest
+    queue_get: QueueGetRequest
+    queue_len: QueueLenRequest
+    def __init__(self, id: _Optional[int] = ..., dict_get: _Optional[_Union[DictGetRequest, _Mapping]] = ..., dict_put: _Optional[_Union[DictPutRequest, _Mapping]] = ..., dict_pop: _Optional[_Union[DictPopRequest, _Mapping]] = ..., dict_len: _Optional[_Union[DictLenRequest, _Mapping]] = ..., queue_put: _Optional[_Union[QueuePutRequest, _Mapping]] = ..., queue_get: _Optional[_Union[QueueGetRequest, _Mapping]] = ..., queue_len: _Optional[_Union[QueueLenRequest, _Mapping]] = ...) -> None: ...
+
+class DataResult(_message.Message):
+    __slots__ = ("id", "dict_get", "dict_put", "count", "queue_put", "queue_get", "error_kind", "error_message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DICT_GET_FIELD_NUMBER: _ClassVar[int]
+    DICT_PUT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_PUT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_GET_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    dict_get: DictGetResponse
+    dict_put: DictPutResponse
+    count: DataCountResponse
+    queue_put: QueuePutResponse
+    queue_get: QueueGetResponse
+    error_kind: str
+    error_message: str
+    def __init__(self, id: _Optional[int] = ..., dict_get: _Optional[_Union[DictGetResponse, _Mapping]] = ..., dict_put: _Optional[_Union[DictPutResponse, _Mapping]] = ..., count: _Optional[_Union[DataCountResponse, _Mapping]] = ..., queue_put: _Optional[_Union[QueuePutResponse, _Mapping]] = ..., queue_get: _Optional[_Union[QueueGetResponse, _Mapping]] = ..., error_kind: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class DataStreamRequest(_message.Message):
+    __slots__ = ("ops",)
+    OPS_FIELD_NUMBER: _ClassVar[int]
+    ops: _containers.RepeatedCompositeFieldContainer[DataOp]
+    def __init__(self, ops: _Optional[_Iterable[_Union[DataOp, _Mapping]]] = ...) -> None: ...
+
+class DataStreamResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[DataResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[DataResult, _Mapping]]] = ...) -> None: ...

@@ -104,6 +104,21 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.ImageJoinRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.ImageBuildEvent.FromString,
                 _registered_method=True)
+        self.ImageFromId = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ImageFromId',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ImageFromIdRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ImageFromIdResponse.FromString,
+                _registered_method=True)
+        self.ImageLayers = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ImageLayers',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ImageLayersRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ImageLayersResponse.FromString,
+                _registered_method=True)
+        self.ImagePrune = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ImagePrune',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ImagePruneRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ImagePruneResponse.FromString,
+                _registered_method=True)
         self.SecretCreate = channel.unary_unary(
                 '/nodal.api.v1.Nodal/SecretCreate',
                 request_serializer=nodal_dot_proto_dot_api__pb2.SecretCreateRequest.SerializeToString,
@@ -279,6 +294,141 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
                 _registered_method=True)
+        self.SandboxCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxCreateResponse.FromString,
+                _registered_method=True)
+        self.SandboxGet = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxGet',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxGetRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxInfo.FromString,
+                _registered_method=True)
+        self.SandboxWait = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxWait',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxWaitRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxInfo.FromString,
+                _registered_method=True)
+        self.SandboxTerminate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxTerminate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxTerminateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.SandboxList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxListResponse.FromString,
+                _registered_method=True)
+        self.SandboxSetTags = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxSetTags',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxSetTagsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ProcessStream = channel.stream_stream(
+                '/nodal.api.v1.Nodal/ProcessStream',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ProcessStreamRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ProcessStreamResponse.FromString,
+                _registered_method=True)
+        self.SandboxFs = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxFs',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxFsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxFsResponse.FromString,
+                _registered_method=True)
+        self.SandboxWatch = channel.unary_stream(
+                '/nodal.api.v1.Nodal/SandboxWatch',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxWatchRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxWatchEvent.FromString,
+                _registered_method=True)
+        self.SandboxSnapshotFs = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxSnapshotFs',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsResponse.FromString,
+                _registered_method=True)
+        self.SandboxTunnels = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SandboxTunnels',
+                request_serializer=nodal_dot_proto_dot_api__pb2.SandboxTunnelsRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SandboxTunnelsResponse.FromString,
+                _registered_method=True)
+        self.TunnelOpen = channel.unary_unary(
+                '/nodal.api.v1.Nodal/TunnelOpen',
+                request_serializer=nodal_dot_proto_dot_api__pb2.TunnelOpenRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.TunnelInfo.FromString,
+                _registered_method=True)
+        self.TunnelClose = channel.unary_unary(
+                '/nodal.api.v1.Nodal/TunnelClose',
+                request_serializer=nodal_dot_proto_dot_api__pb2.TunnelCloseRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ContainerList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ContainerList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ContainerListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ContainerListResponse.FromString,
+                _registered_method=True)
+        self.ContainerStop = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ContainerStop',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ContainerStopRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.WebInfo = channel.unary_unary(
+                '/nodal.api.v1.Nodal/WebInfo',
+                request_serializer=nodal_dot_proto_dot_api__pb2.WebInfoRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.WebInfoResponse.FromString,
+                _registered_method=True)
+        self.ProxyAuthTokenCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/ProxyAuthTokenCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateResponse.FromString,
+                _registered_method=True)
+        self.GpuList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/GpuList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.GpuListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.GpuListResponse.FromString,
+                _registered_method=True)
+        self.AppRollback = channel.unary_unary(
+                '/nodal.api.v1.Nodal/AppRollback',
+                request_serializer=nodal_dot_proto_dot_api__pb2.AppRollbackRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.AppRollbackResponse.FromString,
+                _registered_method=True)
+        self.EnvironmentCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/EnvironmentCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.EnvironmentCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.EnvironmentList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/EnvironmentList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.EnvironmentListResponse.FromString,
+                _registered_method=True)
+        self.EnvironmentDelete = channel.unary_unary(
+                '/nodal.api.v1.Nodal/EnvironmentDelete',
+                request_serializer=nodal_dot_proto_dot_api__pb2.EnvironmentDeleteRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.NfsWriteFile = channel.stream_unary(
+                '/nodal.api.v1.Nodal/NfsWriteFile',
+                request_serializer=nodal_dot_proto_dot_api__pb2.NfsWriteRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.NfsWriteResponse.FromString,
+                _registered_method=True)
+        self.NfsReadFile = channel.unary_stream(
+                '/nodal.api.v1.Nodal/NfsReadFile',
+                request_serializer=nodal_dot_proto_dot_api__pb2.NfsReadRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.NfsChunk.FromString,
+                _registered_method=True)
+        self.NfsListFiles = channel.unary_unary(
+                '/nodal.api.v1.Nodal/NfsListFiles',
+                request_serializer=nodal_dot_proto_dot_api__pb2.NfsListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.NfsListResponse.FromString,
+                _registered_method=True)
+        self.NfsRemoveFile = channel.unary_unary(
+                '/nodal.api.v1.Nodal/NfsRemoveFile',
+                request_serializer=nodal_dot_proto_dot_api__pb2.NfsRemoveRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.DataStream = channel.stream_stream(
+                '/nodal.api.v1.Nodal/DataStream',
+                request_serializer=nodal_dot_proto_dot_api__pb2.DataStreamRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.DataStreamResponse.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -367,6 +517,25 @@ class NodalServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ImageJoin(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImageFromId(self, request, context):
+        """---- images ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImageLayers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImagePrune(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -591,6 +760,182 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SandboxCreate(self, request, context):
+        """---- sandboxes ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxGet(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxWait(self, request, context):
+        """Returns once the sandbox has finished or timeout_secs passed (info.finished tells which).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxTerminate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxSetTags(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProcessStream(self, request_iterator, context):
+        """One stream per process: exec a command in a sandbox or container, or attach to a sandbox's stdio.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxFs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxWatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxSnapshotFs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SandboxTunnels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TunnelOpen(self, request, context):
+        """modal.forward from inside a function container.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TunnelClose(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerList(self, request, context):
+        """modal container list|stop.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ContainerStop(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WebInfo(self, request, context):
+        """---- web endpoints ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProxyAuthTokenCreate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GpuList(self, request, context):
+        """---- GPUs ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AppRollback(self, request, context):
+        """---- deployments and environments ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnvironmentCreate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnvironmentList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnvironmentDelete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NfsWriteFile(self, request_iterator, context):
+        """---- network file systems ----
+        Created, listed and deleted as data objects of kind NETWORK_FILE_SYSTEM.
+        first message: nfs_id + path
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NfsReadFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NfsListFiles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NfsRemoveFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DataStream(self, request_iterator, context):
+        """---- dict and queue fast path ----
+        Non-blocking Dict and Queue operations multiplexed over one stream per client (a unary RPC
+        costs ~0.5 ms here; stream messages far less, and ops in flight share messages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -663,6 +1008,21 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.ImageJoin,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.ImageJoinRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.ImageBuildEvent.SerializeToString,
+            ),
+            'ImageFromId': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageFromId,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ImageFromIdRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ImageFromIdResponse.SerializeToString,
+            ),
+            'ImageLayers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImageLayers,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ImageLayersRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ImageLayersResponse.SerializeToString,
+            ),
+            'ImagePrune': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImagePrune,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ImagePruneRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ImagePruneResponse.SerializeToString,
             ),
             'SecretCreate': grpc.unary_unary_rpc_method_handler(
                     servicer.SecretCreate,
@@ -838,6 +1198,141 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.VolumeRename,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'SandboxCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxCreateResponse.SerializeToString,
+            ),
+            'SandboxGet': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxGet,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxGetRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxInfo.SerializeToString,
+            ),
+            'SandboxWait': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxWait,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxWaitRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxInfo.SerializeToString,
+            ),
+            'SandboxTerminate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxTerminate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxTerminateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'SandboxList': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxListResponse.SerializeToString,
+            ),
+            'SandboxSetTags': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSetTags,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxSetTagsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'ProcessStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.ProcessStream,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ProcessStreamRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ProcessStreamResponse.SerializeToString,
+            ),
+            'SandboxFs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxFs,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxFsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxFsResponse.SerializeToString,
+            ),
+            'SandboxWatch': grpc.unary_stream_rpc_method_handler(
+                    servicer.SandboxWatch,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxWatchRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxWatchEvent.SerializeToString,
+            ),
+            'SandboxSnapshotFs': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxSnapshotFs,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsResponse.SerializeToString,
+            ),
+            'SandboxTunnels': grpc.unary_unary_rpc_method_handler(
+                    servicer.SandboxTunnels,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.SandboxTunnelsRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SandboxTunnelsResponse.SerializeToString,
+            ),
+            'TunnelOpen': grpc.unary_unary_rpc_method_handler(
+                    servicer.TunnelOpen,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.TunnelOpenRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.TunnelInfo.SerializeToString,
+            ),
+            'TunnelClose': grpc.unary_unary_rpc_method_handler(
+                    servicer.TunnelClose,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.TunnelCloseRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'ContainerList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ContainerListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ContainerListResponse.SerializeToString,
+            ),
+            'ContainerStop': grpc.unary_unary_rpc_method_handler(
+                    servicer.ContainerStop,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ContainerStopRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'WebInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.WebInfo,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.WebInfoRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.WebInfoResponse.SerializeToString,
+            ),
+            'ProxyAuthTokenCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProxyAuthTokenCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateResponse.SerializeToString,
+            ),
+            'GpuList': grpc.unary_unary_rpc_method_handler(
+                    servicer.GpuList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.GpuListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.GpuListResponse.SerializeToString,
+            ),
+            'AppRollback': grpc.unary_unary_rpc_method_handler(
+                    servicer.AppRollback,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.AppRollbackRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.AppRollbackResponse.SerializeToString,
+            ),
+            'EnvironmentCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnvironmentCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.EnvironmentCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'EnvironmentList': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnvironmentList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.EnvironmentListResponse.SerializeToString,
+            ),
+            'EnvironmentDelete': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnvironmentDelete,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.EnvironmentDeleteRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'NfsWriteFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.NfsWriteFile,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.NfsWriteRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.NfsWriteResponse.SerializeToString,
+            ),
+            'NfsReadFile': grpc.unary_stream_rpc_method_handler(
+                    servicer.NfsReadFile,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.NfsReadRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.NfsChunk.SerializeToString,
+            ),
+            'NfsListFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.NfsListFiles,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.NfsListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.NfsListResponse.SerializeToString,
+            ),
+            'NfsRemoveFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.NfsRemoveFile,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.NfsRemoveRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'DataStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.DataStream,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.DataStreamRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.DataStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1218,6 +1713,87 @@ class Nodal:
             '/nodal.api.v1.Nodal/ImageJoin',
             nodal_dot_proto_dot_api__pb2.ImageJoinRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.ImageBuildEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageFromId(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ImageFromId',
+            nodal_dot_proto_dot_api__pb2.ImageFromIdRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ImageFromIdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImageLayers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ImageLayers',
+            nodal_dot_proto_dot_api__pb2.ImageLayersRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ImageLayersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImagePrune(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ImagePrune',
+            nodal_dot_proto_dot_api__pb2.ImagePruneRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ImagePruneResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -2163,6 +2739,735 @@ class Nodal:
             '/nodal.api.v1.Nodal/VolumeRename',
             nodal_dot_proto_dot_api__pb2.VolumeRenameRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxCreate',
+            nodal_dot_proto_dot_api__pb2.SandboxCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxGet(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxGet',
+            nodal_dot_proto_dot_api__pb2.SandboxGetRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxWait(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxWait',
+            nodal_dot_proto_dot_api__pb2.SandboxWaitRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxTerminate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxTerminate',
+            nodal_dot_proto_dot_api__pb2.SandboxTerminateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxList',
+            nodal_dot_proto_dot_api__pb2.SandboxListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSetTags(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxSetTags',
+            nodal_dot_proto_dot_api__pb2.SandboxSetTagsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProcessStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/nodal.api.v1.Nodal/ProcessStream',
+            nodal_dot_proto_dot_api__pb2.ProcessStreamRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ProcessStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxFs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxFs',
+            nodal_dot_proto_dot_api__pb2.SandboxFsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxFsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxWatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxWatch',
+            nodal_dot_proto_dot_api__pb2.SandboxWatchRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxWatchEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxSnapshotFs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxSnapshotFs',
+            nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxSnapshotFsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SandboxTunnels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SandboxTunnels',
+            nodal_dot_proto_dot_api__pb2.SandboxTunnelsRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SandboxTunnelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TunnelOpen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/TunnelOpen',
+            nodal_dot_proto_dot_api__pb2.TunnelOpenRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.TunnelInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TunnelClose(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/TunnelClose',
+            nodal_dot_proto_dot_api__pb2.TunnelCloseRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ContainerList',
+            nodal_dot_proto_dot_api__pb2.ContainerListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ContainerListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ContainerStop(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ContainerStop',
+            nodal_dot_proto_dot_api__pb2.ContainerStopRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WebInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/WebInfo',
+            nodal_dot_proto_dot_api__pb2.WebInfoRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.WebInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProxyAuthTokenCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/ProxyAuthTokenCreate',
+            nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.ProxyAuthTokenCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GpuList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/GpuList',
+            nodal_dot_proto_dot_api__pb2.GpuListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.GpuListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AppRollback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/AppRollback',
+            nodal_dot_proto_dot_api__pb2.AppRollbackRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.AppRollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnvironmentCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/EnvironmentCreate',
+            nodal_dot_proto_dot_api__pb2.EnvironmentCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnvironmentList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/EnvironmentList',
+            nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.EnvironmentListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnvironmentDelete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/EnvironmentDelete',
+            nodal_dot_proto_dot_api__pb2.EnvironmentDeleteRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NfsWriteFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/nodal.api.v1.Nodal/NfsWriteFile',
+            nodal_dot_proto_dot_api__pb2.NfsWriteRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.NfsWriteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NfsReadFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/NfsReadFile',
+            nodal_dot_proto_dot_api__pb2.NfsReadRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.NfsChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NfsListFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/NfsListFiles',
+            nodal_dot_proto_dot_api__pb2.NfsListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.NfsListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NfsRemoveFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/NfsRemoveFile',
+            nodal_dot_proto_dot_api__pb2.NfsRemoveRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DataStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/nodal.api.v1.Nodal/DataStream',
+            nodal_dot_proto_dot_api__pb2.DataStreamRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.DataStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,10 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nodal.runtime.gpus import GpuDevice, GpuFit
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ContainerSpec:
     memory_mb: int = 0
     memory_limit_mb: int = 0  # hard cap (0 = none)
     hostname: str = "modal"
+    gpu: str = ""  # canonical GPU request ("H100:2"); the backend assigns and binds the devices
 
 
 class ContainerState(enum.Enum):
@@ -61,6 +66,14 @@ class ContainerStatus:
 class Resources:
     cpu: float
     memory_mb: int
+    gpus: dict[str, int] = field(default_factory=dict)  # free GPUs by canonical type
+
+
+@dataclass
+class GpuInUse:
+    node: str
+    device: GpuDevice
+    container_id: str | None  # None: free
 
 
 # Called with (container_id, stream name "stdout"/"stderr", one line of text).
@@ -90,6 +103,23 @@ class RuntimeBackend(abc.ABC):
     @abc.abstractmethod
     def resources_left(self) -> Resources:
         """CPU and memory not yet requested by running containers."""
+
+    @abc.abstractmethod
+    def gpu_fit(self, request: str) -> GpuFit:
+        """Whether a GPU request (canonical string) can be placed now, later, or never."""
+
+    @abc.abstractmethod
+    def reserve_gpus(self, container_id: str, request: str) -> None:
+        """Hold GPUs for a container about to start (so concurrent starts cannot take the same
+        ones); `start` with that id uses them. Raises `GpuUnavailable` when they are taken."""
+
+    @abc.abstractmethod
+    def release_gpus(self, container_id: str) -> None:
+        """Give back a reservation whose container never started (starting ones release on exit)."""
+
+    @abc.abstractmethod
+    def gpu_inventory(self) -> list[GpuInUse]:
+        """Every GPU of this backend, with the container holding it (if any)."""
 
     @abc.abstractmethod
     async def exec(self, container_id: str, command: list[str]) -> ExecProcess:

@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +55,9 @@ LAUNCH_FAILED = 125  # exit code of the launcher itself failing (cgroup, overlay
 # $1 cgroup.procs files (space separated), $2 overlay options, $3 dir the lowerdirs are relative
 # to, $4 mount point, $5 mount binary; the rest is the bwrap command line.
 _SCRIPT = (
-    "cg=$1 opts=$2 base=$3 merged=$4 mnt=$5; shift 5\n"
+    "cg=$1 opts=$2 base=$3 merged=$4 mnt=$5 hostopts=$6 hostroot=$7; shift 7\n"
     'for f in $cg; do echo $$ > "$f" || exit 125; done\n'
+    'if [ -n "$hostroot" ]; then "$mnt" -t overlay overlay -o "$hostopts" "$hostroot" || exit 125; fi\n'
     'cd "$base" && "$mnt" -t overlay overlay -o "$opts" "$merged" && cd / || exit 125\n'
     'exec "$@"\n'
 )
@@ -114,6 +115,23 @@ def overlay_options(layers: list[Path], upper: Path, work: Path) -> tuple[str, s
     lower = ":".join(_check_overlay_path(p.relative_to(base)) for p in reversed(absolute))
     opts = f"lowerdir={lower},upperdir={_check_overlay_path(upper)},workdir={_check_overlay_path(work)}"
     return opts, str(base)
+
+
+def _host_root_view(layers: list[Path], scratch: Path) -> tuple[list[Path], str, str]:
+    """(layers, overlay options, mount point) for images based on the host's own `/`
+    (`nodal.ext.host_image`); the layers unchanged and two empty strings for the others.
+
+    With other layers on top, the host's `/` is first mounted as an overlay of its own (a new
+    file system) and that mount is the bottom layer: overlayfs refuses layers nested inside
+    another layer, and every other layer directory lives somewhere under `/`. Alone, `/` is
+    the lower layer itself (one overlay less on every file lookup)."""
+    if Path("/") not in layers or layers == [Path("/")]:  # alone, "/" works as the only lower layer
+        return layers, "", ""
+    view = scratch / "hostroot"
+    for name in ("upper", "work", "root"):
+        (view / name).mkdir(parents=True)
+    opts = f"lowerdir=/,upperdir={_check_overlay_path(view / 'upper')},workdir={_check_overlay_path(view / 'work')}"
+    return [view / "root" if layer == Path("/") else layer for layer in layers], opts, str(view / "root")
 
 
 def _write_etc(upper: Path, spec: ContainerSpec, network: NetworkMode) -> None:
@@ -188,6 +206,8 @@ class LaunchedContainer:
     nat: NatHandle | None = None
     setup_error: str | None = None
     remove_after: list[Path] = field(default_factory=list)
+    # Runs with the init pid once the NAT is up and before the command is released (routes, ...).
+    on_network: Callable[[int], Awaitable[None]] | None = None
     _setup: asyncio.Task | None = None
     _cleaned: bool = False
 
@@ -197,6 +217,28 @@ class LaunchedContainer:
             await asyncio.shield(self._setup)
         return self.init_pid
 
+    async def rooted(self, timeout: float = 10.0) -> int | None:
+        """Like `ready()`, and also wait until pid-1 stands in the container's root.
+
+        bwrap reports the child's pid before the child has mounted and entered its new
+        root: entering its namespaces earlier (exec) would land in the launcher's view
+        of the host. The overlay (seen through the launcher's own mount namespace) is on
+        its own device: pid-1's root on that device tells the switch is done."""
+        pid = await self.ready()
+        if pid is None:
+            return None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                overlay_dev = os.stat(f"/proc/{self.process.pid}/root{self.scratch}/merged").st_dev
+                if os.stat(f"/proc/{pid}/root/").st_dev == overlay_dev:
+                    return pid
+            except OSError:
+                return None  # pid-1 is gone
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"container {self.container_id} did not enter its root in {timeout:g}s")
+            await asyncio.sleep(0.001)  # bwrap sets up in a few ms; no event marks the moment
+
     async def _finish_setup(self, info_r: int, block_w: int | None) -> None:
         try:
             data = await read_fd_until(info_r, lambda d: b"}" in d, timeout=30.0)
@@ -204,6 +246,17 @@ class LaunchedContainer:
                 self.init_pid = int(json.loads(data)["child-pid"])
                 if self.network is NetworkMode.NAT:
                     self.nat = await attach_nat(self.init_pid)
+                    if self.on_network is not None:
+                        try:
+                            await self.on_network(self.init_pid)
+                        except Exception as e:  # fail closed: never release a command unrestricted
+                            self.setup_error = f"network setup failed: {e}"
+                            log.warning("container %s: %s", self.container_id, self.setup_error)
+                            self.kill()
+                            block_w_closed, block_w = block_w, None
+                            if block_w_closed is not None:
+                                os.close(block_w_closed)
+                            return
         except (OSError, ValueError, KeyError, RuntimeError, TimeoutError) as e:  # runs on, maybe offline
             self.setup_error = f"{type(e).__name__}: {e}"
             log.warning("container %s: setup failed: %s", self.container_id, self.setup_error)
@@ -314,6 +367,8 @@ async def launch(
     stdin: int = asyncio.subprocess.DEVNULL,
     stdout: int = asyncio.subprocess.PIPE,
     stderr: int = asyncio.subprocess.PIPE,
+    on_network: Callable[[int], Awaitable[None]] | None = None,
+    pids_limit: int = 0,
 ) -> LaunchedContainer:
     """Start `spec`; returns as soon as the launcher process is spawned.
 
@@ -344,9 +399,10 @@ async def launch(
         work.mkdir()  # overlay wants it on the upper's filesystem
         merged = scratch / "merged"
         merged.mkdir()
-        opts, base = overlay_options(spec.layers, upper, work)
+        layers, host_opts, host_root = _host_root_view(spec.layers, scratch)
+        opts, base = overlay_options(layers, upper, work)
         if cgroups is not None:
-            cgroup = cgroups.create(spec.container_id, spec.cpu_limit, spec.memory_limit_mb)
+            cgroup = cgroups.create(spec.container_id, spec.cpu_limit, spec.memory_limit_mb, pids_limit)
         info_r, info_w = os.pipe()
         fds += [info_r, info_w]
         block_r: int | None = None
@@ -372,7 +428,7 @@ async def launch(
             _SCRIPT,
             "nodal-launch",
         ]
-        argv += [procs, opts, base, str(merged), mount, bwrap, "--args", str(args_fd), "--", *spec.command]
+        argv += [procs, opts, base, str(merged), mount, host_opts, host_root, bwrap, "--args", str(args_fd), "--", *spec.command]
         pass_fds = [fd for fd in (info_w, args_fd, block_r) if fd is not None]
         process = await asyncio.create_subprocess_exec(
             *argv,
@@ -400,6 +456,7 @@ async def launch(
         network=network,
         cgroup=cgroup,
         remove_after=remove_after,
+        on_network=on_network,
     )
     container._setup = asyncio.create_task(container._finish_setup(info_r, block_w))
     return container

@@ -35,7 +35,8 @@ from nodal import paths
 from nodal.runtime.backend import Bind
 
 SITE_DEST = "/opt/nodal/site"
-DISTRIBUTIONS = ("grpcio", "protobuf", "cloudpickle", "typing_extensions")
+DISTRIBUTIONS = ("grpcio", "protobuf", "cloudpickle", "typing_extensions",
+                 "uvicorn", "h11", "wsproto", "click")  # the last four serve web endpoints
 OPTIONAL_DISTRIBUTIONS = ("synchronicity",)  # included when installed (the SDK may use it)
 SDK_PACKAGES = ("modal", "nodal")
 SITE_RECIPE_VERSION = "1"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from pathlib import PurePosixPath
 
 from nodal.proto import api_pb2
 from nodal.server.errors import ApiError, invalid, not_found
@@ -132,11 +133,20 @@ class AppService:
             for sid in d.secret_ids:
                 if self.store.get_secret(sid) is None:
                     raise not_found(f"function {d.tag!r} uses secret {sid} that does not exist")
+            for nm in d.nfs_mounts:  # network_file_systems=
+                path = PurePosixPath(nm.mount_path) if nm.mount_path.startswith("/") else None
+                if path is None or ".." in path.parts or str(path) in ("/", "/root", "/tmp", "/run/nodal"):
+                    raise invalid(f"function {d.tag!r}: network file system mount path {nm.mount_path!r} must be "
+                                  "an absolute path other than /, /root and /tmp")
+                nfs_obj = self.store.get_data_object(nm.nfs_id)
+                if nfs_obj is None or nfs_obj.kind != api_pb2.DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM:
+                    raise not_found(f"function {d.tag!r} mounts network file system {nm.nfs_id!r} that does not exist")
             records.append(FunctionRecord(new_id("function"), app.app_id, d.tag, d.SerializeToString()))
         app.code_json = json.dumps([[f.path, f.sha256, f.mode] for f in req.code_files])
         self.store.put_app(app)
         self.store.put_functions(records)
         if app.state == api_pb2.APP_STATE_DEPLOYED:
+            self._keep_unchanged_pools(app, records)
             await self._retire_older_versions(app)
         for r in records:
             d = api_pb2.FunctionDef.FromString(r.definition)
@@ -145,10 +155,71 @@ class AppService:
         self.on_apps_changed()
         return api_pb2.AppPublishResponse(function_ids={r.tag: r.function_id for r in records})
 
+    def _keep_unchanged_pools(self, app: AppRecord, records: list[FunctionRecord]) -> None:
+        """A function whose definition and code did not change keeps its warm containers: the
+        previous version's pool becomes the new version's."""
+        for old in self.store.app_versions(app.name, app.environment):
+            if old.app_id == app.app_id or old.state != api_pb2.APP_STATE_DEPLOYED or old.code_json != app.code_json:
+                continue
+            previous = {f.tag: f for f in self.store.list_functions(old.app_id)}
+            for rec in records:
+                before = previous.get(rec.tag)
+                pool = self.scheduler.pools.get(before.function_id) if before is not None else None
+                if pool is None or before.definition != rec.definition or pool.stopped:
+                    continue
+                del self.scheduler.pools[before.function_id]
+                pool.key, pool.function_id, pool.app_id = rec.function_id, rec.function_id, app.app_id
+                self.scheduler.pools[rec.function_id] = pool
+
     async def _retire_older_versions(self, app: AppRecord) -> None:
+        """Older deployed versions stop taking calls (their names now resolve to `app`); what they
+        are running or have queued finishes first, then their containers stop."""
         for old in self.store.app_versions(app.name, app.environment):
             if old.app_id != app.app_id and old.state == api_pb2.APP_STATE_DEPLOYED:
-                await self._stop(old, "a newer version was deployed")
+                old.state, old.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
+                self.store.put_app(old)
+                self.heartbeats.pop(old.app_id, None)
+                for key, pool in [(k, p) for k, p in self.scheduler.pools.items() if p.app_id == old.app_id]:
+                    self.scheduler.drain_pool(key, pool, f"version {app.version} of {app.name!r} was deployed")
+
+    def successor(self, function_id: str) -> FunctionRecord | None:
+        """For a function of a version that was replaced by a newer deployment: the function
+        with the same tag in the app's live version (calls to the old one go there)."""
+        rec = self.store.get_function(function_id)
+        app = self.store.get_app(rec.app_id) if rec is not None else None
+        if rec is None or app is None or not app.name or app.version == 0:
+            return None
+        try:
+            live = self.live_app_by_name(app.name, app.environment)
+        except ApiError:
+            return None
+        if live.version <= app.version:
+            return None
+        return next((f for f in self.store.list_functions(live.app_id) if f.tag == rec.tag), None)
+
+    async def rollback(self, req: api_pb2.AppRollbackRequest) -> api_pb2.AppRollbackResponse:
+        """Deploy again what version `req.version` (default: the one before the live one) ran,
+        as a new version."""
+        env = req.environment_name or "main"
+        versions = self.store.app_versions(req.name, env)
+        if not versions:
+            raise not_found(f"app {req.name!r} not found in environment {env!r}; deploy it with `modal deploy`")
+        live = self.live_app_by_name(req.name, env)
+        target_version = req.version if req.version else live.version - 1
+        target = next((v for v in versions if v.version == target_version and v.version), None)
+        if target is None:
+            known = ", ".join(str(v.version) for v in sorted(versions, key=lambda v: v.version) if v.version)
+            raise not_found(f"app {req.name!r} has no version {target_version} (its versions: {known})")
+        if target.app_id == live.app_id:
+            raise invalid(f"version {target_version} of {req.name!r} is the live version already")
+        created = self.create(api_pb2.AppCreateRequest(
+            name=req.name, environment_name=env, state=api_pb2.APP_STATE_DEPLOYED,
+            description=target.description, tag=f"rollback to v{target_version}",
+        ))
+        code = [api_pb2.CodeFile(path=p, sha256=sha, mode=mode) for p, sha, mode in json.loads(target.code_json)]
+        functions = [api_pb2.FunctionDef.FromString(f.definition) for f in self.store.list_functions(target.app_id)]
+        await self.publish(api_pb2.AppPublishRequest(app_id=created.app_id, code_files=code, functions=functions))
+        return api_pb2.AppRollbackResponse(app_id=created.app_id, version=created.version)
 
     def heartbeat(self, app_id: str) -> None:
         self.require_app(app_id)
@@ -226,6 +297,11 @@ class AppService:
         rec, definition = self.function_def(function_id)
         app = self.require_app(rec.app_id)
         if app.state not in LIVE_STATES:
+            newer = self.successor(function_id)
+            if newer is not None:  # a call to a replaced version runs on the live one
+                if "/" not in key:
+                    return self.pool(newer.function_id)
+                return self.pool(self.bind_params(newer.function_id, params, api_pb2.FunctionOverrides.FromString(overrides)))
             raise ApiError("ExecutionError", f"app {app.name or app.app_id} is stopped; its functions can't run")
         if overrides:
             definition = apply_overrides(definition, api_pb2.FunctionOverrides.FromString(overrides))

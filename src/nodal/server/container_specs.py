@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from nodal import paths
 from nodal.runtime.backend import Bind, ContainerSpec, RuntimeBackend
 from nodal.server.apps import AppService
 from nodal.server.images import ImageService
@@ -14,6 +15,13 @@ from nodal.server.pool import ContainerSlot, Pool
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
 CONTAINER_SOCKET = "/run/nodal/server.sock"
+
+
+def _empty_dir() -> Path:
+    """An empty, read-only directory to mount over host paths a container must not see."""
+    empty = paths.nodal_home() / "empty"
+    empty.mkdir(mode=0o555, exist_ok=True)
+    return empty
 
 
 class ContainerLauncher:
@@ -67,10 +75,19 @@ class ContainerLauncher:
         )
         binds = list(await asyncio.to_thread(sdk_binds, image.python_version))
         binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
+        if any(str(layer) == "/" for layer in image.layers):  # nodal.ext.host_image: mask our own state
+            binds.append(Bind(_empty_dir(), str(paths.nodal_home().resolve()), read_only=True))
         for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         for path, sha, _mode in image.mounts:  # add_local_* with copy=False: added at start, not built
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
+        if d.nfs_mounts:  # network_file_systems=: the shared host directory itself, read-write
+            nfs = getattr(self, "nfs", None)  # nodal.server.nfs.NfsService, set by main
+            if nfs is None:
+                raise RuntimeError("this server has no network file system service")
+            for nm in d.nfs_mounts:
+                binds.append(Bind(nfs.host_dir(nm.nfs_id), nm.mount_path, read_only=False))
+
         on_exit = self.on_exit
         volumes = getattr(self, "volumes", None)  # nodal.server.volumes.VolumeService, set by main
         if d.volume_mounts:
@@ -86,6 +103,22 @@ class ContainerLauncher:
                 if asyncio.iscoroutine(result):
                     await result
 
+        if d.web_endpoints:  # the gateway reaches the web servers through sockets in this directory
+            from nodal.server.gateway import sockets as web_sockets
+
+            web_dir = web_sockets.container_socket_dir(slot.container_id)
+            web_dir.mkdir(parents=True, exist_ok=True)
+            binds.append(Bind(web_dir, web_sockets.CONTAINER_WEB_DIR, read_only=False))
+            env["NODAL_WEB_DIR"] = web_sockets.CONTAINER_WEB_DIR
+            web_gone = getattr(self, "web_gone", None)  # Gateway.container_gone, set by main
+
+            async def on_exit(container_id: str, code: int, _inner=on_exit) -> None:
+                result = _inner(container_id, code)
+                if asyncio.iscoroutine(result):
+                    await result
+                if web_gone is not None:
+                    await web_gone(container_id)
+
         spec = ContainerSpec(
             container_id=slot.container_id,
             layers=list(image.layers),
@@ -95,6 +128,7 @@ class ContainerLauncher:
             workdir=image.workdir or "/root",
             block_network=d.block_network,
             cpu=d.cpu,
+            gpu=pool.gpu_request,  # reserved by the scheduler ("" when it fell back to CPU)
             cpu_limit=d.cpu_limit,
             memory_mb=d.memory_mb,
             memory_limit_mb=d.memory_limit_mb,

@@ -19,9 +19,13 @@ from nodal.server.apps import AppService
 from nodal.server.call_router import CallService
 from nodal.server.container_specs import ContainerLauncher
 from nodal.server.dict_queue import DataService
+from nodal.server.gateway import Gateway
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
-from nodal.server.scheduler import Scheduler
+from nodal.server.nfs import NfsService
+from nodal.server.sandbox_tunnels import TunnelService
+from nodal.server.sandboxes import SandboxService
+from nodal.server.scheduler import GPU_FALLBACK_MODES, Scheduler
 from nodal.server.schedules import ScheduleRunner
 from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
@@ -53,6 +57,16 @@ def _take_lock() -> int:
     return fd
 
 
+def gpu_fallback_mode() -> str:
+    """NODAL_GPU_FALLBACK: what a function asking for a GPU type no node has gets. "cpu" (the
+    default for this single-machine server: run it on CPU, with a warning) or "queue" (wait for
+    one until its timeout, as a cluster does)."""
+    mode = os.environ.get("NODAL_GPU_FALLBACK", "cpu").strip().lower()
+    if mode not in GPU_FALLBACK_MODES:
+        raise SystemExit(f"NODAL_GPU_FALLBACK must be one of {', '.join(GPU_FALLBACK_MODES)}, not {mode!r}")
+    return mode
+
+
 async def serve(socket_path: Path | None = None) -> None:
     paths.ensure_dirs()
     _take_lock()
@@ -65,23 +79,49 @@ async def serve(socket_path: Path | None = None) -> None:
     logs = LogHub(paths.logs_dir() / "apps")
     runtime = LocalRuntime(paths.containers_dir())
     images = ImageService(ImageBuilder(paths.images_dir()), store)
-    scheduler = Scheduler(runtime, launcher=None)  # type: ignore[arg-type]
+    scheduler = Scheduler(runtime, launcher=None, gpu_fallback=gpu_fallback_mode())  # type: ignore[arg-type]
     apps = AppService(store, blobs, scheduler, logs)
     scheduler.launcher = ContainerLauncher(
         runtime, apps, images, blobs, logs, socket_path, on_exit=scheduler.container_exited
     )
     scheduler.launcher.secrets = secrets
+
+    def warn(pool, message: str) -> None:  # reaches `modal run` through the app's logs
+        log.warning("%s", message)
+        logs.append(pool.app_id, f"[nodal] warning: {message}", stream="stderr", function_name=pool.name)
+
+    scheduler.on_warning = warn
+    images.builder.gpus, images.builder.gpu_fallback = runtime.gpus, scheduler.gpu_fallback  # Image steps' gpu=
     volumes = VolumeService(store, blobs, paths.containers_dir().parent / "volume-views")  # modal.Volume
     scheduler.launcher.volumes = volumes
+    nfs = NfsService(store, paths.nodal_home() / "nfs")  # modal.NetworkFileSystem: shared directories
+    scheduler.launcher.nfs = nfs
     calls = CallService(apps, scheduler, store, blobs)
     schedules = ScheduleRunner(store, calls.spawn)  # scheduled functions of live apps
-    apps.on_apps_changed = schedules.apps_changed
+    gateway = Gateway(apps, scheduler)  # web endpoints over HTTP
+    scheduler.launcher.web_gone = gateway.container_gone
+
+    def apps_changed() -> None:
+        schedules.apps_changed()
+        gateway.routes_changed()
+
+    apps.on_apps_changed = apps_changed
 
     server = grpc.aio.server(options=GRPC_OPTIONS)
     data = DataService(store)  # modal.Dict and modal.Queue
     servicer = NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets)
     servicer.volumes = volumes
+    servicer.nfs = nfs
+    data.on_delete.append(nfs.object_deleted)
+    sandboxes = SandboxService(store, runtime, images, apps, logs, secrets=secrets, volumes=volumes)
+    servicer.sandboxes = sandboxes  # modal.Sandbox, modal container, modal shell
+    sandboxes.scheduler = scheduler  # function containers: modal container list/stop, modal.forward
+    sandboxes.nfs = nfs  # network_file_systems= on sandboxes
+    sandboxes.tunnels = TunnelService(runtime, paths.nodal_home() / "tunnels")  # ports relayed into containers
+    _chain_apps_changed(apps, sandboxes)
+    servicer.gateway = gateway
     api_pb2_grpc.add_NodalServicer_to_server(servicer, server)
+    await gateway.start()  # before the API answers: its URLs are known from the first request
     server.add_insecure_port(f"unix://{socket_path}")
     await server.start()
     os.chmod(socket_path, 0o600)
@@ -89,6 +129,7 @@ async def serve(socket_path: Path | None = None) -> None:
     data.start()
     apps.start()
     resumed = calls.restore()
+    sandboxes.restore()
     schedules.start()
     paths.pid_path().write_text(str(os.getpid()))
     log.info("nodal server %d listening on %s (resumed %d spawned calls)", os.getpid(), socket_path, resumed)
@@ -103,12 +144,25 @@ async def serve(socket_path: Path | None = None) -> None:
     await stop.wait()
     log.info("shutting down")
     await schedules.stop()
+    await gateway.stop()
+    await sandboxes.shutdown()
     await scheduler.shutdown()
     await runtime.shutdown()
     await server.stop(grace=1.0)
     store.close()
     paths.pid_path().unlink(missing_ok=True)
     socket_path.unlink(missing_ok=True)
+
+
+def _chain_apps_changed(apps: AppService, sandboxes: SandboxService) -> None:
+    """When apps change, sandboxes of apps that stopped are terminated too."""
+    previous = apps.on_apps_changed
+
+    def changed() -> None:
+        previous()
+        asyncio.get_running_loop().create_task(sandboxes.apps_changed())
+
+    apps.on_apps_changed = changed
 
 
 async def _stop_when_gone(pid: int, stop: asyncio.Event) -> None:

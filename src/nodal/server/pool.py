@@ -33,6 +33,7 @@ class ContainerSlot:
     startup_handle: asyncio.TimerHandle | None = None
     last_output_at: float = 0.0
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+    web_active: int = 0  # web requests running in this container (nodal.server.gateway)
 
 
 class Pool:
@@ -57,11 +58,18 @@ class Pool:
         self.max_containers = definition.max_containers
         self.buffer_containers = definition.buffer_containers
         self.scaledown_window = definition.scaledown_window or DEFAULT_SCALEDOWN_WINDOW
+        self.gpu_request = definition.gpu  # "" once it falls back to CPU (see Scheduler._gpu_room)
+        self.gpu_wait_since: float | None = None  # waiting for a GPU with no container running
+        self.start_failures = 0  # containers in a row that ended before they were ready
+        self.crash_backoff_until = 0.0  # monotonic time before which min/buffer restarts wait
+        self.drain_reason = ""  # set when a newer deployment replaced this pool (Scheduler.drain_pool)
         self.stopped = False
         self.generator_methods = frozenset(definition.generator_methods)
         self.parked = False  # spawned calls of this pool wait in the store (see CallService.refill)
         # Seconds one input takes in a container (moving average); sizes the prefetch window.
         self.avg_runtime = INITIAL_RUNTIME_ESTIMATE
+        self.web_waiting = 0  # web requests waiting for a container with free capacity
+        self.failed_starts = 0  # containers that exited or failed @enter before they were ready
 
     @property
     def name(self) -> str:
@@ -103,8 +111,8 @@ class Pool:
 
     def desired_containers(self) -> int:
         """The autoscaler's target: enough containers for the backlog, within the bounds."""
-        running = sum(len(c.inflight) for c in self.containers.values())
-        demand = len(self.pending) + running
+        running = sum(len(c.inflight) + c.web_active for c in self.containers.values())
+        demand = len(self.pending) + running + self.web_waiting
         want = -(-demand // self.capacity)  # ceil
         if want:
             want += self.buffer_containers

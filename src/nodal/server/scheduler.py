@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from nodal.proto import api_pb2
 from nodal.runtime.backend import RuntimeBackend
+from nodal.runtime.gpus import GpuFit
 from nodal.server.calls import Call, PendingInput, failure
 from nodal.server.ids import new_id
 from nodal.server.pool import ContainerSlot, Pool
@@ -28,6 +29,7 @@ RETRYABLE = {
 }
 REAP_INTERVAL = 0.25  # seconds between timeout, idle and scaledown checks
 STOP_GRACE = 5.0
+CRASH_BACKOFF_MAX = 60.0  # seconds between restarts of a pool whose containers keep failing to start
 MAX_STARTING_PER_POOL = max(2, os.cpu_count() or 1)
 
 # Starts a container for a pool: (pool, slot) -> awaitable; raises on failure.
@@ -40,14 +42,27 @@ def retry_delay(policy: api_pb2.RetryPolicy, attempt: int) -> float:
     return min(delay, policy.max_delay) if policy.max_delay else delay
 
 
+GPU_FALLBACK_MODES = ("cpu", "queue")
+
+
 class Scheduler:
-    def __init__(self, runtime: RuntimeBackend, launcher: Launcher) -> None:
+    """`gpu_fallback` says what a function gets when no node has its GPU: "cpu" runs it without
+    one (local development, one warning per function); "queue" holds its inputs until a GPU
+    appears or the function's timeout passes (a cluster)."""
+
+    def __init__(self, runtime: RuntimeBackend, launcher: Launcher, gpu_fallback: str = "cpu") -> None:
+        if gpu_fallback not in GPU_FALLBACK_MODES:
+            raise ValueError(f"gpu_fallback must be one of {GPU_FALLBACK_MODES}, not {gpu_fallback!r}")
+        self.gpu_fallback = gpu_fallback
+        self.on_warning: Callable[[Pool, str], None] = lambda pool, message: None
         self.runtime = runtime
         self.launcher = launcher
         self.pools: dict[str, Pool] = {}
+        self.draining: set[Pool] = set()  # pools of replaced versions, finishing what they hold
         self.slots: dict[str, tuple[Pool, ContainerSlot]] = {}
         self.on_call_done: Callable[[Call], None] = lambda call: None
         self.on_pool_low: Callable[[Pool], None] = lambda pool: None  # load parked spawned calls
+        self.on_pool_changed: Callable[[Pool], None] = lambda pool: None  # a container got ready or left (web)
         self._reaper: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -56,7 +71,7 @@ class Scheduler:
     async def shutdown(self) -> None:
         if self._reaper:
             self._reaper.cancel()
-        for pool in list(self.pools.values()):
+        for pool in [*self.pools.values(), *self.draining]:
             # Spawned calls stay pending in the store: the next server re-queues them.
             await self.stop_pool(pool, "the Nodal server shut down while this input was waiting or running",
                                  keep_durable=True, status=api_pb2.RESULT_STATUS_INTERNAL_FAILURE)
@@ -111,6 +126,8 @@ class Scheduler:
     def _autoscale(self, pool: Pool) -> None:
         live = pool.live_containers()
         want = pool.desired_containers()
+        if not pool.pending and not pool.web_waiting and time.monotonic() < pool.crash_backoff_until:
+            want = len(live)  # warm containers keep failing to start: wait before the next try
         cpu_each = pool.definition.cpu or 0.125
         starting = sum(1 for c in live if c.state == "starting")
         # Start a few at a time: a burst of cold starts on a small host slows every one of them,
@@ -119,11 +136,36 @@ class Scheduler:
         for _ in range(min(want - len(live), room)):
             if self.runtime.resources_left().cpu < cpu_each and live:
                 break  # the host is full; the backlog waits for a free container
+            if pool.gpu_request and not self._gpu_room(pool, live):
+                break
             self._start_container(pool)
+
+    def _gpu_room(self, pool: Pool, live: list[ContainerSlot]) -> bool:
+        """Whether another container of this GPU pool can start now (or falls back to CPU)."""
+        fit = self.runtime.gpu_fit(pool.gpu_request)
+        if fit is GpuFit.NOW:
+            return True
+        if fit is GpuFit.NEVER and self.gpu_fallback == "cpu":
+            inventory = self.runtime.resources_left().gpus
+            have = ", ".join(f"{n} x {t}" for t, n in sorted(inventory.items())) or "no GPUs"
+            self.on_warning(
+                pool,
+                f"Function {pool.name!r} asks for GPU {pool.gpu_request} but this Nodal server has "
+                f"{have} free or installed; running it on CPU instead. (Start the server with "
+                "NODAL_GPU_FALLBACK=queue to wait for a GPU instead.)",
+            )
+            pool.gpu_request = ""
+            return True
+        if not live and pool.gpu_wait_since is None:
+            pool.gpu_wait_since = time.monotonic()
+        return False
 
     # ---------- containers ----------
     def _start_container(self, pool: Pool) -> ContainerSlot:
         slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16))
+        if pool.gpu_request:  # taken now, so a second start in this tick cannot take the same GPUs
+            self.runtime.reserve_gpus(slot.container_id, pool.gpu_request)
+            pool.gpu_wait_since = None
         pool.containers[slot.container_id] = slot
         self.slots[slot.container_id] = (pool, slot)
         startup = (pool.definition.startup_timeout or pool.timeout) + 60.0
@@ -138,6 +180,7 @@ class Scheduler:
             await self.launcher(pool, slot)
         except Exception as exc:  # noqa: BLE001 - any launch failure fails the waiting inputs
             log.exception("could not start a container for %s", pool.name)
+            self.runtime.release_gpus(slot.container_id)
             self._forget_slot(pool, slot)
             self._fail_pending(
                 pool, api_pb2.RESULT_STATUS_INTERNAL_FAILURE, f"could not start a container: {exc}"
@@ -154,14 +197,26 @@ class Scheduler:
             return
         slot.state = "ready"
         slot.idle_since = time.monotonic()
+        pool.start_failures, pool.crash_backoff_until = 0, 0.0
         if slot.startup_handle:
             slot.startup_handle.cancel()
         self.kick(pool)
+        self.on_pool_changed(pool)
+
+    def _start_failed(self, pool: Pool) -> None:
+        """A container ended before it was ready: back off (1 s doubling to a minute) before
+        starting another one only to keep min/buffer containers, so a broken image or @enter
+        does not restart in a tight loop. Inputs still get a container at once (and fail fast)."""
+        pool.failed_starts += 1  # waiting web requests give up after a few (nodal.server.gateway)
+        pool.start_failures += 1
+        delay = min(CRASH_BACKOFF_MAX, 2.0 ** (pool.start_failures - 1))
+        pool.crash_backoff_until = time.monotonic() + delay
 
     def worker_init_failed(self, pool: Pool, slot: ContainerSlot, result: api_pb2.Result) -> None:
         """@enter or the import failed: fail what is queued instead of restarting in a loop."""
         log.info("container %s of %s failed to start: %s", slot.container_id, pool.name, result.exception)
         slot.state = "draining"
+        self._start_failed(pool)
         for pin in list(slot.inflight.values()):
             self._finish(pool, slot, pin, result)
         while pool.pending:
@@ -181,12 +236,22 @@ class Scheduler:
             message = f"container {container_id} exited (code {code}) while running this input"
             self._finish(pool, slot, pin, failure(api_pb2.RESULT_STATUS_INTERNAL_FAILURE, message))
         if was_starting:
+            self._start_failed(pool)
             self._fail_pending(
                 pool,
                 api_pb2.RESULT_STATUS_INIT_FAILURE,
                 f"container {container_id} exited with code {code} before it was ready; see `modal app logs`",
             )
         self.kick(pool)
+        self.on_pool_changed(pool)
+        if pool.gpu_request:
+            self.gpus_released()
+
+    def gpus_released(self) -> None:
+        """GPUs became free (a container or sandbox ended): pools waiting for one may start now."""
+        for pool in self.pools.values():
+            if pool.gpu_request and pool.pending:
+                self.kick(pool)
 
     def _forget_slot(self, pool: Pool, slot: ContainerSlot) -> None:
         if slot.startup_handle:
@@ -363,6 +428,14 @@ class Scheduler:
         await asyncio.gather(*(asyncio.wait_for(s.exited.wait(), STOP_GRACE + 2.0) for s in slots),
                              return_exceptions=True)
 
+    def drain_pool(self, key: str, pool: Pool, reason: str) -> None:
+        """Take the pool out of service (new calls no longer find it) but let its queued and
+        running inputs finish; its containers stop once it is idle (see _reap_loop)."""
+        self.pools.pop(key, None)
+        pool.min_containers = pool.buffer_containers = 0
+        pool.drain_reason = reason
+        self.draining.add(pool)
+
     # ---------- scale-down ----------
     def _sweep_timeouts(self, pool: Pool, now: float) -> None:
         """Inputs past their timeout (checked every REAP_INTERVAL: one sweep is cheaper than a
@@ -373,19 +446,45 @@ class Scheduler:
                 if now - pin.started_at >= limit:
                     self._on_timeout(pool, pin)
 
+    def _sweep_gpu_wait(self, pool: Pool, now: float) -> None:
+        """Inputs that waited the function's timeout for a GPU with no container running fail."""
+        if pool.gpu_wait_since is None or pool.live_containers():
+            return
+        if not pool.pending:
+            pool.gpu_wait_since = None
+            return
+        if now - pool.gpu_wait_since >= pool.timeout:
+            inventory = self.runtime.resources_left().gpus
+            have = ", ".join(f"{n} x {t}" for t, n in sorted(inventory.items())) or "no free GPUs"
+            message = (
+                f"Function {pool.name!r} waited {pool.timeout:g}s (its timeout) for GPU {pool.gpu_request}, "
+                f"and none became available (this server has {have}). Ask for a GPU type the server has, "
+                "or use a longer timeout."
+            )
+            pool.gpu_wait_since = None
+            self._fail_pending(pool, api_pb2.RESULT_STATUS_TIMEOUT, message)
+
     async def _reap_loop(self) -> None:
         while True:
             await asyncio.sleep(REAP_INTERVAL)
             now = time.monotonic()
+            for pool in list(self.draining):
+                busy = pool.pending or pool.retrying or any(c.inflight for c in pool.containers.values())
+                if not busy:
+                    self.draining.discard(pool)
+                    asyncio.get_running_loop().create_task(self.stop_pool(pool, pool.drain_reason))
+                else:
+                    self._sweep_timeouts(pool, now)
             for pool in list(self.pools.values()):
                 self._sweep_timeouts(pool, now)
+                self._sweep_gpu_wait(pool, now)
                 ready = [c for c in pool.containers.values() if c.state == "ready"]
                 keep = max(pool.min_containers, pool.desired_containers())
                 excess = len(pool.live_containers()) - keep
                 for slot in sorted(ready, key=lambda c: c.idle_since):
                     if excess <= 0:
                         break
-                    if not slot.inflight and now - slot.idle_since >= pool.scaledown_window:
+                    if not slot.inflight and not slot.web_active and now - slot.idle_since >= pool.scaledown_window:
                         self._stop_slot(pool, slot)
                         excess -= 1
                 if len(pool.live_containers()) < pool.min_containers:

@@ -46,8 +46,11 @@ def next_due(schedule: Schedule | str, anchor: float, last_fire: float | None) -
     return next_fire(schedule, _dt(after), start=_dt(anchor)).timestamp()
 
 
+_NO_ARGS = cloudpickle.dumps(((), {}))
+
+
 def empty_input() -> api_pb2.Input:
-    return api_pb2.Input(idx=0, args=api_pb2.Payload(data=cloudpickle.dumps(((), {}))))
+    return api_pb2.Input(idx=0, args=api_pb2.Payload(data=_NO_ARGS))
 
 
 @dataclass
@@ -119,8 +122,8 @@ class ScheduleRunner:
         """Fire everything due now; return how long to sleep until the next due time (bounded)."""
         if self._dirty:
             self.reload()
-        now = self.clock()
         for entry in list(self.entries.values()):
+            now = self.clock()  # per entry: what is recorded is when each one actually fired
             if entry.due <= now:
                 self._fire(entry, now)
         if not self.entries:

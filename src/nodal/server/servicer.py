@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import time
 
 import grpc
 
 import nodal
 from nodal.proto import api_pb2, api_pb2_grpc
-from nodal.server.apps import AppService
+from nodal.server.apps import LIVE_STATES, AppService
 from nodal.server.call_router import CallService
 from nodal.server.dict_queue import DataService
 from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
@@ -83,6 +84,18 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def Hello(self, request, context):
         return api_pb2.HelloResponse(server_version=nodal.__version__, pid=os.getpid())
 
+    # ---- GPUs ----
+    @_rpc
+    async def GpuList(self, request, context):
+        runtime, gpus = self.scheduler.runtime, []
+        for used in runtime.gpu_inventory():
+            d = used.device
+            gpus.append(api_pb2.GpuInfo(
+                node=used.node, index=d.index, name=d.name, gpu_type=d.gpu_type, uuid=d.uuid,
+                memory_mb=d.memory_mb, container_id=used.container_id or "",
+            ))
+        return api_pb2.GpuListResponse(gpus=gpus, fallback=self.scheduler.gpu_fallback)
+
     # ---- blobs ----
     @_rpc
     async def BlobHas(self, request, context):
@@ -139,6 +152,51 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         return api_pb2.AppListResponse(apps=[self.apps.info(a) for a in self.apps.store.list_apps(env)])
 
     @_rpc
+    async def AppRollback(self, request, context):
+        if not request.name:
+            raise invalid("AppRollback needs the app's name")
+        if request.version < 0:
+            raise invalid(f"version must be a positive number, not {request.version}")
+        return await self.apps.rollback(request)
+
+    # ---- environments (exist once created or used; "main" always) ----
+    @_rpc
+    async def EnvironmentCreate(self, request, context):
+        from nodal.server.apps import _valid_name
+
+        if not _valid_name(request.name):
+            raise invalid(f"invalid environment name {request.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
+        if request.name in self.apps.store.list_environments() or request.name == "main":
+            raise ApiError("AlreadyExistsError", f"environment {request.name!r} already exists")
+        self.apps.store.put_environment(request.name, time.time())
+        return api_pb2.Empty()
+
+    @_rpc
+    async def EnvironmentList(self, request, context):
+        envs = self.apps.store.list_environments()
+        envs.setdefault("main", 0.0)
+        return api_pb2.EnvironmentListResponse(environments=[
+            api_pb2.EnvironmentInfo(name=n, created_at=t, is_default=n == "main") for n, t in sorted(envs.items())
+        ])
+
+    @_rpc
+    async def EnvironmentDelete(self, request, context):
+        name = request.name
+        if name == "main":
+            raise invalid("the default environment 'main' cannot be deleted")
+        if name not in self.apps.store.list_environments():
+            raise not_found(f"environment {name!r} not found")
+        live = [a for a in self.apps.store.list_apps(name) if a.state in LIVE_STATES]
+        if live:
+            names = ", ".join(sorted({a.name or a.app_id for a in live}))
+            raise invalid(f"environment {name!r} still runs apps ({names}): stop them first with `modal app stop`")
+        if any(self.apps.store.list_data_objects(kind, name) for kind in api_pb2.DataObjectKind.values() if kind):
+            raise invalid(f"environment {name!r} still holds named objects (see `modal dict/queue/volume list "
+                          f"--env {name}`): delete them first")
+        self.apps.store.delete_environment(name)
+        return api_pb2.Empty()
+
+    @_rpc
     async def AppHistory(self, request, context):
         if request.app_id:
             app = self.apps.require_app(request.app_id)
@@ -169,6 +227,18 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
             raise invalid(f"malformed image id {request.image_id!r}")
         async for event in self.images.join(request.image_id):
             yield event
+
+    @_rpc
+    async def ImageFromId(self, request, context):
+        return api_pb2.ImageFromIdResponse(spec=self.images.spec_of(request.image_id))
+
+    @_rpc
+    async def ImageLayers(self, request, context):
+        return await self.images.layers()
+
+    @_rpc
+    async def ImagePrune(self, request, context):
+        return await self.images.prune(request)
 
     # ---- secrets ----
     @_rpc
@@ -217,9 +287,10 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     @_rpc
     async def FunctionGetStats(self, request, context):
         pool = self.apps.pool(request.function_id)
-        running = sum(1 for c in pool.containers.values() if c.inflight)
+        running = sum(1 for c in pool.containers.values() if c.inflight or c.web_active)  # web: requests
         return api_pb2.FunctionStats(
-            backlog=len(pool.pending), num_total_runners=len(pool.live_containers()), num_active_runners=running
+            backlog=len(pool.pending) + pool.web_waiting, num_total_runners=len(pool.live_containers()),
+            num_active_runners=running,
         )
 
     @_rpc
@@ -288,6 +359,43 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def DataObjectList(self, request, context):
         return self.data.list(request)
 
+    # ---- network file systems (self.nfs: nodal.server.nfs.NfsService, set by main) ----
+    @_rpc
+    async def NfsWriteFile(self, request_iterator, context):
+        return await self.nfs.write(request_iterator)
+
+    @_stream_rpc
+    async def NfsReadFile(self, request, context):
+        async for chunk in self.nfs.read(request):
+            yield chunk
+
+    @_rpc
+    async def NfsListFiles(self, request, context):
+        return self.nfs.list(request)
+
+    @_rpc
+    async def NfsRemoveFile(self, request, context):
+        self.nfs.remove(request)
+        return api_pb2.Empty()
+
+    # ---- web endpoints ----
+    @_rpc
+    async def WebInfo(self, request, context):
+        return self._gateway().web_info(request)
+
+    @_rpc
+    async def ProxyAuthTokenCreate(self, request, context):
+        if len(request.name) > 100:
+            raise invalid("a proxy auth token name is at most 100 characters")
+        token_id, secret = self._gateway().tokens.create(request.name)
+        return api_pb2.ProxyAuthTokenCreateResponse(token_id=token_id, token_secret=secret)
+
+    def _gateway(self):
+        gateway = getattr(self, "gateway", None)  # nodal.server.gateway.Gateway, set by main
+        if gateway is None:
+            raise ApiError("ExecutionError", "this server has no web gateway")
+        return gateway
+
     @_rpc
     async def VolumeRename(self, request, context):
         self.data.rename_volume(request)
@@ -344,6 +452,10 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def QueueNextItems(self, request, context):
         return await self.data.queue_next_items(request)
 
+    async def DataStream(self, request_iterator, context):
+        async for resp in self.data.stream(request_iterator):
+            yield resp
+
     # ---- workers ----
     async def WorkerStream(self, request_iterator, context):
         import asyncio
@@ -385,3 +497,72 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
                 yield directive
         finally:
             reader.cancel()
+
+    # ---- sandboxes (nodal.server.sandboxes; `self.sandboxes` is set by main) ----
+    @_rpc
+    async def SandboxCreate(self, request, context):
+        return await self.sandboxes.create(request)
+
+    @_rpc
+    async def SandboxGet(self, request, context):
+        return self.sandboxes.get_info(request.sandbox_id)
+
+    @_rpc
+    async def SandboxWait(self, request, context):
+        return await self.sandboxes.wait(request)
+
+    @_rpc
+    async def SandboxTerminate(self, request, context):
+        await self.sandboxes.terminate(request.sandbox_id)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def SandboxList(self, request, context):
+        return self.sandboxes.list(request)
+
+    @_rpc
+    async def SandboxSetTags(self, request, context):
+        self.sandboxes.set_tags(request)
+        return api_pb2.Empty()
+
+    @_stream_rpc
+    async def ProcessStream(self, request_iterator, context):
+        from nodal.server.sandbox_exec import process_stream
+
+        async for resp in process_stream(self.sandboxes, request_iterator):
+            yield resp
+
+    @_rpc
+    async def SandboxFs(self, request, context):
+        return await self.sandboxes.fs.request(request)
+
+    @_stream_rpc
+    async def SandboxWatch(self, request, context):
+        async for event in self.sandboxes.fs.watch(request):
+            yield event
+
+    @_rpc
+    async def SandboxSnapshotFs(self, request, context):
+        return await self.sandboxes.snapshot(request)
+
+    @_rpc
+    async def SandboxTunnels(self, request, context):
+        return await self.sandboxes.get_tunnels(request)
+
+    @_rpc
+    async def TunnelOpen(self, request, context):
+        return await self.sandboxes.open_forward(request)
+
+    @_rpc
+    async def TunnelClose(self, request, context):
+        await self.sandboxes.close_forward(request)
+        return api_pb2.Empty()
+
+    @_rpc
+    async def ContainerList(self, request, context):
+        return self.sandboxes.list_containers(self.scheduler, request)
+
+    @_rpc
+    async def ContainerStop(self, request, context):
+        await self.sandboxes.stop_container(self.scheduler, request.container_id)
+        return api_pb2.Empty()

@@ -98,6 +98,17 @@ class MetadataStore(abc.ABC):
     def put_functions(self, functions: list[FunctionRecord]) -> None: ...
 
     @abc.abstractmethod
+    def put_environment(self, name: str, created_at: float) -> bool:
+        """Record an environment; False if it existed already."""
+
+    @abc.abstractmethod
+    def list_environments(self) -> dict[str, float]:
+        """name -> created_at of every environment: created ones and those in use."""
+
+    @abc.abstractmethod
+    def delete_environment(self, name: str) -> bool: ...
+
+    @abc.abstractmethod
     def list_functions(self, app_id: str) -> list[FunctionRecord]: ...
 
     @abc.abstractmethod
@@ -274,6 +285,19 @@ class MetadataStore(abc.ABC):
 
     def rename_data_object(self, object_id: str, name: str) -> None:
         """Give a named object a new name; a taken (kind, environment, name) raises the backend's integrity error."""
+        raise NotImplementedError
+
+    # ---- sandboxes (each kept as a serialized SandboxInfo) ----
+    def put_sandbox(self, sandbox_id: str, app_id: str, finished: bool, created_at: float, info: bytes) -> None:
+        """Insert or replace a sandbox's record."""
+        raise NotImplementedError
+
+    def get_sandbox(self, sandbox_id: str) -> bytes | None:
+        """The serialized SandboxInfo of a sandbox, or None."""
+        raise NotImplementedError
+
+    def list_sandboxes(self, app_id: str | None, include_finished: bool) -> list[bytes]:
+        """Serialized SandboxInfos, oldest first, of one app (or all), running only unless asked."""
         raise NotImplementedError
 
     @abc.abstractmethod

@@ -21,14 +21,15 @@ from typing import Any
 
 import grpc
 
-from nodal.proto import api_pb2, api_pb2_grpc
+from nodal.proto import api_pb2
+from nodal.proto.lazy_stub import LazyNodalStub
 from nodal.worker.user_code import Service, call_hook, find_function_handles, load
 
 INLINE_LIMIT = 2 * 1024 * 1024
 
 
 class Worker:
-    def __init__(self, stub: api_pb2_grpc.NodalStub) -> None:
+    def __init__(self, stub: LazyNodalStub) -> None:
         self.stub = stub
         self.stream: Any = None  # the WorkerStream call, written to directly
         self.unsent: list[api_pb2.WorkerMessage] = []
@@ -48,6 +49,7 @@ class Worker:
         self.thread_outbox: list[api_pb2.Output] = []
         self.thread_lock = threading.Lock()
         self.cancelled: set[str] = set()
+        self.web: Any = None  # nodal.worker.web.WebServers of a web endpoint function
 
     # ---------- output ----------
     def post(self, out: api_pb2.Output) -> None:
@@ -339,6 +341,12 @@ class Worker:
                     await hook()
                 else:
                     await self._in_thread(contextvars.copy_context(), hook)
+            if d.web_endpoints:  # serve before reporting ready: the gateway sends requests at once
+                from nodal.worker.web import WebServers
+
+                self.web = WebServers()
+                await self.web.start(d, self.service,
+                                     lambda fn, *a: self._in_thread(contextvars.copy_context(), fn, *a))
         except BaseException as exc:  # noqa: BLE001
             traceback.print_exc()
             result = await self.failure_result(exc, api_pb2.RESULT_STATUS_INIT_FAILURE)
@@ -360,6 +368,8 @@ class Worker:
             app._hydrate_all(function_ids, client)
 
     async def stop(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         if self.inline_thread is not None:  # let the input in progress finish before @exit
             self.inline_queue.put(None)
             await asyncio.get_running_loop().run_in_executor(None, self.inline_thread.join, 10.0)
@@ -382,10 +392,14 @@ class Worker:
 
 async def _amain() -> int:
     socket = os.environ["NODAL_SERVER_SOCKET"]
+    if os.environ.get("NODAL_WEB_DIR"):  # a web endpoint's container (nodal.worker.web)
+        from nodal.worker.web import prefetch_server_modules
+
+        prefetch_server_modules()
     hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
         container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
     async with grpc.aio.insecure_channel(f"unix://{socket}") as channel:
-        stub = api_pb2_grpc.NodalStub(channel)
+        stub = LazyNodalStub(channel)
         worker = Worker(stub)
 
         stream = worker.stream = stub.WorkerStream()

@@ -91,6 +91,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (volume_id, version)
     );
     """,
+    # 8: sandboxes: their state as a serialized SandboxInfo.
+    """
+    CREATE TABLE sandboxes (
+        sandbox_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, finished INTEGER NOT NULL,
+        created_at REAL NOT NULL, info BLOB NOT NULL
+    );
+    CREATE INDEX sandboxes_by_app ON sandboxes(app_id, finished, created_at);
+    """,
+    # environments created with `modal environment create` (others exist by being used)
+    """
+    CREATE TABLE environments (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
+    """,
 ]
 
 
@@ -144,6 +156,26 @@ class SqliteMetadataStore(MetadataStore):
             (name, environment),
         ).fetchall()
         return [AppRecord(*r) for r in rows]
+
+    # ---- environments ----
+    def put_environment(self, name: str, created_at: float) -> bool:
+        cur = self.db.execute("INSERT OR IGNORE INTO environments VALUES (?,?)", (name, created_at))
+        return cur.rowcount == 1
+
+    def list_environments(self) -> dict[str, float]:
+        """Every environment: created ones, and those running apps or named objects live in."""
+        rows = self.db.execute(
+            "SELECT name, created_at FROM environments UNION ALL "
+            "SELECT environment, MIN(created_at) FROM apps WHERE stopped_at = 0 GROUP BY environment UNION ALL "
+            "SELECT environment, MIN(created_at) FROM data_objects GROUP BY environment"
+        ).fetchall()
+        out: dict[str, float] = {}
+        for name, created in rows:
+            out[name] = min(created, out.get(name, created))
+        return out
+
+    def delete_environment(self, name: str) -> bool:
+        return self.db.execute("DELETE FROM environments WHERE name = ?", (name,)).rowcount == 1
 
     # ---- functions ----
     def put_functions(self, functions: list[FunctionRecord]) -> None:
@@ -487,3 +519,23 @@ class SqliteMetadataStore(MetadataStore):
 
     def close(self) -> None:
         self.db.close()
+
+    # ---- sandboxes ----
+    def put_sandbox(self, sandbox_id: str, app_id: str, finished: bool, created_at: float, info: bytes) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO sandboxes (sandbox_id, app_id, finished, created_at, info) VALUES (?,?,?,?,?)",
+            (sandbox_id, app_id, int(finished), created_at, info),
+        )
+
+    def get_sandbox(self, sandbox_id: str) -> bytes | None:
+        row = self.db.execute("SELECT info FROM sandboxes WHERE sandbox_id = ?", (sandbox_id,)).fetchone()
+        return row[0] if row else None
+
+    def list_sandboxes(self, app_id: str | None, include_finished: bool) -> list[bytes]:
+        sql, args = "SELECT info FROM sandboxes WHERE 1=1", []
+        if app_id:
+            sql += " AND app_id = ?"
+            args.append(app_id)
+        if not include_finished:
+            sql += " AND finished = 0"
+        return [r[0] for r in self.db.execute(sql + " ORDER BY created_at", args).fetchall()]

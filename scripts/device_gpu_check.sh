@@ -24,4 +24,4 @@ if [[ "${1:-}" == "--bench" ]]; then
   shift
   exec "$PY" bench/gpu.py "$@"
 fi
-"$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_host.py "$@"
+"$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_host.py tests/test_sandbox_gpu.py "$@"

@@ -132,3 +132,13 @@ def test_run_function_app_and_from_id(nodal_server):
         modal.Image.from_id("im-" + "0" * 32)
     with pytest.raises(InvalidError):
         modal.Image.from_id("not-an-id")
+
+
+def test_run_function_with_volume_and_network_file_system(nodal_server):
+    from apps.image_fn_mounts_app import app, look, shared, weights
+
+    with app.run():
+        seen = look.remote()
+    assert seen == {"weights": "weights v1", "marker": True, "weights_dir_in_layer": ["model.bin"]}
+    assert b"".join(weights.read_file("model.bin")) == b"weights v1"  # committed by the build
+    assert b"".join(shared.read_file("log.txt")) == b"built"

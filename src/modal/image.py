@@ -55,6 +55,32 @@ class StageCopy:
 
 
 Entry = Step | LocalFiles | StageCopy
+# run_function's volumes / network file systems, by the token in its step's spec (this process)
+_DATA_MOUNTS: dict[str, tuple[dict, dict]] = {}
+
+
+def _check_data_mounts(volumes: Any, network_file_systems: Any) -> None:
+    """run_function's volumes= / network_file_systems=: dicts of absolute path -> the right object."""
+    from modal.network_file_system import NetworkFileSystem
+    from modal.volume import Volume
+
+    for name, given, kind in (("volumes", volumes, Volume), ("network_file_systems", network_file_systems,
+                                                             NetworkFileSystem)):
+        if not isinstance(given, dict):
+            raise _invalid(f"Image.run_function: {name} must be a dict of mount path -> {kind.__name__}")
+        for path, obj in given.items():
+            if not isinstance(obj, kind):
+                raise _invalid(f"Image.run_function: {name}[{str(path)!r}] must be a modal.{kind.__name__}, "
+                               f"not {type(obj).__name__}")
+            if not str(path).startswith("/") or str(path).rstrip("/") in ("", "/root", "/tmp"):
+                raise _invalid(f"Image.run_function: {name} mount path {str(path)!r} must be an absolute path "
+                               "other than /, /root and /tmp")
+
+
+def data_mounts_of(spec: dict) -> tuple[dict, dict] | None:
+    """(volumes, network_file_systems) of a run_function step's spec, if it has any."""
+    token = spec.get("_data_mounts")
+    return _DATA_MOUNTS.get(token) if isinstance(token, str) else None
 MICROMAMBA_IMAGE = "mambaorg/micromamba:2.0.5"
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 __all__ = ["NON_PYTHON_FILES", "FilePatternMatcher", "Image"]
@@ -995,9 +1021,7 @@ class Image:
         if mounts:
             raise _invalid("Image.run_function: mounts= is not supported; add files with "
                            "Image.add_local_dir(..., copy=True) before run_function")
-        if volumes or network_file_systems:
-            raise _invalid("Image.run_function: volumes= and network_file_systems= are not supported in "
-                           "image builds on Nodal; download into the image, or use a volume at run time")
+        _check_data_mounts(volumes, network_file_systems)
         if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             raise _invalid("Image.run_function: args must be a sequence and kwargs a dict")
         for name, value in (("cpu", cpu), ("memory", memory)):
@@ -1007,6 +1031,10 @@ class Image:
                                     or timeout <= 0):
             raise _invalid(f"Image.run_function: timeout must be a positive number of seconds, got {timeout!r}")
         spec: dict[str, Any] = _function_identity(raw_f, tuple(args), dict(kwargs))
+        if volumes or network_file_systems:  # looked up when the image is built; not its identity
+            token = f"{id(spec):x}-{len(_DATA_MOUNTS)}"
+            _DATA_MOUNTS[token] = (dict(volumes), dict(network_file_systems))
+            spec["_data_mounts"] = token
         if timeout is not None:
             spec["timeout"] = timeout
         _add_gpu(spec, gpu, "run_function")

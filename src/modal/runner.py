@@ -48,6 +48,18 @@ def _image_spec(
     ], mounts=mounts or [])
 
 
+async def _resolve_data_mounts(spec: api_pb2.ImageSpec, client: Client) -> None:
+    """Steps with `volumes=` / `network_file_systems=` (run_function): the objects, looked up now."""
+    from modal.image import data_mounts_of
+
+    for step in spec.steps:
+        found = data_mounts_of(json.loads(step.spec_json))
+        if found is not None:
+            volumes, network_file_systems = found
+            step.volume_mounts.extend(await _volume_mounts(volumes, client))
+            step.nfs_mounts.extend(await _nfs_mounts(network_file_systems, client))
+
+
 async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str, str]) -> str:
     # add_local_* files travel as blobs: copy=True ones are built into a layer by the server,
     # copy=False ones are bound into containers when they start.
@@ -58,6 +70,7 @@ async def _build_image(client: Client, image: Any, app_id: str, cache: dict[str,
     # build-time secrets (secrets= of build steps): resolved to ids, decrypted only by the builder
     secret_ids = [[await sec._resolve(client, app_id) for sec in secs] for secs in image._step_secrets()]
     spec = _image_spec(image, mounts, secret_ids)
+    await _resolve_data_mounts(spec, client)
     key = spec.SerializeToString(deterministic=True).hex()
     if key in cache:
         return cache[key]
@@ -116,6 +129,24 @@ async def _nfs_mounts(network_file_systems: dict, client: Client | None = None) 
     return out
 
 
+async def _volume_mounts(volumes: dict, client: Client | None = None) -> list[api_pb2.VolumeMount]:
+    """`volumes={"/path": vol}` as mounts (each volume looked up or created now, through `client`
+    unless the handle has a client of its own: it may be another server's)."""
+    from modal.volume import Volume
+
+    mounts = []
+    for mount_path, vol in sorted(volumes.items(), key=lambda kv: str(kv[0])):
+        if not isinstance(vol, Volume):
+            raise InvalidError(f"volumes={{{mount_path!r}: ...}} needs a modal.Volume, not {type(vol).__name__}")
+        if not str(mount_path).startswith("/") or str(mount_path).rstrip("/") in ("", "/root", "/run/nodal"):
+            raise InvalidError(f"volume mount path {mount_path!r} must be an absolute path other than / and /root")
+        if vol._client is None:
+            vol._client = client
+        _c, volume_id = await vol._ids()
+        mounts.append(api_pb2.VolumeMount(mount_path=str(mount_path), volume_id=volume_id))
+    return mounts
+
+
 async def _function_def(client: Client, reg: _Registered, app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
     from modal.image import Image
 
@@ -127,18 +158,7 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
     if opts.serialized or needs_serialization(reg.raw):
         serialized = serialize(reg.raw)
     nfs_mounts = await _nfs_mounts(opts.network_file_systems, client)
-    from modal.volume import Volume
-
-    mounts = []
-    for mount_path, vol in sorted(opts.volumes.items()):
-        if not isinstance(vol, Volume):
-            raise InvalidError(f"volumes={{{mount_path!r}: ...}} needs a modal.Volume, not {type(vol).__name__}")
-        if not str(mount_path).startswith("/") or str(mount_path).rstrip("/") in ("", "/root", "/run/nodal"):
-            raise InvalidError(f"volume mount path {mount_path!r} must be an absolute path other than / and /root")
-        if vol._client is None:  # resolved through the app's client (it may be another server's)
-            vol._client = client
-        _c, volume_id = await vol._ids()
-        mounts.append(api_pb2.VolumeMount(mount_path=str(mount_path), volume_id=volume_id))
+    mounts = await _volume_mounts(opts.volumes, client)
     fd = opts.to_proto(
         tag=reg.function.tag,
         module_name=module_name,

@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +70,10 @@ class _ChainState:
 GPU_WAIT_SECONDS = 3600.0  # how long a build step with gpu= waits for a busy GPU when it has no timeout
 
 
+# (owner, [(kind, id, path)]) -> (binds, finish(success)); see ImageBuilder.attach_data_mounts
+DataMounter = Callable[[str, list], Awaitable[tuple[list[Bind], Callable[[bool], Awaitable[None]]]]]
+
+
 class ImageBuilder:
     """Builds and caches image layers under `root` (default: `$NODAL_HOME/images`).
 
@@ -98,6 +102,10 @@ class ImageBuilder:
         # step gets when the server has none of that type ("cpu": build without; "queue": fail).
         self.gpus: GpuAllocator | None = None
         self.gpu_fallback = "cpu"
+        # Mounts a build container's volumes / network file systems (set by the server):
+        # (owner, [(kind, id, path)]) -> (binds, finish(success)) where finish commits and releases.
+        self.attach_data_mounts: DataMounter | None = None
+        self._data_mounts: dict[str, list[tuple[str, str, str]]] = {}  # layer id -> its step's mounts
 
     def image_id(self, steps: list[Step]) -> str:
         """The image's deterministic identity ("im-" + hex) from its chain of steps."""
@@ -126,11 +134,14 @@ class ImageBuilder:
         log: BuildLog = lambda line: None,
         secret_env: Sequence[dict[str, str]] | None = None,
         require_python: bool = True,
+        data_mounts: Sequence[list[tuple[str, str, str]]] | None = None,
     ) -> BuiltImage:
         """Build whatever layers are missing (or forced) and return the image; raises ImageBuildError.
 
         `secret_env[i]` (optional) is extra env for step i's build commands, from its secrets:
-        it is not part of the layer identity and is not stored in the image.
+        it is not part of the layer identity and is not stored in the image. `data_mounts[i]`
+        (optional) are the volumes / network file systems step i mounts ("volume" | "nfs", id,
+        path), through `attach_data_mounts`; likewise not part of the identity.
         """
         self._check_chain(steps)
         state = _ChainState()
@@ -144,7 +155,13 @@ class ImageBuilder:
             if record is None:
                 log(f"=> Step {index}/{len(steps)}: {step.kind} {_summary(step)}")
                 extra = dict(secret_env[index - 1]) if secret_env and index - 1 < len(secret_env) else {}
-                record = await self._build_layer(step, lid, state, log, forced, extra)
+                mounts = list(data_mounts[index - 1]) if data_mounts and index - 1 < len(data_mounts) else []
+                if mounts:
+                    self._data_mounts[lid] = mounts
+                try:
+                    record = await self._build_layer(step, lid, state, log, forced, extra)
+                finally:
+                    self._data_mounts.pop(lid, None)
             self._apply(state, record)
         if not state.python and require_python:  # a COPY --from source image needs none
             raise ImageBuildError(
@@ -418,7 +435,14 @@ class ImageBuilder:
         env = {**DEFAULT_ENV, **state.env, **extra_env, **plan.env, **tool_env}
         user = state.meta.get("user")
         gpu_owner = f"build-{lid[:12]}-{uuid.uuid4().hex[:8]}"
+        finish_mounts = None
         try:
+            mounts = self._data_mounts.get(lid)
+            if mounts:
+                if self.attach_data_mounts is None:
+                    raise ImageBuildError(f"Image.{step.kind}: this builder cannot mount volumes")
+                mount_binds, finish_mounts = await self.attach_data_mounts(gpu_owner, mounts)
+                binds = [*binds, *mount_binds]
             # A step's `gpu=` (canonical string in step.spec["gpu"], part of the layer identity):
             # its commands run with those GPUs, as a function's container would (nodal.runtime.gpus).
             if step.spec.get("gpu"):
@@ -465,6 +489,11 @@ class ImageBuilder:
                         f"Image build step {step.kind} failed: `{_describe(argv)}` exited with code {code}."
                     )
             await asyncio.to_thread(shutil.rmtree, built / BUILD_TOOLS_DIR.lstrip("/"), True)
+            if finish_mounts is not None:
+                done, finish_mounts = finish_mounts, None
+                await done(True)  # volumes commit what the step wrote to them
+                for _kind, _id, path in mounts or []:  # their mount points are not part of the layer
+                    await asyncio.to_thread(_drop_mountpoints, built, state.layers, path.lstrip("/"))
             if plan.needs_sdk:
                 await asyncio.to_thread(_drop_mountpoints, built, state.layers, "opt/nodal/site")
             return built
@@ -472,6 +501,8 @@ class ImageBuilder:
             await asyncio.to_thread(shutil.rmtree, built, True)
             raise
         finally:
+            if finish_mounts is not None:
+                await finish_mounts(False)
             if self.gpus is not None:
                 self.gpus.release(gpu_owner)
 

@@ -299,16 +299,20 @@ class LogEntry(_message.Message):
     def __init__(self, timestamp: _Optional[float] = ..., app_id: _Optional[str] = ..., function_name: _Optional[str] = ..., container_id: _Optional[str] = ..., stream: _Optional[str] = ..., data: _Optional[str] = ..., input_id: _Optional[str] = ...) -> None: ...
 
 class ImageStep(_message.Message):
-    __slots__ = ("kind", "spec_json", "force_build", "secret_ids")
+    __slots__ = ("kind", "spec_json", "force_build", "secret_ids", "volume_mounts", "nfs_mounts")
     KIND_FIELD_NUMBER: _ClassVar[int]
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     FORCE_BUILD_FIELD_NUMBER: _ClassVar[int]
     SECRET_IDS_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    NFS_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     kind: str
     spec_json: str
     force_build: bool
     secret_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, kind: _Optional[str] = ..., spec_json: _Optional[str] = ..., force_build: _Optional[bool] = ..., secret_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+    nfs_mounts: _containers.RepeatedCompositeFieldContainer[NfsMount]
+    def __init__(self, kind: _Optional[str] = ..., spec_json: _Optional[str] = ..., force_build: _Optional[bool] = ..., secret_ids: _Optional[_Iterable[str]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ...) -> None: ...
 
 class ImageSpec(_message.Message):
     __slots__ = ("steps", "mounts")

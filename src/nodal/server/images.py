@@ -20,6 +20,8 @@ log = logging.getLogger("nodal.images")
 class _Build:
     steps: list[Step]
     secret_ids: list[list[str]] = field(default_factory=list)
+    # per step: [("volume" | "nfs", object id, mount path)] for run_function's data mounts
+    data_mounts: list[list[tuple[str, str, str]]] = field(default_factory=list)
     mounts: list[tuple[str, str, int]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -41,6 +43,19 @@ def steps_from_spec(spec: api_pb2.ImageSpec) -> list[Step]:
             raise invalid(f"image step {s.kind!r} spec must be a JSON object")
         steps.append(Step(kind=s.kind, spec=args, force_build=s.force_build))
     return steps
+
+
+def step_data_mounts(spec: api_pb2.ImageSpec) -> list[list[tuple[str, str, str]]]:
+    """The volumes and network file systems each step mounts (run_function), validated."""
+    out = []
+    for s in spec.steps:
+        mounts = [("volume", m.volume_id, m.mount_path) for m in s.volume_mounts]
+        mounts += [("nfs", m.nfs_id, m.mount_path) for m in s.nfs_mounts]
+        for _kind, _id, path in mounts:
+            if not path.startswith("/") or ".." in path.split("/") or path in ("/", "/root", "/tmp"):
+                raise invalid(f"image step {s.kind}: mount path {path!r} must be absolute, not /, /root or /tmp")
+        out.append(mounts)
+    return out
 
 
 def step_secret_ids(spec: api_pb2.ImageSpec) -> list[list[str]]:
@@ -83,7 +98,8 @@ class ImageService:
                 self.store.put_image(image_id, spec.SerializeToString())
                 return image_id
         if build is None or (forced and self._finished(build)) or build.error:
-            build = self.builds[image_id] = _Build(steps=steps, mounts=mounts, secret_ids=step_secret_ids(spec))
+            build = self.builds[image_id] = _Build(steps=steps, mounts=mounts, secret_ids=step_secret_ids(spec),
+                                                   data_mounts=step_data_mounts(spec))
             self.store.put_image(image_id, spec.SerializeToString())
             build.task = asyncio.get_running_loop().create_task(self._run(image_id, build))
         return image_id
@@ -176,7 +192,8 @@ class ImageService:
 
         try:
             secret_env = [self._secret_env(ids) for ids in build.secret_ids]
-            built = await self.builder.build(build.steps, on_line, secret_env=secret_env)
+            built = await self.builder.build(build.steps, on_line, secret_env=secret_env,
+                                             data_mounts=build.data_mounts)
             build.result = replace(built, image_id=image_id, mounts=list(build.mounts))
         except Exception as exc:  # noqa: BLE001 - reported to every joiner
             log.info("image %s failed: %s", image_id, exc)

@@ -16,6 +16,7 @@ from nodal.images.builder import ImageBuilder
 from nodal.proto import api_pb2_grpc
 from nodal.runtime.local import LocalRuntime
 from nodal.server.apps import AppService
+from nodal.server.build_mounts import build_mounter
 from nodal.server.call_router import CallService
 from nodal.server.container_specs import ContainerLauncher
 from nodal.server.dict_queue import DataService
@@ -96,6 +97,7 @@ async def serve(socket_path: Path | None = None) -> None:
     scheduler.launcher.volumes = volumes
     nfs = NfsService(store, paths.nodal_home() / "nfs")  # modal.NetworkFileSystem: shared directories
     scheduler.launcher.nfs = nfs
+    images.builder.attach_data_mounts = build_mounter(volumes, nfs)  # Image.run_function(volumes=)
     calls = CallService(apps, scheduler, store, blobs)
     schedules = ScheduleRunner(store, calls.spawn)  # scheduled functions of live apps
     gateway = Gateway(apps, scheduler)  # web endpoints over HTTP

@@ -146,12 +146,10 @@ class Scheduler:
         if fit is GpuFit.NOW:
             return True
         if fit is GpuFit.NEVER and self.gpu_fallback == "cpu":
-            inventory = self.runtime.resources_left().gpus
-            have = ", ".join(f"{n} x {t}" for t, n in sorted(inventory.items())) or "no GPUs"
             self.on_warning(
                 pool,
                 f"Function {pool.name!r} asks for GPU {pool.gpu_request} but this Nodal server has "
-                f"{have} free or installed; running it on CPU instead. (Start the server with "
+                f"{self._installed_gpus()}; running it on CPU instead. (Start the server with "
                 "NODAL_GPU_FALLBACK=queue to wait for a GPU instead.)",
             )
             pool.gpu_request = ""
@@ -161,6 +159,12 @@ class Scheduler:
         return False
 
     # ---------- containers ----------
+    def _installed_gpus(self) -> str:
+        counts: dict[str, int] = {}
+        for used in self.runtime.gpu_inventory():
+            counts[used.device.gpu_type] = counts.get(used.device.gpu_type, 0) + 1
+        return ", ".join(f"{n} x {t}" for t, n in sorted(counts.items())) or "no GPUs"
+
     def _start_container(self, pool: Pool) -> ContainerSlot:
         slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16))
         if pool.gpu_request:  # taken now, so a second start in this tick cannot take the same GPUs
@@ -454,12 +458,10 @@ class Scheduler:
             pool.gpu_wait_since = None
             return
         if now - pool.gpu_wait_since >= pool.timeout:
-            inventory = self.runtime.resources_left().gpus
-            have = ", ".join(f"{n} x {t}" for t, n in sorted(inventory.items())) or "no free GPUs"
             message = (
                 f"Function {pool.name!r} waited {pool.timeout:g}s (its timeout) for GPU {pool.gpu_request}, "
-                f"and none became available (this server has {have}). Ask for a GPU type the server has, "
-                "or use a longer timeout."
+                f"and none became available (this server has {self._installed_gpus()}). Ask for a GPU type "
+                "the server has, or use a longer timeout."
             )
             pool.gpu_wait_since = None
             self._fail_pending(pool, api_pb2.RESULT_STATUS_TIMEOUT, message)

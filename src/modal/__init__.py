@@ -37,7 +37,8 @@ _LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.
          "container_process": "modal.container_process", "io_streams": "modal.io_streams",
          "stream_type": "modal.stream_type", "FileIO": "modal.file_io", "file_io": "modal.file_io",
          "Tunnel": "modal._tunnel", "forward": "modal._tunnel",
-         "Mount": "modal.mount", "mount": "modal.mount"}
+         "Mount": "modal.mount", "mount": "modal.mount",
+         "CloudBucketMount": "modal.cloud_bucket_mount", "cloud_bucket_mount": "modal.cloud_bucket_mount"}
 
 
 def __getattr__(name: str):

@@ -147,6 +147,22 @@ async def _volume_mounts(volumes: dict, client: Client | None = None) -> list[ap
     return mounts
 
 
+def _split_bucket_mounts(volumes: dict) -> tuple[dict, list]:
+    """`volumes=` split into modal.Volume entries and sorted (path, modal.CloudBucketMount) pairs."""
+    from modal.cloud_bucket_mount import CloudBucketMount
+
+    plain, buckets = {}, []
+    for mount_path, obj in volumes.items():
+        if not isinstance(obj, CloudBucketMount):
+            plain[mount_path] = obj
+            continue
+        path = str(mount_path)
+        if not path.startswith("/") or path.rstrip("/") in ("", "/root", "/tmp", "/run/nodal") or ".." in path.split("/"):
+            raise InvalidError(f"bucket mount path {path!r} must be an absolute path other than /, /root and /tmp")
+        buckets.append((path.rstrip("/"), obj))
+    return plain, sorted(buckets, key=lambda kv: kv[0])
+
+
 async def _function_def(client: Client, reg: _Registered, app_id: str, image_cache: dict[str, str]) -> api_pb2.FunctionDef:
     from modal.image import Image
 
@@ -158,7 +174,9 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
     if opts.serialized or needs_serialization(reg.raw):
         serialized = serialize(reg.raw)
     nfs_mounts = await _nfs_mounts(opts.network_file_systems, client)
-    mounts = await _volume_mounts(opts.volumes, client)
+    volumes, bucket_mounts = _split_bucket_mounts(opts.volumes)
+    mounts = await _volume_mounts(volumes, client)
+    buckets = [await bm._to_proto(path, client, app_id) for path, bm in bucket_mounts]
     fd = opts.to_proto(
         tag=reg.function.tag,
         module_name=module_name,
@@ -175,6 +193,7 @@ async def _function_def(client: Client, reg: _Registered, app_id: str, image_cac
         generator_methods=list(reg.generator_methods),
     )
     fd.volume_mounts.extend(mounts)
+    fd.bucket_mounts.extend(buckets)
     fd.nfs_mounts.extend(nfs_mounts)
     fd.web_endpoints.extend(reg.web_endpoints)  # modal.partial_function web decorators
     return fd

@@ -448,7 +448,7 @@ class RetryPolicy(_message.Message):
     def __init__(self, max_retries: _Optional[int] = ..., backoff_coefficient: _Optional[float] = ..., initial_delay: _Optional[float] = ..., max_delay: _Optional[float] = ...) -> None: ...
 
 class FunctionDef(_message.Message):
-    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook", "volume_mounts", "web_endpoints", "nfs_mounts")
+    __slots__ = ("tag", "module_name", "qualname", "serialized", "is_class", "is_generator", "is_async", "image_id", "secret_ids", "timeout", "retries", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "max_inputs", "max_concurrent_inputs", "target_concurrent_inputs", "batch_max_size", "batch_wait_ms", "block_network", "env", "method_names", "generator_methods", "startup_timeout", "enable_memory_snapshot", "gpu", "schedule_json", "webhook", "volume_mounts", "web_endpoints", "nfs_mounts", "bucket_mounts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +492,7 @@ class FunctionDef(_message.Message):
     VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     WEB_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     NFS_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     tag: str
     module_name: str
     qualname: str
@@ -528,7 +529,8 @@ class FunctionDef(_message.Message):
     volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
     web_endpoints: _containers.RepeatedCompositeFieldContainer[WebEndpoint]
     nfs_mounts: _containers.RepeatedCompositeFieldContainer[NfsMount]
-    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., web_endpoints: _Optional[_Iterable[_Union[WebEndpoint, _Mapping]]] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ...) -> None: ...
+    bucket_mounts: _containers.RepeatedCompositeFieldContainer[BucketMount]
+    def __init__(self, tag: _Optional[str] = ..., module_name: _Optional[str] = ..., qualname: _Optional[str] = ..., serialized: _Optional[bytes] = ..., is_class: _Optional[bool] = ..., is_generator: _Optional[bool] = ..., is_async: _Optional[bool] = ..., image_id: _Optional[str] = ..., secret_ids: _Optional[_Iterable[str]] = ..., timeout: _Optional[float] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., max_inputs: _Optional[int] = ..., max_concurrent_inputs: _Optional[int] = ..., target_concurrent_inputs: _Optional[int] = ..., batch_max_size: _Optional[int] = ..., batch_wait_ms: _Optional[int] = ..., block_network: _Optional[bool] = ..., env: _Optional[_Mapping[str, str]] = ..., method_names: _Optional[_Iterable[str]] = ..., generator_methods: _Optional[_Iterable[str]] = ..., startup_timeout: _Optional[float] = ..., enable_memory_snapshot: _Optional[bool] = ..., gpu: _Optional[str] = ..., schedule_json: _Optional[str] = ..., webhook: _Optional[bool] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., web_endpoints: _Optional[_Iterable[_Union[WebEndpoint, _Mapping]]] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ..., bucket_mounts: _Optional[_Iterable[_Union[BucketMount, _Mapping]]] = ...) -> None: ...
 
 class FunctionGetRequest(_message.Message):
     __slots__ = ("app_name", "tag", "environment_name")
@@ -1938,3 +1940,29 @@ class DataStreamResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[DataResult]
     def __init__(self, results: _Optional[_Iterable[_Union[DataResult, _Mapping]]] = ...) -> None: ...
+
+class BucketMount(_message.Message):
+    __slots__ = ("mount_path", "bucket_name", "bucket_endpoint_url", "key_prefix", "secret_id", "read_only", "requester_pays")
+    MOUNT_PATH_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_NAME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_ENDPOINT_URL_FIELD_NUMBER: _ClassVar[int]
+    KEY_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_ONLY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTER_PAYS_FIELD_NUMBER: _ClassVar[int]
+    mount_path: str
+    bucket_name: str
+    bucket_endpoint_url: str
+    key_prefix: str
+    secret_id: str
+    read_only: bool
+    requester_pays: bool
+    def __init__(self, mount_path: _Optional[str] = ..., bucket_name: _Optional[str] = ..., bucket_endpoint_url: _Optional[str] = ..., key_prefix: _Optional[str] = ..., secret_id: _Optional[str] = ..., read_only: _Optional[bool] = ..., requester_pays: _Optional[bool] = ...) -> None: ...
+
+class BucketMountSyncRequest(_message.Message):
+    __slots__ = ("container_id", "token")
+    CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    container_id: str
+    token: str
+    def __init__(self, container_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...

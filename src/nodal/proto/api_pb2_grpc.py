@@ -429,6 +429,11 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.DataStreamRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.DataStreamResponse.FromString,
                 _registered_method=True)
+        self.BucketMountSync = channel.unary_unary(
+                '/nodal.api.v1.Nodal/BucketMountSync',
+                request_serializer=nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -936,6 +941,14 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BucketMountSync(self, request, context):
+        """---- cloud bucket mounts ----
+        Upload a container's changes to its writable bucket mounts (after each input and at exit).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1333,6 +1346,11 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.DataStream,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.DataStreamRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.DataStreamResponse.SerializeToString,
+            ),
+            'BucketMountSync': grpc.unary_unary_rpc_method_handler(
+                    servicer.BucketMountSync,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3468,6 +3486,33 @@ class Nodal:
             '/nodal.api.v1.Nodal/DataStream',
             nodal_dot_proto_dot_api__pb2.DataStreamRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.DataStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BucketMountSync(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/BucketMountSync',
+            nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

@@ -103,6 +103,25 @@ class ContainerLauncher:
                 if asyncio.iscoroutine(result):
                     await result
 
+        buckets = getattr(self, "buckets", None)  # nodal.server.bucket_mounts.BucketMountService, set by main
+        if d.bucket_mounts:  # CloudBucketMount: the bucket's objects, copied into this container's directory
+            if buckets is None:
+                raise RuntimeError("this server has no cloud bucket mount service")
+            try:
+                for host_dir, mount_path, read_only in await buckets.mount(
+                        slot.container_id, slot.token, d.bucket_mounts):
+                    binds.append(Bind(host_dir, mount_path, read_only=read_only))
+            except BaseException:
+                if volumes is not None:
+                    volumes.release(slot.container_id)
+                raise
+
+            async def on_exit(container_id: str, code: int, _inner=on_exit) -> None:
+                buckets.release(container_id)
+                result = _inner(container_id, code)
+                if asyncio.iscoroutine(result):
+                    await result
+
         if d.web_endpoints:  # the gateway reaches the web servers through sockets in this directory
             from nodal.server.gateway import sockets as web_sockets
 
@@ -142,4 +161,6 @@ class ContainerLauncher:
         except BaseException:
             if volumes is not None:
                 volumes.release(slot.container_id)
+            if buckets is not None:
+                buckets.release(slot.container_id)
             raise

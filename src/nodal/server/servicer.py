@@ -346,6 +346,11 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def VolumeReload(self, request, context):
         return await self.volumes.reload(request)
 
+    # ---- cloud bucket mounts (self.buckets: nodal.server.bucket_mounts.BucketMountService, set by main) ----
+    @_rpc
+    async def BucketMountSync(self, request, context):
+        return await self.buckets.sync(request)
+
     @_rpc
     async def DataObjectGetOrCreate(self, request, context):
         return api_pb2.DataObjectGetOrCreateResponse(object_id=self.data.get_or_create(request))

@@ -141,7 +141,7 @@ class Worker:
             out.result.CopyFrom(await self.failure_result(exc))
         finally:
             self.tasks.pop(wi.input_id, None)
-        if self.definition.volume_mounts:
+        if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()  # before the output: the caller then sees the writes
         self.post(out)
 
@@ -174,9 +174,16 @@ class Worker:
                     volume_id=vm.volume_id, container_id=os.environ["NODAL_CONTAINER_ID"]))
             except Exception:  # noqa: BLE001 - reported; the input's own result stands
                 traceback.print_exc()
+        if self.definition.bucket_mounts:  # CloudBucketMount: upload changes to writable buckets
+            try:
+                await self.stub.BucketMountSync(api_pb2.BucketMountSyncRequest(
+                    container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
+            except Exception:  # noqa: BLE001 - reported in the logs; the input's own result stands
+                traceback.print_exc()
 
     def _inline_ok(self, wi: api_pb2.WorkerInput) -> bool:
-        if self.concurrency > 1 or self.service is None or self._is_gen(wi) or self.definition.volume_mounts:
+        if (self.concurrency > 1 or self.service is None or self._is_gen(wi) or self.definition.volume_mounts
+                or self.definition.bucket_mounts):
             return False
         fn = self.service.functions.get(wi.input.method_name)
         return fn is not None and not (
@@ -274,7 +281,7 @@ class Worker:
         except BaseException as exc:  # noqa: BLE001
             out.result.CopyFrom(await self.failure_result(exc))
             out.result.gen_done = True
-        if self.definition.volume_mounts:
+        if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
         self.post(out)
 
@@ -320,7 +327,7 @@ class Worker:
             result = await self.failure_result(exc)
             for out in outs:
                 out.result.CopyFrom(result)
-        if self.definition.volume_mounts:
+        if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
         for out in outs:
             self.post(out)
@@ -379,7 +386,7 @@ class Worker:
                     await call_hook(hook)
                 except Exception:  # noqa: BLE001 - a failing @exit is reported, not fatal
                     traceback.print_exc()
-        if self.definition.volume_mounts:
+        if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
         deadline = time.monotonic() + 5.0
         while (self.unsent or self.writing) and time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/data.py            # 5,000 put+get pairs per figure
     .venv/bin/python bench/data.py --quick    # 1,000
+    .venv/bin/python bench/data.py --server   # only the server's own cost per put+get pair
 
 Each figure counts a put and a get as two operations. "sequential" is one blocking call at a
 time (latency-bound: what a simple loop gets); "64 in flight" keeps 64 async calls going from
@@ -98,6 +99,80 @@ def nodal_queue_concurrent(n: int) -> float:
     return asyncio.run(main())
 
 
+def nodal_stream_round_trip(n: int) -> float:
+    """µs per round trip of one dict_get on a bare DataStream (no SDK): the transport's floor for
+    one blocking call at a time."""
+    import grpc
+
+    import modal
+    from modal.client import _socket_for_env
+    from nodal.proto import api_pb2, api_pb2_grpc
+
+    with modal.Dict.ephemeral() as d:
+        d.put("warm", 0)
+        op = api_pb2.DataOp(id=1, dict_get=api_pb2.DictGetRequest(dict_id=d.object_id, key=b"absent"))
+        msg = api_pb2.DataStreamRequest(ops=[op])
+
+        async def main() -> float:
+            async with grpc.aio.insecure_channel(_socket_for_env()[0]) as channel:
+                call = api_pb2_grpc.NodalStub(channel).DataStream()
+                await call.write(msg)
+                await call.read()
+                t = time.perf_counter()
+                for _ in range(n):
+                    await call.write(msg)
+                    await call.read()
+                elapsed = time.perf_counter() - t
+                call.cancel()
+                return elapsed / n * 1e6
+
+        return asyncio.run(main())
+
+
+# ---------- the server alone ----------
+def server_side(n: int, per_message: int) -> dict:
+    """µs per put+get pair spent in DataService on a fresh store, `per_message` pairs per stream
+    message (one transaction each): the server's share, without gRPC or the client."""
+    import cloudpickle
+
+    from nodal.proto import api_pb2
+    from nodal.server.dict_queue import DICT, QUEUE, DataService
+    from nodal.store.backends.sqlite import SqliteMetadataStore
+
+    home = Path(tempfile.mkdtemp(prefix="nodal-bench-store-"))
+    store = SqliteMetadataStore(home / "meta.db")
+    try:
+        svc = DataService(store)
+        new = api_pb2.DataObjectGetOrCreateRequest
+        d = svc.get_or_create(new(kind=DICT, ephemeral=True))
+        q = svc.get_or_create(new(kind=QUEUE, ephemeral=True))
+        out = {}
+        for kind in ("dict", "queue"):
+            messages = []
+            for start in range(0, n, per_message):
+                ops = []
+                for i in range(start, start + per_message):
+                    key, value = cloudpickle.dumps(f"k{i}"), cloudpickle.dumps({"i": i})
+                    if kind == "dict":
+                        entry = api_pb2.DictEntry(key=key, value=value)
+                        ops.append(api_pb2.DataOp(id=2 * i, dict_put=api_pb2.DictPutRequest(dict_id=d, entries=[entry])))
+                        get = api_pb2.DictGetRequest(dict_id=d, key=key, want_value=True)
+                        ops.append(api_pb2.DataOp(id=2 * i + 1, dict_get=get))
+                    else:
+                        put = api_pb2.QueuePutRequest(queue_id=q, values=[value], partition_ttl=3600)
+                        ops.append(api_pb2.DataOp(id=2 * i, queue_put=put))
+                        ops.append(api_pb2.DataOp(id=2 * i + 1, queue_get=api_pb2.QueueGetRequest(queue_id=q, n_values=1)))
+                messages.append(ops)
+            t = time.perf_counter()
+            for ops in messages:
+                svc.answer(ops)
+            out[kind] = (time.perf_counter() - t) / n * 1e6
+        return out
+    finally:
+        store.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 # ---------- Redis ----------
 class RedisServer:
     """A redis-server of our own on a unix socket in a temp dir, logging to a file there."""
@@ -183,8 +258,15 @@ def redis_concurrent(sock: Path, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--server", action="store_true", help="only time DataService itself (no gRPC, no client)")
     args = parser.parse_args()
     n = 1_000 if args.quick else 5_000
+    if args.server:
+        print("µs per put+get pair inside the server (DataService on SQLite; no gRPC, no client)")
+        for per_message in (1, 8, CONCURRENCY):
+            r = server_side(n, per_message)
+            print(f"{per_message:>3} pairs per message: Dict {r['dict']:7.0f}   Queue {r['queue']:7.0f}")
+        return
     if "NODAL_HOME" not in os.environ:
         os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
     from nodal.server import daemon
@@ -199,6 +281,7 @@ def main() -> None:
             ("dict", f"{CONCURRENCY} in flight"): nodal_dict_concurrent(n),
             ("queue", f"{CONCURRENCY} in flight"): nodal_queue_concurrent(n),
         }
+        bare = nodal_stream_round_trip(n)
     finally:
         if started:
             from modal._utils.async_utils import run_sync
@@ -237,6 +320,7 @@ def main() -> None:
         else:
             other = peer[(kind, mode)]
             print(f"{label:<28}{rate:>12,.0f}{other:>12,.0f}{rate / other:>14.2f}")
+    print(f"A bare DataStream round trip (one op, no SDK): {bare:,.0f} µs")
     if skipped:
         print(f"Redis peer skipped: {skipped}")
     sys.stdout.flush()

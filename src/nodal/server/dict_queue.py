@@ -10,12 +10,13 @@ is atomic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from nodal.proto import api_pb2
 from nodal.server.errors import ApiError, invalid, not_found
@@ -57,6 +58,9 @@ class DataService:
         self._sweeper: asyncio.Task | None = None
         # Called with the id of every deleted object, after its row is gone (e.g. to remove NFS files).
         self.on_delete: list[Callable[[str], None]] = []
+        # While a stream message is answered (`_batch`): objects already found, queues already expired.
+        self._seen: dict[str, int] | None = None
+        self._expired: set[str] | None = None
         # Owners could not heartbeat while the server was down: give them a fresh TTL.
         store.refresh_ephemeral(time.time())
 
@@ -155,9 +159,14 @@ class DataService:
         return _KIND_NAMES[kind]
 
     def _require(self, object_id: str, kind: int) -> None:
+        seen = self._seen
+        if seen is not None and seen.get(object_id) == kind:
+            return
         obj = self.store.get_data_object(object_id)
         if obj is None or obj.kind != kind:
             raise not_found(f"{_KIND_NAMES[kind]} {object_id!r} not found (it may have been deleted)")
+        if seen is not None:
+            seen[object_id] = kind
 
     # ---- dicts ----
     def _live_since(self) -> float:
@@ -201,9 +210,36 @@ class DataService:
         """Answer each message's ops, in order, with one message. Every op here is non-blocking
         (queue ops need timeout 0), so one slow op never holds up the others."""
         async for req in requests:
-            yield api_pb2.DataStreamResponse(results=[await self._stream_op(op) for op in req.ops])
+            yield self.answer(req.ops)
 
-    async def _stream_op(self, op: api_pb2.DataOp) -> api_pb2.DataResult:
+    def answer(self, ops: list[api_pb2.DataOp]) -> api_pb2.DataStreamResponse:
+        """Run the ops of one stream message in one transaction (group commit) and answer them.
+
+        Synchronous, so no other coroutine touches the store mid-transaction; the answer is built
+        only after the commit, so a write is reported done only once it is durable."""
+        try:
+            with self._batch():
+                results = [self._stream_op(op) for op in ops]
+        except Exception as exc:  # noqa: BLE001 - the commit failed: none of these writes happened
+            log.exception("committing %d data stream ops failed", len(ops))
+            results = [
+                api_pb2.DataResult(id=op.id, error_kind="InternalFailure", error_message=f"commit failed: {exc!r}")
+                for op in ops
+            ]
+        return api_pb2.DataStreamResponse(results=results)
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
+        """One store transaction, remembering within it which objects exist and which queues were
+        already expired (nothing on the stream deletes objects, and it all happens in an instant)."""
+        self._seen, self._expired = {}, set()
+        try:
+            with self.store.transaction():
+                yield
+        finally:
+            self._seen = self._expired = None
+
+    def _stream_op(self, op: api_pb2.DataOp) -> api_pb2.DataResult:
         which = op.WhichOneof("op")
         try:
             if which == "dict_get":
@@ -222,8 +258,11 @@ class DataService:
                 if inner.timeout != 0:
                     raise invalid("queue ops on the data stream must not wait (timeout 0); use QueuePut/QueueGet")
                 if which == "queue_put":
-                    return api_pb2.DataResult(id=op.id, queue_put=await self.queue_put(inner))
-                return api_pb2.DataResult(id=op.id, queue_get=await self.queue_get(inner))
+                    self._check_queue_put(inner)
+                    full = not self._try_queue_put(inner)
+                    return api_pb2.DataResult(id=op.id, queue_put=api_pb2.QueuePutResponse(full=full))
+                self._check_queue_get(inner)
+                return api_pb2.DataResult(id=op.id, queue_get=api_pb2.QueueGetResponse(values=self._try_queue_get(inner)))
             raise invalid(f"unknown data stream op {which!r}")
         except ApiError as err:
             return api_pb2.DataResult(id=op.id, error_kind=err.kind, error_message=err.message)
@@ -251,6 +290,11 @@ class DataService:
 
     def _queue_ready(self, queue_id: str) -> None:
         self._require(queue_id, QUEUE)
+        expired = self._expired
+        if expired is not None:
+            if queue_id in expired:
+                return
+            expired.add(queue_id)
         self.store.queue_expire(queue_id, time.time())
 
     @staticmethod
@@ -264,7 +308,7 @@ class DataService:
             raise invalid("timeout must not be negative")
         return time.monotonic() + min(timeout, MAX_WAIT)
 
-    async def queue_put(self, req: api_pb2.QueuePutRequest) -> api_pb2.QueuePutResponse:
+    def _check_queue_put(self, req: api_pb2.QueuePutRequest) -> None:
         self._check_partition(req.partition)
         if req.partition_ttl <= 0:
             raise invalid("partition_ttl must be a positive number of seconds")
@@ -278,35 +322,48 @@ class DataService:
                 raise ApiError(
                     "RequestSizeError", f"Queue items are limited to 256 KiB; this one is {len(v)} bytes"
                 )
+
+    def _try_queue_put(self, req: api_pb2.QueuePutRequest) -> bool:
+        """Put the items if the partition has room now; False if it is full."""
+        self._queue_ready(req.queue_id)
+        if not self.store.queue_has_partition(req.queue_id, req.partition) and (
+            self.store.queue_partition_count(req.queue_id) >= QUEUE_MAX_PARTITIONS
+        ):
+            raise invalid(f"a Queue holds at most {QUEUE_MAX_PARTITIONS} partitions; clear some first")
+        if self.store.queue_len(req.queue_id, req.partition) + len(req.values) > QUEUE_MAX_PARTITION_ITEMS:
+            return False
+        self.store.queue_put(req.queue_id, req.partition, list(req.values), time.time() + req.partition_ttl)
+        self._notify(req.queue_id, req.partition)
+        return True
+
+    async def queue_put(self, req: api_pb2.QueuePutRequest) -> api_pb2.QueuePutResponse:
+        self._check_queue_put(req)
         deadline = self._deadline(req.timeout)
         while True:
-            self._queue_ready(req.queue_id)
-            if not self.store.queue_has_partition(req.queue_id, req.partition) and (
-                self.store.queue_partition_count(req.queue_id) >= QUEUE_MAX_PARTITIONS
-            ):
-                raise invalid(f"a Queue holds at most {QUEUE_MAX_PARTITIONS} partitions; clear some first")
-            if (
-                self.store.queue_len(req.queue_id, req.partition) + len(req.values)
-                <= QUEUE_MAX_PARTITION_ITEMS
-            ):
-                self.store.queue_put(
-                    req.queue_id, req.partition, list(req.values), time.time() + req.partition_ttl
-                )
-                self._notify(req.queue_id, req.partition)
+            if self._try_queue_put(req):
                 return api_pb2.QueuePutResponse(full=False)
             if not await self._wait_change(req.queue_id, req.partition, deadline):
                 return api_pb2.QueuePutResponse(full=True)
 
-    async def queue_get(self, req: api_pb2.QueueGetRequest) -> api_pb2.QueueGetResponse:
+    def _check_queue_get(self, req: api_pb2.QueueGetRequest) -> None:
         self._check_partition(req.partition)
         if req.n_values <= 0:
             raise invalid("n_values must be a positive integer")
+
+    def _try_queue_get(self, req: api_pb2.QueueGetRequest) -> list[bytes]:
+        """Take up to n_values items if there are any now; [] if the partition is empty."""
+        self._queue_ready(req.queue_id)
+        values = self.store.queue_take(req.queue_id, req.partition, req.n_values)
+        if values:
+            self._notify(req.queue_id, req.partition)  # blocked putters may now have room
+        return values
+
+    async def queue_get(self, req: api_pb2.QueueGetRequest) -> api_pb2.QueueGetResponse:
+        self._check_queue_get(req)
         deadline = self._deadline(req.timeout)
         while True:
-            self._queue_ready(req.queue_id)
-            values = self.store.queue_take(req.queue_id, req.partition, req.n_values)
+            values = self._try_queue_get(req)
             if values:
-                self._notify(req.queue_id, req.partition)  # blocked putters may now have room
                 return api_pb2.QueueGetResponse(values=values)
             if not await self._wait_change(req.queue_id, req.partition, deadline):
                 return api_pb2.QueueGetResponse()

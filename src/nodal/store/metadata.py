@@ -8,6 +8,7 @@ it for one machine; PostgreSQL will for clusters.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 
 
@@ -161,6 +162,14 @@ class MetadataStore(abc.ABC):
 
     # ---- dicts and queues (keys and values are cloudpickled bytes; each call is atomic) ----
     @abc.abstractmethod
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """Group the dict and queue calls made inside into one transaction (group commit).
+
+        Each call stays atomic on its own (a failing call undoes only its own changes), but
+        nothing is durable until the block exits: answer the writes made inside only after
+        that. An exception escaping the block rolls all of it back. Blocks may nest."""
+
+    @abc.abstractmethod
     def put_data_object(self, obj: DataObjectRecord) -> None:
         """Insert a new object; a taken (kind, environment, name) raises the backend's integrity error."""
 
@@ -248,6 +257,21 @@ class MetadataStore(abc.ABC):
     def claim_schedule_fire(self, function_id: str, previous: float | None, fire_at: float) -> bool:
         """Record a firing atomically, only if the last fire time is still `previous`: False when
         another runner (or an earlier life of this one) already fired it."""
+
+    def claim_schedule_fires(
+        self, claims: list[tuple[str, float | None]], fire_at: float, live_states: tuple[int, ...]
+    ) -> list[str]:
+        """Record at `fire_at` one firing of each (function_id, previous last fire time), each only
+        if its last fire time is still `previous` and its function's app is in one of
+        `live_states`; return the function ids claimed. Backends do it in one transaction (a pass
+        of the schedule runner fires every due schedule at once); this default does it one by one."""
+        claimed = []
+        for function_id, previous in claims:
+            rec = self.get_function(function_id)
+            app = self.get_app(rec.app_id) if rec is not None else None
+            if app is not None and app.state in live_states and self.claim_schedule_fire(function_id, previous, fire_at):
+                claimed.append(function_id)
+        return claimed
 
     # ---- secrets: all rows, deletion and names (values are ciphertext made by the secret service) ----
     @abc.abstractmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from nodal.store.metadata import (
@@ -117,6 +119,7 @@ class SqliteMetadataStore(MetadataStore):
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
+        self._depth = 0  # open `_atomic` blocks: 0 means autocommit
         self._migrate()
 
     def _migrate(self) -> None:
@@ -265,6 +268,37 @@ class SqliteMetadataStore(MetadataStore):
         return [CallRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
 
     # ---- dicts and queues ----
+    @contextlib.contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One atomic unit of work: its own transaction, or a savepoint inside an open one, so a
+        call made inside `transaction()` joins that commit yet still undoes only itself on error."""
+        outer = self._depth == 0
+        self.db.execute("BEGIN" if outer else "SAVEPOINT nodal_atomic")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if outer:
+                self.db.execute("ROLLBACK")
+            else:
+                self.db.execute("ROLLBACK TO nodal_atomic")
+                self.db.execute("RELEASE nodal_atomic")
+            raise
+        self._depth -= 1
+        if outer:
+            try:
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        else:
+            self.db.execute("RELEASE nodal_atomic")
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._atomic()
+
     def put_data_object(self, obj: DataObjectRecord) -> None:
         self.db.execute(
             "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at)"
@@ -305,13 +339,12 @@ class SqliteMetadataStore(MetadataStore):
         return DataObjectRecord(*row) if row else None
 
     def delete_data_object(self, object_id: str) -> None:
-        self.db.execute("BEGIN")
-        self.db.execute("DELETE FROM data_objects WHERE object_id = ?", (object_id,))
-        self.db.execute("DELETE FROM dict_entries WHERE dict_id = ?", (object_id,))
-        self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (object_id,))
-        self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (object_id,))
-        self.db.execute("DELETE FROM volume_versions WHERE volume_id = ?", (object_id,))
-        self.db.execute("COMMIT")
+        with self._atomic():
+            self.db.execute("DELETE FROM data_objects WHERE object_id = ?", (object_id,))
+            self.db.execute("DELETE FROM dict_entries WHERE dict_id = ?", (object_id,))
+            self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (object_id,))
+            self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (object_id,))
+            self.db.execute("DELETE FROM volume_versions WHERE volume_id = ?", (object_id,))
 
     def dict_get(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
         row = self.db.execute(
@@ -322,10 +355,15 @@ class SqliteMetadataStore(MetadataStore):
 
     def dict_put(self, dict_id: str, entries: list[tuple[bytes, bytes]], now: float, skip_if_exists: bool,
                  min_updated_at: float) -> bool:
-        self.db.execute("BEGIN")
-        try:
+        if not skip_if_exists and len(entries) == 1:  # the common case: one statement is atomic
+            self.db.execute(
+                "INSERT OR REPLACE INTO dict_entries (dict_id, key, value, updated_at) VALUES (?,?,?,?)",
+                (dict_id, entries[0][0], entries[0][1], now),
+            )
+            return True
+        with self._atomic():
             if skip_if_exists:
-                # An expired entry counts as absent: drop those first.
+                # An expired entry counts as absent: drop those first (committing that is harmless).
                 self.db.executemany(
                     "DELETE FROM dict_entries WHERE dict_id = ? AND key = ? AND updated_at < ?",
                     [(dict_id, k, min_updated_at) for k, _ in entries],
@@ -334,21 +372,17 @@ class SqliteMetadataStore(MetadataStore):
                     if self.db.execute(
                         "SELECT 1 FROM dict_entries WHERE dict_id = ? AND key = ?", (dict_id, k)
                     ).fetchone():
-                        self.db.execute("ROLLBACK")
                         return False
             self.db.executemany(
                 "INSERT OR REPLACE INTO dict_entries (dict_id, key, value, updated_at) VALUES (?,?,?,?)",
                 [(dict_id, k, v, now) for k, v in entries],
             )
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return True
 
     def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
-        value = self.dict_get(dict_id, key, min_updated_at)
-        self.db.execute("DELETE FROM dict_entries WHERE dict_id = ? AND key = ?", (dict_id, key))
+        with self._atomic():
+            value = self.dict_get(dict_id, key, min_updated_at)
+            self.db.execute("DELETE FROM dict_entries WHERE dict_id = ? AND key = ?", (dict_id, key))
         return value
 
     def dict_len(self, dict_id: str) -> int:
@@ -369,35 +403,36 @@ class SqliteMetadataStore(MetadataStore):
         ).fetchall()
         if not expired:
             return
-        self.db.execute("BEGIN")
-        for (partition,) in expired:
-            self.db.execute("DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition))
-            self.db.execute(
-                "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
-            )
-        self.db.execute("COMMIT")
+        with self._atomic():
+            for (partition,) in expired:
+                self.db.execute(
+                    "DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+                )
+                self.db.execute(
+                    "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+                )
 
     def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None:
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
-            [(queue_id, partition, v) for v in values],
-        )
-        self.db.execute(
-            "INSERT OR REPLACE INTO queue_partitions (queue_id, partition, expires_at) VALUES (?,?,?)",
-            (queue_id, partition, expires_at),
-        )
-        self.db.execute("COMMIT")
+        with self._atomic():
+            self.db.executemany(
+                "INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
+                [(queue_id, partition, v) for v in values],
+            )
+            self.db.execute(
+                "INSERT OR REPLACE INTO queue_partitions (queue_id, partition, expires_at) VALUES (?,?,?)",
+                (queue_id, partition, expires_at),
+            )
 
     def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
         rows = self.db.execute(
             "SELECT item_id, value FROM queue_items WHERE queue_id = ? AND partition = ? ORDER BY item_id LIMIT ?",
             (queue_id, partition, n),
         ).fetchall()
-        if rows:
-            self.db.execute("BEGIN")
-            self.db.executemany("DELETE FROM queue_items WHERE item_id = ?", [(r[0],) for r in rows])
-            self.db.execute("COMMIT")
+        if len(rows) == 1:  # one statement is atomic on its own
+            self.db.execute("DELETE FROM queue_items WHERE item_id = ?", (rows[0][0],))
+        elif rows:
+            with self._atomic():
+                self.db.executemany("DELETE FROM queue_items WHERE item_id = ?", [(r[0],) for r in rows])
         return [bytes(r[1]) for r in rows]
 
     def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,
@@ -429,16 +464,17 @@ class SqliteMetadataStore(MetadataStore):
         ).fetchone() is not None
 
     def queue_clear(self, queue_id: str, partition: bytes | None) -> None:
-        self.db.execute("BEGIN")
-        if partition is None:
-            self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (queue_id,))
-            self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (queue_id,))
-        else:
-            self.db.execute("DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition))
-            self.db.execute(
-                "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
-            )
-        self.db.execute("COMMIT")
+        with self._atomic():
+            if partition is None:
+                self.db.execute("DELETE FROM queue_items WHERE queue_id = ?", (queue_id,))
+                self.db.execute("DELETE FROM queue_partitions WHERE queue_id = ?", (queue_id,))
+            else:
+                self.db.execute(
+                    "DELETE FROM queue_items WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+                )
+                self.db.execute(
+                    "DELETE FROM queue_partitions WHERE queue_id = ? AND partition = ?", (queue_id, partition)
+                )
 
     # ---- schedules ----
     def schedule_state(self, function_id: str, anchor: float) -> tuple[float, float | None]:
@@ -457,6 +493,29 @@ class SqliteMetadataStore(MetadataStore):
             (fire_at, function_id, previous),
         )
         return cur.rowcount == 1
+
+    def claim_schedule_fires(
+        self, claims: list[tuple[str, float | None]], fire_at: float, live_states: tuple[int, ...]
+    ) -> list[str]:
+        if not claims:
+            return []
+        live = ",".join("?" * len(live_states)) or "NULL"
+        sql = (
+            "UPDATE schedule_state SET last_fire = ? WHERE function_id = ? AND last_fire IS ? AND EXISTS ("
+            " SELECT 1 FROM functions f JOIN apps a ON a.app_id = f.app_id"
+            f" WHERE f.function_id = schedule_state.function_id AND a.state IN ({live}))"
+        )
+        claimed = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for function_id, previous in claims:
+                if self.db.execute(sql, (fire_at, function_id, previous, *live_states)).rowcount == 1:
+                    claimed.append(function_id)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return claimed
 
     # ---- secrets: all rows, deletion and names ----
     def all_secrets(self) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ from nodal.images.builder import ImageBuilder
 from nodal.proto import api_pb2_grpc
 from nodal.runtime.local import LocalRuntime
 from nodal.server.apps import AppService
+from nodal.server.bucket_mounts import BucketMountService
 from nodal.server.build_mounts import build_mounter
 from nodal.server.call_router import CallService
 from nodal.server.container_specs import ContainerLauncher
@@ -97,9 +98,11 @@ async def serve(socket_path: Path | None = None) -> None:
     scheduler.launcher.volumes = volumes
     nfs = NfsService(store, paths.nodal_home() / "nfs")  # modal.NetworkFileSystem: shared directories
     scheduler.launcher.nfs = nfs
+    buckets = BucketMountService(paths.nodal_home() / "bucket-mounts", secrets.env_for)  # CloudBucketMount
+    scheduler.launcher.buckets = buckets
     images.builder.attach_data_mounts = build_mounter(volumes, nfs)  # Image.run_function(volumes=)
     calls = CallService(apps, scheduler, store, blobs)
-    schedules = ScheduleRunner(store, calls.spawn)  # scheduled functions of live apps
+    schedules = ScheduleRunner(store, calls.spawn, spawn_each=calls.spawn_each)  # scheduled functions of live apps
     gateway = Gateway(apps, scheduler)  # web endpoints over HTTP
     scheduler.launcher.web_gone = gateway.container_gone
 
@@ -114,6 +117,7 @@ async def serve(socket_path: Path | None = None) -> None:
     servicer = NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets)
     servicer.volumes = volumes
     servicer.nfs = nfs
+    servicer.buckets = buckets
     data.on_delete.append(nfs.object_deleted)
     sandboxes = SandboxService(store, runtime, images, apps, logs, secrets=secrets, volumes=volumes)
     servicer.sandboxes = sandboxes  # modal.Sandbox, modal container, modal shell

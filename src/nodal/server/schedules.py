@@ -6,10 +6,15 @@ durable call (`CallService.spawn`), so retries, timeouts, logs and the call hist
 
 Durability: the store keeps, per function, the anchor of its period (when it was first
 scheduled) and the time it last fired. A firing is recorded (compare-and-set on the previous
-fire time, one transaction) before the call is made, so a tick never fires twice, across
-restarts included; a crash between the two loses that one run rather than doubling it. The next
-due time is computed from the last fire time, so runs missed while the server was down collapse
-into one run on start-up.
+fire time) before the call is made, so a tick never fires twice, across restarts included; a
+crash between the two loses that one run rather than doubling it. The next due time is computed
+from the last fire time, so runs missed while the server was down collapse into one run on
+start-up.
+
+Jitter: every schedule due in a pass fires together: one transaction claims them all (the
+fire time recorded is the moment of that claim), one transaction persists all their calls,
+and each pool gets its input in one submit. Planning the next due times and logging come after,
+off the time-critical path.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ def empty_input() -> api_pb2.Input:
     return api_pb2.Input(idx=0, args=api_pb2.Payload(data=_NO_ARGS))
 
 
+# [(function id, input)] -> per request, its call id or the ApiError that stopped it
+SpawnEach = Callable[[list[tuple[str, api_pb2.Input]]], list["str | ApiError"]]
+
+
 @dataclass
 class Entry:
     function_id: str
@@ -66,16 +75,20 @@ class Entry:
 class ScheduleRunner:
     """Keeps the table of live scheduled functions and fires each when due.
 
-    `spawn` is `CallService.spawn`; `clock` returns epoch seconds (a fake one in unit tests)."""
+    `spawn` is `CallService.spawn`, `spawn_each` `CallService.spawn_each` (spawns for several
+    functions in one go; without it, `spawn` is called once per function); `clock` returns epoch
+    seconds (a fake one in unit tests)."""
 
     def __init__(
         self,
         store: MetadataStore,
         spawn: Callable[[api_pb2.CallSpawnRequest], list[str]],
         clock: Callable[[], float] = time.time,
+        spawn_each: SpawnEach | None = None,
     ) -> None:
         self.store = store
         self.spawn = spawn
+        self.spawn_each = spawn_each or self._spawn_one_by_one
         self.clock = clock
         self.entries: dict[str, Entry] = {}
         self._dirty = True
@@ -122,19 +135,14 @@ class ScheduleRunner:
         """Fire everything due now; return how long to sleep until the next due time (bounded)."""
         if self._dirty:
             self.reload()
-        for entry in list(self.entries.values()):
-            now = self.clock()  # per entry: what is recorded is when each one actually fired
-            if entry.due <= now:
-                self._fire(entry, now)
+        now = self.clock()
+        due = [e for e in self.entries.values() if e.due <= now]
+        if due:
+            self._fire(due)
         if not self.entries:
             return MAX_SLEEP
         earliest = min(e.due for e in self.entries.values())
         return min(MAX_SLEEP, max(0.0, earliest - self.clock()))
-
-    def _live(self, function_id: str) -> bool:
-        rec = self.store.get_function(function_id)
-        app = self.store.get_app(rec.app_id) if rec is not None else None
-        return app is not None and app.state in LIVE_STATES
 
     def reload(self) -> None:
         self._dirty = False
@@ -166,22 +174,40 @@ class ScheduleRunner:
                 seen[rec.function_id] = entry
         self.entries = seen
 
-    def _fire(self, entry: Entry, now: float) -> None:
-        if not self._live(entry.function_id):  # stopped since the last reload
-            self._dirty = True
-            self.entries.pop(entry.function_id, None)
-            return
-        if not self.store.claim_schedule_fire(entry.function_id, entry.last_fire, now):
+    def _fire(self, due: list[Entry]) -> None:
+        """Fire every entry in `due`: claim them all (compare-and-set, and only while the app is
+        live) in one transaction, then make all their calls in one batch."""
+        now = self.clock()  # the claim is the firing: this is the time recorded for each
+        claimed = set(self.store.claim_schedule_fires(
+            [(e.function_id, e.last_fire) for e in due], now, tuple(LIVE_STATES)))
+        fired = [e for e in due if e.function_id in claimed]
+        results = self.spawn_each([(e.function_id, empty_input()) for e in fired]) if fired else []
+        # Off the time-critical path: plan the next runs, deal with the ones not claimed, log.
+        for entry, result in zip(fired, results):
+            entry.last_fire = now
+            entry.due = next_due(entry.schedule, entry.anchor, now)
+            if isinstance(result, ApiError):  # e.g. the app stopped meanwhile: drop it at the next reload
+                log.warning("scheduled run of %s (%s) not started: %s", entry.tag, entry.function_id, result.message)
+                self._dirty = True
+        if fired:
+            log.info("scheduled runs of %d function(s): %s", len(fired), ", ".join(e.tag for e in fired))
+        for entry in due:
+            if entry.function_id in claimed:
+                continue
+            anchor, last_fire = self.store.schedule_state(entry.function_id, now)
+            if last_fire == entry.last_fire:  # not fired elsewhere: its app stopped since the last reload
+                self._dirty = True
+                self.entries.pop(entry.function_id, None)
+                continue
             # Fired elsewhere already: take the recorded state and plan from it.
-            entry.anchor, entry.last_fire = self.store.schedule_state(entry.function_id, now)
+            entry.anchor, entry.last_fire = anchor, last_fire
             entry.due = next_due(entry.schedule, entry.anchor, entry.last_fire)
-            return
-        entry.last_fire = now
-        entry.due = next_due(entry.schedule, entry.anchor, now)
-        try:
-            self.spawn(api_pb2.CallSpawnRequest(function_id=entry.function_id, input=empty_input()))
-        except ApiError as err:  # e.g. the app stopped meanwhile: drop it at the next reload
-            log.warning("scheduled run of %s (%s) not started: %s", entry.tag, entry.function_id, err.message)
-            self._dirty = True
-        else:
-            log.info("scheduled run of %s (%s)", entry.tag, entry.function_id)
+
+    def _spawn_one_by_one(self, requests: list[tuple[str, api_pb2.Input]]) -> list[str | ApiError]:
+        results: list[str | ApiError] = []
+        for function_id, inp in requests:
+            try:
+                results.extend(self.spawn(api_pb2.CallSpawnRequest(function_id=function_id, input=inp)))
+            except ApiError as err:
+                results.append(err)
+        return results

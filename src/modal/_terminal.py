@@ -26,6 +26,9 @@ def _size() -> tuple[int, int]:
     return rows, cols
 
 
+OUTPUT_DRAIN_SECONDS = 2.0
+
+
 async def attach_channel(channel: _ProcessChannel, stdin_fd: int = 0, stdout_fd: int = 1) -> int:
     """Pump stdin → the process and the process's output → stdout until it exits; its exit code."""
     loop = asyncio.get_running_loop()
@@ -65,7 +68,9 @@ async def attach_channel(channel: _ProcessChannel, stdin_fd: int = 0, stdout_fd:
     pumps = [loop.create_task(pump_output(1)), loop.create_task(pump_output(2))]
     try:
         code = await channel.wait()
-        await asyncio.gather(*pumps, return_exceptions=True)
+        # The output still in flight is shown; a background process the command left holding the
+        # terminal open does not keep us here (as with `docker exec`).
+        await asyncio.wait(pumps, timeout=OUTPUT_DRAIN_SECONDS)
         return code
     finally:
         if reading and stdin_open:

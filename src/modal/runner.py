@@ -50,7 +50,7 @@ def _image_spec(
 
 async def _resolve_data_mounts(spec: api_pb2.ImageSpec, client: Client) -> None:
     """Steps with `volumes=` / `network_file_systems=` (run_function): the objects, looked up now."""
-    from modal.image import data_mounts_of
+    from modal._image_specs import data_mounts_of
 
     for step in spec.steps:
         found = data_mounts_of(json.loads(step.spec_json))

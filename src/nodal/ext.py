@@ -17,7 +17,7 @@ def host_image(python: str = "/usr/bin/python3", force_build: bool = False) -> m
     layers on top as for any image. Mounts nested under the host's `/` (other file systems)
     are not part of the image: bind what you need with volumes.
     """
-    from modal.image import _force_build_default
+    from modal._image_specs import _force_build_default
     from nodal.images.builder import Step
 
     if not isinstance(python, str) or not python.startswith("/"):

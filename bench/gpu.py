@@ -42,6 +42,7 @@ def _wait_gpus_free(deadline_s: float = 60.0) -> None:
     while any(g.container_id for g in run_sync(stub.GpuList(api_pb2.GpuListRequest())).gpus):
         if time.monotonic() > deadline:
             raise TimeoutError("a GPU stayed held for a minute after its container's input ended")
+        time.sleep(0.01)  # the poll interval
 
 
 def _timed(fn, n: int) -> list[float]:

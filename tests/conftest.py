@@ -208,3 +208,18 @@ def private_server(require_containers, tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def host_root_server(tmp_path_factory):
+    """A private server for tests whose images are the host's own root filesystem
+    (`nodal.ext.host_image`): needs bubblewrap and root, not mmdebstrap or a network."""
+    import shutil
+
+    missing = [t for t in ("bwrap", "unshare", "nsenter") if shutil.which(t) is None]
+    if missing or os.geteuid() != 0:
+        pytest.skip(f"needs root and {', '.join(missing) or 'bwrap, unshare, nsenter'}")
+    server = PrivateServer(tmp_path_factory.mktemp("nodal-host-root"))
+    server.start()
+    yield server
+    server.stop()

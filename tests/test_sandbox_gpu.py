@@ -5,11 +5,7 @@ machines that cannot build a Debian image (no network)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-from conftest import PrivateServer
 
 from nodal.runtime.gpus import discover_gpus
 
@@ -35,14 +31,8 @@ print("WITHOUT", plain.stdout.read().strip())
 
 
 @pytest.fixture(scope="module")
-def gpu_server(tmp_path_factory):
-    missing = [t for t in ("bwrap", "unshare", "nsenter") if shutil.which(t) is None]
-    if missing or os.geteuid() != 0:
-        pytest.skip(f"needs root and {', '.join(missing) or 'bwrap, unshare, nsenter'}")
-    server = PrivateServer(tmp_path_factory.mktemp("nodal-gpu-sandbox"))
-    server.start()
-    yield server
-    server.stop()
+def gpu_server(host_root_server):
+    return host_root_server
 
 
 def test_sandbox_gets_exactly_its_gpu(gpu_server):

@@ -54,7 +54,8 @@ def apply_overrides(base: api_pb2.FunctionDef, o: api_pb2.FunctionOverrides) -> 
     return d
 
 
-def _valid_name(name: str) -> bool:
+def valid_name(name: str) -> bool:
+    """App and environment names: letters, digits, '-', '_' and '.', at most 64."""
     return 0 < len(name) <= 64 and all(c.isalnum() or c in "-_." for c in name)
 
 
@@ -85,7 +86,7 @@ class AppService:
         env = req.environment_name or "main"
         if req.state not in LIVE_STATES:
             raise invalid("AppCreate state must be EPHEMERAL, DETACHED or DEPLOYED")
-        if req.name and not _valid_name(req.name):
+        if req.name and not valid_name(req.name):
             raise invalid(f"invalid app name {req.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
         if req.state == api_pb2.APP_STATE_DEPLOYED and not req.name:
             raise invalid("a deployed app needs a name: modal.App('my-app')")

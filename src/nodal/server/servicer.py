@@ -11,7 +11,7 @@ import grpc
 
 import nodal
 from nodal.proto import api_pb2, api_pb2_grpc
-from nodal.server.apps import LIVE_STATES, AppService
+from nodal.server.apps import LIVE_STATES, AppService, valid_name
 from nodal.server.call_router import CallService
 from nodal.server.dict_queue import DataService
 from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
@@ -162,9 +162,7 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     # ---- environments (exist once created or used; "main" always) ----
     @_rpc
     async def EnvironmentCreate(self, request, context):
-        from nodal.server.apps import _valid_name
-
-        if not _valid_name(request.name):
+        if not valid_name(request.name):
             raise invalid(f"invalid environment name {request.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
         if request.name in self.apps.store.list_environments() or request.name == "main":
             raise ApiError("AlreadyExistsError", f"environment {request.name!r} already exists")

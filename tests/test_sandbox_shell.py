@@ -124,7 +124,9 @@ def test_interactive_shell_size_resize_ctrl_c_and_exit(pty_session):
             return False
 
     assert any(size_seen() for _ in range(10)), "the new terminal size never reached the container"
-    s.send("echo sleeping-$((40+2)); sleep 100\r")
+    # The line is printed by the command itself, so once it shows, that process is the terminal's
+    # foreground job (a shell builtin's echo would show before `sleep` had the terminal).
+    s.send("sh -c 'echo sleeping-$((40+2)); exec sleep 100'\r")
     s.expect("sleeping-42")  # the command runs (its echo shows the unexpanded text)
     mark = s.mark()
     s.send("\x03")  # Ctrl-C interrupts the remote command, not the shell

@@ -137,18 +137,25 @@ class PrivateServer:
     It never touches the SDK's process-wide client (the session's apps hold it): use
     `client()` for explicit clients, and `python()` to run code in another process."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.env = env or {}  # the server's extra environment (NODAL_LISTEN, limits, ...)
         self._clients: list = []
 
     @contextlib.contextmanager
     def _as_home(self):
-        old = os.environ.get("NODAL_HOME")
+        saved = {k: os.environ.get(k) for k in ("NODAL_HOME", *self.env)}
         os.environ["NODAL_HOME"] = str(self.home)
+        os.environ.update(self.env)
         try:
             yield
         finally:
-            os.environ["NODAL_HOME"] = old if old is not None else str(_HOME)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            os.environ.setdefault("NODAL_HOME", str(_HOME))
 
     def start(self) -> int:
         from nodal.server import daemon

@@ -212,8 +212,11 @@ def test_key_loading(tmp_path, monkeypatch):
     path = tmp_path / "secret.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert secrets.load_key() == key  # stable across starts
-    os.chmod(path, 0o644)
-    assert secrets.load_key() == key and stat.S_IMODE(path.stat().st_mode) == 0o600
+    os.chmod(path, 0o644)  # exposed: refused (not silently fixed), with the command that fixes it
+    with pytest.raises(secrets.SecretKeyError, match=f"chmod 600 {path}"):
+        secrets.load_key()
+    os.chmod(path, 0o600)
+    assert secrets.load_key() == key
 
     env_key = Fernet.generate_key().decode()
     monkeypatch.setenv("NODAL_SECRET_KEY", env_key)

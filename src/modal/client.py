@@ -1,4 +1,14 @@
-"""The connection to a Nodal server, and the one long-lived call stream per client."""
+"""The connection to a Nodal server, and the one long-lived call stream per client.
+
+Where: the local server's unix socket by default; `server_url` (env MODAL_SERVER_URL) names
+another socket or, as `https://HOST:PORT` / `grpcs://HOST:PORT`, a server reached over TCP
+with TLS, whose certificate must chain to `server_ca` (env MODAL_SERVER_CA) or a system root.
+Who: every call carries the caller's credentials as gRPC metadata: inside a container the
+container's own credential (NODAL_CONTAINER_ID/NODAL_CONTAINER_TOKEN), else a user token
+(`Client.from_credentials`, or `token_id`/`token_secret` from the profile, env
+MODAL_TOKEN_ID/MODAL_TOKEN_SECRET, when `server_url` is set). The local default server's
+socket trusts its owner and needs none; a token given to it explicitly is still checked.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +20,7 @@ from typing import Any
 import grpc
 
 from modal._utils.async_utils import live_classmethod, live_method
-from modal.exception import AuthError, ConnectionError, error_from_name
+from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
 from nodal.proto.lazy_stub import LazyNodalStub
 
@@ -23,6 +33,11 @@ _CHANNEL_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+_TLS_SCHEMES = ("https://", "grpcs://")
+_TOKEN_HELP = (
+    "run `modal token set --token-id ak-... --token-secret as-...` (or `modal token new` where you "
+    "can reach the server), or set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET"
+)
 
 
 def _socket_for_env() -> tuple[str, bool]:
@@ -41,8 +56,37 @@ def _socket_for_env() -> tuple[str, bool]:
     return f"unix://{paths.socket_path()}", True
 
 
-def translate_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
-    """The modal.exception a server error stands for."""
+def parse_server_url(url: str) -> tuple[str, bool]:
+    """(gRPC target, whether TLS is used) for a server address: `unix://PATH`, `unix:PATH` or a
+    bare path (a unix socket), `https://HOST:PORT` or `grpcs://HOST:PORT` (TCP with TLS; port 443
+    when left out). Anything else is an InvalidError naming the accepted forms."""
+    if url.startswith("/"):
+        return f"unix://{url}", False
+    if url.startswith("unix:"):
+        return url, False
+    for scheme in _TLS_SCHEMES:
+        if url.startswith(scheme):
+            hostport = url[len(scheme):].rstrip("/")
+            if not hostport or "/" in hostport:
+                break
+            if hostport.startswith("["):  # [v6]:port
+                has_port = "]:" in hostport
+            else:
+                has_port = ":" in hostport
+            return (hostport if has_port else f"{hostport}:443"), True
+    raise InvalidError(
+        f"server_url {url!r} is not a Nodal server address: use https://HOST:PORT (or grpcs://HOST:PORT) "
+        "for a server reached over TLS, or a unix socket path"
+    )
+
+
+def _tls_error(message: str) -> bool:
+    low = message.lower()
+    return any(word in low for word in ("ssl", "handshake", "certificate", "tls", "hostname verification"))
+
+
+def translate_rpc_error(err: grpc.aio.AioRpcError, remote: str | None = None) -> Exception:
+    """The modal.exception a server error stands for (`remote`: the TLS server's address)."""
     kind = ""
     for key, value in err.trailing_metadata() or ():
         if key == ERROR_KIND_KEY:
@@ -50,14 +94,41 @@ def translate_rpc_error(err: grpc.aio.AioRpcError) -> Exception:
     message = err.details() or str(err.code())
     if kind:
         return error_from_name(kind, message)
-    if err.code() == grpc.StatusCode.UNAVAILABLE:
+    code = err.code()
+    if code == grpc.StatusCode.UNAVAILABLE and "hostname verification" in message.lower():
+        return AuthError(
+            f"the server's TLS certificate does not name the address in `server_url` ({message}). Use an "
+            "address the certificate names, or restart the server with `modal server start --tls-san NAME` "
+            "(env NODAL_TLS_SAN) to add this one"
+        )
+    if code == grpc.StatusCode.UNAVAILABLE and _tls_error(message):
+        return AuthError(
+            f"the server's TLS certificate is not trusted ({message}). Set `server_ca` to the server's CA "
+            "file (the server's $NODAL_HOME/tls/ca.pem, or the operator's certificate): "
+            "`modal token set --server-ca PATH`, or env MODAL_SERVER_CA=PATH"
+        )
+    if code == grpc.StatusCode.UNAVAILABLE:
+        if remote:
+            return ConnectionError(
+                f"could not reach the Nodal server at {remote} ({message}); check `server_url` "
+                "(env MODAL_SERVER_URL) and that the server runs with NODAL_LISTEN set"
+            )
         return ConnectionError(
             f"could not reach the Nodal server ({message}); start it with `modal server start`, "
             "or point `server_url` (env MODAL_SERVER_URL) at a running one"
         )
-    if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in message.lower():
+        return RequestSizeError(f"the request or its reply is too large ({message}); send less per call")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
         return AuthError(message)
-    return error_from_name("InternalFailure" if err.code() == grpc.StatusCode.INTERNAL else "Error", message)
+    return error_from_name("InternalFailure" if code == grpc.StatusCode.INTERNAL else "Error", message)
+
+
+def _metadata_value(name: str, value: str) -> str:
+    value = str(value).strip()
+    if not value or not value.isascii() or not value.isprintable():
+        raise AuthError(f"{name} is malformed (empty or not printable ASCII); {_TOKEN_HELP}")
+    return value
 
 
 class _CallStream:
@@ -143,17 +214,19 @@ class _CallStream:
 class _Stub:
     """The gRPC stub, with server errors turned into modal.exception types."""
 
-    def __init__(self, stub: LazyNodalStub) -> None:
+    def __init__(self, stub: LazyNodalStub, remote: str | None = None) -> None:
         self._stub = stub
+        self._remote = remote
 
     def __getattr__(self, name: str) -> Any:
         method = getattr(self._stub, name)
+        remote = self._remote
 
         async def call(request: Any, **kwargs: Any) -> Any:
             try:
                 return await method(request, **kwargs)
             except grpc.aio.AioRpcError as err:
-                raise translate_rpc_error(err) from None
+                raise translate_rpc_error(err, remote) from None
 
         call.stream = method  # streaming RPCs: iterate `stub.X.stream(req)` directly
         return call
@@ -164,9 +237,24 @@ class Client:
 
     _default: Client | None = None
 
-    def __init__(self, address: str, *, autostart: bool = False) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        autostart: bool = False,
+        token_id: str | None = None,
+        token_secret: str | None = None,
+        server_ca: str | None = None,
+    ) -> None:
+        """`address`: see `parse_server_url`. Credentials and `server_ca` left out (None) come
+        from the environment and the active profile when the client connects; `server_ca=""`
+        trusts the system's roots whatever the profile says."""
         self.address = address
+        self._target, self._tls = parse_server_url(address)
         self._autostart = autostart
+        self.token_id = token_id
+        self._token_secret = token_secret  # never shown: not in repr or messages
+        self._server_ca = server_ca
         self._channel: grpc.aio.Channel | None = None
         self._stub: _Stub | None = None
         self._call_stream: _CallStream | None = None
@@ -184,19 +272,81 @@ class Client:
     async def _connect(self) -> None:
         if self._stub is not None:
             return
+        metadata = self._credentials()
         if self._autostart:
             await asyncio.get_running_loop().run_in_executor(None, _ensure_local_server)
-        self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
-        self._stub = _Stub(LazyNodalStub(self._channel))
+        if self._tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=self._root_certificates())
+            self._channel = grpc.aio.secure_channel(self._target, creds, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
+        remote = self.address if self._tls else None
+        self._stub = _Stub(LazyNodalStub(self._channel, metadata=metadata), remote)
         # A server whose socket exists is there, perhaps busy: ride out a slow handshake rather
         # than failing on the first attempt. With no socket, fail at once ("no server").
         path = self.address.removeprefix("unix://").removeprefix("unix:")
         there = self.address.startswith("unix:") and os.path.exists(path)
         try:
             await self._stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=60, wait_for_ready=there)
-        except ConnectionError:
+        except (ConnectionError, AuthError):
             self._stub = None
+            await self._channel.close()
+            self._channel = None
             raise
+
+    def _credentials(self) -> tuple[tuple[str, str], ...]:
+        """The metadata sent with every call: explicit credentials, else the container's own
+        (inside a container), else the profile's token when `server_url` names the server.
+        A TLS (remote) server needs one."""
+        token_id, token_secret = self.token_id, self._token_secret
+        if not (token_id or token_secret):
+            container_id = os.environ.get("NODAL_CONTAINER_ID")
+            container_token = os.environ.get("NODAL_CONTAINER_TOKEN")
+            if container_id and container_token:
+                return (
+                    ("x-nodal-container-id", _metadata_value("NODAL_CONTAINER_ID", container_id)),
+                    ("x-nodal-container-token", _metadata_value("NODAL_CONTAINER_TOKEN", container_token)),
+                )
+            if self._autostart:
+                # The local default server trusts its owner by the socket's permissions. A profile's
+                # token names a server of its own (`server_url`): it is not sent here, where it
+                # would be checked against a server it may not belong to.
+                return ()
+            from modal.config import config
+
+            token_id, token_secret = config.get("token_id"), config.get("token_secret")
+        if token_id and token_secret:
+            return (
+                ("x-modal-token-id", _metadata_value("token_id", token_id)),
+                ("x-modal-token-secret", _metadata_value("token_secret", token_secret)),
+            )
+        if token_id or token_secret:
+            missing = "token_secret (MODAL_TOKEN_SECRET)" if token_id else "token_id (MODAL_TOKEN_ID)"
+            raise AuthError(f"a token needs both its id and its secret, and {missing} is not set; {_TOKEN_HELP}")
+        if self._tls:
+            raise AuthError(f"the Nodal server at {self.address} needs a token and none is set; {_TOKEN_HELP}")
+        return ()
+
+    def _root_certificates(self) -> bytes | None:
+        """The CA certificates a TLS server's certificate must chain to (None: the system's)."""
+        path = self._server_ca
+        if path is None:
+            from modal.config import config
+
+            path = config.get("server_ca")
+        if not path:
+            return None
+        try:
+            with open(os.path.expanduser(path), "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise InvalidError(
+                f"cannot read server_ca {path} ({exc.strerror or exc}); set `server_ca` (env MODAL_SERVER_CA) "
+                "to the server's CA file, e.g. a copy of the server's $NODAL_HOME/tls/ca.pem"
+            ) from None
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise InvalidError(f"server_ca {path} holds no PEM certificate; give the server's CA file (ca.pem)")
+        return data
 
     def call_stream(self) -> _CallStream:
         if self._call_stream is None or self._call_stream.broken:
@@ -223,11 +373,12 @@ class Client:
 
     @live_classmethod
     async def from_credentials(cls, token_id: str, token_secret: str) -> Client:
-        """A client authenticated with a token. Nodal's local socket needs none; the
-        credentials are kept for servers reached over the network."""
+        """A client of the configured server (see `from_env`) that authenticates with this
+        token instead of the profile's. The local socket checks it too."""
+        if not token_id or not token_secret:
+            raise AuthError(f"Client.from_credentials needs both a token id and a token secret; {_TOKEN_HELP}")
         address, autostart = _socket_for_env()
-        client = cls(address, autostart=autostart)
-        client.token_id, client.token_secret = token_id, token_secret  # type: ignore[attr-defined]
+        client = cls(address, autostart=autostart, token_id=token_id, token_secret=token_secret)
         await client._connect()
         return client
 

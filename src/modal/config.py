@@ -26,7 +26,10 @@ Other configuration options
 Each setting `foo` can be set in the .toml file or as the env var `MODAL_FOO` (the env var
 wins): `loglevel` (default `WARNING`), `log_format`, `logs_timeout` (10), `automount`
 (True), `force_build` (False), `traceback` (False), `server_url` (unset: the local Nodal
-server over its unix socket), `environment`, `image_builder_version`, ... Nodal adds
+server over its unix socket; a path or `unix://PATH` for another socket; `https://HOST:PORT`
+or `grpcs://HOST:PORT` for a server reached over TCP with TLS), `server_ca` (a PEM file of
+the CA a TLS server's certificate must chain to, e.g. the server's `$NODAL_HOME/tls/ca.pem`;
+unset: the system's trusted roots), `environment`, `image_builder_version`, ... Nodal adds
 `nodal_home` (env `NODAL_HOME`, default `~/.nodal`): where the local server keeps its state.
 
 Meta-configuration
@@ -189,6 +192,7 @@ _SETTINGS: dict[str, _Setting] = {
     "log_format": _Setting("STRING", lambda s: str(s).upper()),
     "log_pattern": _Setting(),
     "server_url": _Setting(DEFAULT_SERVER_URL, lambda s: s or None),
+    "server_ca": _Setting(None, lambda s: os.path.abspath(os.path.expanduser(str(s))) if s else None),
     "token_id": _Setting(),
     "token_secret": _Setting(),
     "task_id": _Setting(),
@@ -262,10 +266,22 @@ class Config:
         return self.get(key)
 
     def __repr__(self):
-        return repr(self.to_dict())
+        return repr(self.to_dict(masked=True))
 
-    def to_dict(self):
-        return {key: self.get(key) for key in sorted(_SETTINGS)}
+    def to_dict(self, masked: bool = False):
+        """Every setting's effective value; with `masked`, the token secret is masked (for display)."""
+        values = {key: self.get(key) for key in sorted(_SETTINGS)}
+        if masked:
+            values["token_secret"] = mask_secret(values["token_secret"])
+        return values
+
+
+def mask_secret(secret: str | None) -> str | None:
+    """A token secret as it may be shown: its kind prefix only (`as-…****`), never its value."""
+    if not secret:
+        return secret
+    prefix = str(secret)[:3] if str(secret).startswith("as-") else ""
+    return f"{prefix}…****"
 
 
 config = Config()

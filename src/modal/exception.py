@@ -113,6 +113,10 @@ class RequestSizeError(Error):
     """Raised when an operation produces a gRPC request that is rejected by the server for being too large."""
 
 
+class RateLimitError(Error):
+    """Nodal addition: the server refused a call because this token sent too many; retry later."""
+
+
 class InternalFailure(Error):
     """Retriable internal error."""
 

@@ -20,6 +20,16 @@ def socket_path() -> Path:
     return nodal_home() / "server.sock"
 
 
+def containers_socket_path() -> Path:
+    """The unix socket containers reach the server on: every call there needs a credential."""
+    return nodal_home() / "containers.sock"
+
+
+def initial_token_path() -> Path:
+    """The first admin token, written (owner-only) at the server's first start until shown once."""
+    return nodal_home() / "initial-admin-token"
+
+
 def pid_path() -> Path:
     return nodal_home() / "server.pid"
 

@@ -18,12 +18,14 @@ import click
 
 from modal import __version__
 from modal.cli.app_cmds import app_cli
+from modal.cli.config_cmds import config_cli
 from modal.cli.container_cmds import container_cli
 from modal.cli.dict_cmds import dict_cli
 from modal.cli.environment_cmds import environment_cli
 from modal.cli.gpu_cmds import gpu_cli
 from modal.cli.image_cmds import image_cli
 from modal.cli.nfs_cmds import nfs_cli
+from modal.cli.profile_cmds import profile_cli
 from modal.cli.proxy_auth_cmds import proxy_auth_cli
 from modal.cli.queue_cmds import queue_cli
 from modal.cli.run import deploy, run
@@ -31,6 +33,7 @@ from modal.cli.secret_cmds import secret_cli
 from modal.cli.serve import serve
 from modal.cli.server_cmds import server_cli
 from modal.cli.shell import shell
+from modal.cli.token_cmds import token_cli
 from modal.cli.volume_cmds import volume_cli
 from modal.exception import Error, _CliUserExecutionError
 
@@ -139,6 +142,9 @@ main.add_command(gpu_cli)
 main.add_command(environment_cli)
 main.add_command(image_cli)
 main.add_command(proxy_auth_cli)
+main.add_command(token_cli)
+main.add_command(profile_cli)
+main.add_command(config_cli)
 
 
 if __name__ == "__main__":

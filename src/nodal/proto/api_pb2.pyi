@@ -1966,3 +1966,139 @@ class BucketMountSyncRequest(_message.Message):
     container_id: str
     token: str
     def __init__(self, container_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class TokenCreateRequest(_message.Message):
+    __slots__ = ("workspace", "user", "admin", "label")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    user: str
+    admin: bool
+    label: str
+    def __init__(self, workspace: _Optional[str] = ..., user: _Optional[str] = ..., admin: _Optional[bool] = ..., label: _Optional[str] = ...) -> None: ...
+
+class TokenCreateResponse(_message.Message):
+    __slots__ = ("token_id", "token_secret", "workspace", "user", "admin")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SECRET_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    token_secret: str
+    workspace: str
+    user: str
+    admin: bool
+    def __init__(self, token_id: _Optional[str] = ..., token_secret: _Optional[str] = ..., workspace: _Optional[str] = ..., user: _Optional[str] = ..., admin: _Optional[bool] = ...) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("token_id", "workspace", "user", "admin", "label", "created_at", "revoked_at", "last_used_at")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    workspace: str
+    user: str
+    admin: bool
+    label: str
+    created_at: float
+    revoked_at: float
+    last_used_at: float
+    def __init__(self, token_id: _Optional[str] = ..., workspace: _Optional[str] = ..., user: _Optional[str] = ..., admin: _Optional[bool] = ..., label: _Optional[str] = ..., created_at: _Optional[float] = ..., revoked_at: _Optional[float] = ..., last_used_at: _Optional[float] = ...) -> None: ...
+
+class TokenListRequest(_message.Message):
+    __slots__ = ("all_workspaces", "include_revoked")
+    ALL_WORKSPACES_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    all_workspaces: bool
+    include_revoked: bool
+    def __init__(self, all_workspaces: _Optional[bool] = ..., include_revoked: _Optional[bool] = ...) -> None: ...
+
+class TokenListResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
+
+class TokenRevokeRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ("workspace", "user", "admin", "token_id", "kind", "server_admin")
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ADMIN_FIELD_NUMBER: _ClassVar[int]
+    workspace: str
+    user: str
+    admin: bool
+    token_id: str
+    kind: str
+    server_admin: bool
+    def __init__(self, workspace: _Optional[str] = ..., user: _Optional[str] = ..., admin: _Optional[bool] = ..., token_id: _Optional[str] = ..., kind: _Optional[str] = ..., server_admin: _Optional[bool] = ...) -> None: ...
+
+class WorkspaceInfo(_message.Message):
+    __slots__ = ("name", "created_at", "tokens")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    created_at: float
+    tokens: int
+    def __init__(self, name: _Optional[str] = ..., created_at: _Optional[float] = ..., tokens: _Optional[int] = ...) -> None: ...
+
+class WorkspaceListResponse(_message.Message):
+    __slots__ = ("workspaces",)
+    WORKSPACES_FIELD_NUMBER: _ClassVar[int]
+    workspaces: _containers.RepeatedCompositeFieldContainer[WorkspaceInfo]
+    def __init__(self, workspaces: _Optional[_Iterable[_Union[WorkspaceInfo, _Mapping]]] = ...) -> None: ...
+
+class SecretKeyRotateResponse(_message.Message):
+    __slots__ = ("secrets_reencrypted", "key_path")
+    SECRETS_REENCRYPTED_FIELD_NUMBER: _ClassVar[int]
+    KEY_PATH_FIELD_NUMBER: _ClassVar[int]
+    secrets_reencrypted: int
+    key_path: str
+    def __init__(self, secrets_reencrypted: _Optional[int] = ..., key_path: _Optional[str] = ...) -> None: ...
+
+class AuditListRequest(_message.Message):
+    __slots__ = ("limit", "workspace")
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    workspace: str
+    def __init__(self, limit: _Optional[int] = ..., workspace: _Optional[str] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("ts", "workspace", "actor", "action", "target", "detail")
+    TS_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ts: float
+    workspace: str
+    actor: str
+    action: str
+    target: str
+    detail: str
+    def __init__(self, ts: _Optional[float] = ..., workspace: _Optional[str] = ..., actor: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class AuditListResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ...) -> None: ...

@@ -434,6 +434,41 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
                 _registered_method=True)
+        self.TokenCreate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/TokenCreate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.TokenCreateRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.TokenCreateResponse.FromString,
+                _registered_method=True)
+        self.TokenList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/TokenList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.TokenListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.TokenListResponse.FromString,
+                _registered_method=True)
+        self.TokenRevoke = channel.unary_unary(
+                '/nodal.api.v1.Nodal/TokenRevoke',
+                request_serializer=nodal_dot_proto_dot_api__pb2.TokenRevokeRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/nodal.api.v1.Nodal/WhoAmI',
+                request_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
+        self.WorkspaceList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/WorkspaceList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.WorkspaceListResponse.FromString,
+                _registered_method=True)
+        self.SecretKeyRotate = channel.unary_unary(
+                '/nodal.api.v1.Nodal/SecretKeyRotate',
+                request_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.SecretKeyRotateResponse.FromString,
+                _registered_method=True)
+        self.AuditList = channel.unary_unary(
+                '/nodal.api.v1.Nodal/AuditList',
+                request_serializer=nodal_dot_proto_dot_api__pb2.AuditListRequest.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.AuditListResponse.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -949,6 +984,52 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TokenCreate(self, request, context):
+        """---- identities and remote access ----
+        Tokens belong to a user of a workspace; the secret is shown once, at creation, and stored hashed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TokenList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TokenRevoke(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WorkspaceList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SecretKeyRotate(self, request, context):
+        """Re-encrypt every stored secret under a new key (server admins only).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuditList(self, request, context):
+        """Administrative actions: tokens created/revoked, secrets changed, apps deployed/stopped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1351,6 +1432,41 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.BucketMountSync,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'TokenCreate': grpc.unary_unary_rpc_method_handler(
+                    servicer.TokenCreate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.TokenCreateRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.TokenCreateResponse.SerializeToString,
+            ),
+            'TokenList': grpc.unary_unary_rpc_method_handler(
+                    servicer.TokenList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.TokenListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.TokenListResponse.SerializeToString,
+            ),
+            'TokenRevoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.TokenRevoke,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.TokenRevokeRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'WorkspaceList': grpc.unary_unary_rpc_method_handler(
+                    servicer.WorkspaceList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.WorkspaceListResponse.SerializeToString,
+            ),
+            'SecretKeyRotate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SecretKeyRotate,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.Empty.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.SecretKeyRotateResponse.SerializeToString,
+            ),
+            'AuditList': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuditList,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.AuditListRequest.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.AuditListResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3513,6 +3629,195 @@ class Nodal:
             '/nodal.api.v1.Nodal/BucketMountSync',
             nodal_dot_proto_dot_api__pb2.BucketMountSyncRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TokenCreate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/TokenCreate',
+            nodal_dot_proto_dot_api__pb2.TokenCreateRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.TokenCreateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TokenList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/TokenList',
+            nodal_dot_proto_dot_api__pb2.TokenListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.TokenListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TokenRevoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/TokenRevoke',
+            nodal_dot_proto_dot_api__pb2.TokenRevokeRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/WhoAmI',
+            nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WorkspaceList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/WorkspaceList',
+            nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.WorkspaceListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SecretKeyRotate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/SecretKeyRotate',
+            nodal_dot_proto_dot_api__pb2.Empty.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.SecretKeyRotateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuditList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nodal.api.v1.Nodal/AuditList',
+            nodal_dot_proto_dot_api__pb2.AuditListRequest.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.AuditListResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,8 +15,11 @@ _SERVICE = api_pb2.DESCRIPTOR.services_by_name["Nodal"]
 
 
 class LazyNodalStub:
-    def __init__(self, channel: Any) -> None:
+    """`metadata` (the caller's credentials) is sent with every call unless a call passes its own."""
+
+    def __init__(self, channel: Any, metadata: tuple[tuple[str, str], ...] = ()) -> None:
         self._channel = channel
+        self._metadata = tuple(metadata)
 
     def __getattr__(self, name: str) -> Any:
         method = _SERVICE.methods_by_name.get(name)
@@ -35,5 +38,21 @@ class LazyNodalStub:
             request_serializer=request.SerializeToString,
             response_deserializer=response.FromString,
         )
+        if self._metadata:
+            call = _WithMetadata(call, self._metadata)
         setattr(self, name, call)  # built once
         return call
+
+
+class _WithMetadata:
+    """A multicallable that adds default metadata."""
+
+    __slots__ = ("_call", "_metadata")
+
+    def __init__(self, call: Any, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._call = call
+        self._metadata = metadata
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("metadata", self._metadata)
+        return self._call(*args, **kwargs)

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nodal import paths
 from nodal.runtime.backend import ContainerSpec
 from nodal.runtime.cgroups import Cgroup, CgroupManager
 from nodal.runtime.network import NAT_RESOLV_CONF, NatHandle, attach_nat, read_fd_until, slirp4netns_path
@@ -168,6 +169,8 @@ def bwrap_args(
             args += ["--cap-add", cap]
     args += ["--bind", str(merged), "/", "--proc", "/proc", "--dev", "/dev", "--ro-bind", "/sys", "/sys"]
     args += ["--perms", "1777", "--tmpfs", "/tmp"]
+    if Path("/") in spec.layers:  # the host's own root: hide the server's state (owner socket, keys, tokens)
+        args += ["--tmpfs", str(paths.nodal_home())]
     for bind in spec.binds:
         if bind.dest.startswith("/dev/"):  # device nodes (GPUs) need a bind that keeps them usable
             args += ["--dev-bind", str(bind.source), bind.dest]
@@ -186,7 +189,7 @@ def bwrap_args(
 def _args_memfd(args: list[str]) -> int:
     for arg in args:
         if "\0" in arg:
-            raise ValueError(f"container argument or env value contains a NUL byte: {arg!r}")
+            raise ValueError("a container argument or environment value contains a NUL byte")  # never echo it
     fd = os.memfd_create("nodal-bwrap-args")
     os.write(fd, b"".join(a.encode() + b"\0" for a in args))
     os.lseek(fd, 0, os.SEEK_SET)

@@ -16,6 +16,18 @@ from nodal.images.builder import ImageBuilder
 from nodal.proto import api_pb2_grpc
 from nodal.runtime.local import LocalRuntime
 from nodal.server.apps import AppService
+from nodal.server.audit import AuditLog
+from nodal.server.auth.identity import DEFAULT_WORKSPACE
+from nodal.server.auth.interceptor import AuthInterceptor
+from nodal.server.auth.limits import Limits
+from nodal.server.auth.scope import Scope
+from nodal.server.auth.tokens import TokenService
+from nodal.server.auth.wiring import (
+    container_identities,
+    container_secret_ids,
+    ensure_initial_token,
+    owner_resolvers,
+)
 from nodal.server.bucket_mounts import BucketMountService
 from nodal.server.build_mounts import build_mounter
 from nodal.server.call_router import CallService
@@ -29,19 +41,30 @@ from nodal.server.sandbox_tunnels import TunnelService
 from nodal.server.sandboxes import SandboxService
 from nodal.server.scheduler import GPU_FALLBACK_MODES, Scheduler
 from nodal.server.schedules import ScheduleRunner
+from nodal.server.secret_keys import SecretKeyError
 from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
 from nodal.server.volumes import VolumeService
-from nodal.store.backends.sqlite import SqliteMetadataStore
 from nodal.store.blobs.local_dir import LocalDirBlobStore
+from nodal.store.factory import open_metadata_store
 
 log = logging.getLogger("nodal.server")
 
-GRPC_OPTIONS = [
-    ("grpc.max_receive_message_length", 80 * 1024 * 1024),
-    ("grpc.max_send_message_length", 80 * 1024 * 1024),
-    ("grpc.so_reuseport", 0),
-]
+MAX_REQUEST_BYTES = 80 * 1024 * 1024  # default of NODAL_MAX_REQUEST_BYTES
+
+
+def grpc_options() -> list[tuple[str, int]]:
+    """Server options; NODAL_MAX_REQUEST_BYTES bounds one request message (RequestSizeError beyond)."""
+    raw = os.environ.get("NODAL_MAX_REQUEST_BYTES", "").strip()
+    try:
+        limit = int(raw) if raw else MAX_REQUEST_BYTES
+    except ValueError:
+        raise SystemExit(f"NODAL_MAX_REQUEST_BYTES must be a number of bytes, not {raw!r}") from None
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", 80 * 1024 * 1024),
+        ("grpc.so_reuseport", 0),
+    ]
 
 
 class AlreadyRunning(RuntimeError):
@@ -75,16 +98,17 @@ async def serve(socket_path: Path | None = None) -> None:
     socket_path = socket_path or paths.socket_path()
     socket_path.unlink(missing_ok=True)
 
-    store = SqliteMetadataStore(paths.database_path())
+    store = open_metadata_store()  # SQLite under NODAL_HOME, or PostgreSQL by NODAL_DATABASE_URL
     secrets = SecretService(store, load_key())  # creates $NODAL_HOME/secret.key on first start
     blobs = LocalDirBlobStore(paths.blobs_dir())
     logs = LogHub(paths.logs_dir() / "apps")
     runtime = LocalRuntime(paths.containers_dir())
     images = ImageService(ImageBuilder(paths.images_dir()), store)
+    images.secrets = secrets  # image steps' secrets= (one service: it knows the current key)
     scheduler = Scheduler(runtime, launcher=None, gpu_fallback=gpu_fallback_mode())  # type: ignore[arg-type]
     apps = AppService(store, blobs, scheduler, logs)
     scheduler.launcher = ContainerLauncher(
-        runtime, apps, images, blobs, logs, socket_path, on_exit=scheduler.container_exited
+        runtime, apps, images, blobs, logs, paths.containers_socket_path(), on_exit=scheduler.container_exited
     )
     scheduler.launcher.secrets = secrets
 
@@ -112,7 +136,6 @@ async def serve(socket_path: Path | None = None) -> None:
 
     apps.on_apps_changed = apps_changed
 
-    server = grpc.aio.server(options=GRPC_OPTIONS)
     data = DataService(store)  # modal.Dict and modal.Queue
     servicer = NodalServicer(apps, calls, scheduler, images, blobs, logs, data=data, secrets=secrets)
     servicer.volumes = volumes
@@ -126,11 +149,36 @@ async def serve(socket_path: Path | None = None) -> None:
     sandboxes.tunnels = TunnelService(runtime, paths.nodal_home() / "tunnels")  # ports relayed into containers
     _chain_apps_changed(apps, sandboxes)
     servicer.gateway = gateway
-    api_pb2_grpc.add_NodalServicer_to_server(servicer, server)
+    audit = AuditLog(store)
+    servicer.audit = secrets.audit = audit
+    servicer.tokens = tokens = TokenService(store)
+    ensure_initial_token(tokens)
+    servicer.scope = scope = Scope(
+        owner_resolvers(store, calls, scheduler),
+        container_secrets=container_secret_ids(store, servicer.container_secrets_created),
+    )
+    scope.other_workspaces = any(w != DEFAULT_WORKSPACE for w in store.list_workspaces())
+    limits = Limits()
+    containers = container_identities(scheduler, store)
+
+    def listener(trust_owner: bool) -> grpc.aio.Server:
+        interceptor = AuthInterceptor(tokens, containers, scope, limits, trust_owner=trust_owner)
+        server = grpc.aio.server(options=grpc_options(), interceptors=[interceptor])
+        api_pb2_grpc.add_NodalServicer_to_server(servicer, server)
+        return server
+
     await gateway.start()  # before the API answers: its URLs are known from the first request
+    server = listener(trust_owner=True)  # the owner's socket: trusted by its file permission
     server.add_insecure_port(f"unix://{socket_path}")
+    guarded = listener(trust_owner=False)  # containers' socket and the TLS port: credentials needed
+    containers_socket = paths.containers_socket_path()
+    containers_socket.unlink(missing_ok=True)
+    guarded.add_insecure_port(f"unix://{containers_socket}")
+    remote = _tls_listener(guarded)
     await server.start()
+    await guarded.start()
     os.chmod(socket_path, 0o600)
+    os.chmod(containers_socket, 0o600)
     scheduler.start()
     data.start()
     apps.start()
@@ -138,7 +186,8 @@ async def serve(socket_path: Path | None = None) -> None:
     sandboxes.restore()
     schedules.start()
     paths.pid_path().write_text(str(os.getpid()))
-    log.info("nodal server %d listening on %s (resumed %d spawned calls)", os.getpid(), socket_path, resumed)
+    log.info("nodal server %d listening on %s%s (resumed %d spawned calls)", os.getpid(), socket_path,
+             f" and {remote} (TLS)" if remote else "", resumed)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,10 +203,38 @@ async def serve(socket_path: Path | None = None) -> None:
     await sandboxes.shutdown()
     await scheduler.shutdown()
     await runtime.shutdown()
-    await server.stop(grace=1.0)
+    await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0))
     store.close()
     paths.pid_path().unlink(missing_ok=True)
     socket_path.unlink(missing_ok=True)
+    containers_socket.unlink(missing_ok=True)
+
+
+def _tls_listener(server: grpc.aio.Server) -> str:
+    """Add the TCP+TLS port NODAL_LISTEN names (host:port) to `server`; "" when none is asked for."""
+    listen = os.environ.get("NODAL_LISTEN", "").strip()
+    if not listen:
+        return ""
+    from nodal.server.tls import TlsConfigError, server_credentials
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"NODAL_LISTEN must be HOST:PORT (e.g. 0.0.0.0:8443), not {listen!r}")
+    cert, key = os.environ.get("NODAL_TLS_CERT") or None, os.environ.get("NODAL_TLS_KEY") or None
+    if bool(cert) != bool(key):
+        raise SystemExit("set both NODAL_TLS_CERT and NODAL_TLS_KEY (or neither, for a generated certificate)")
+    sans = [n.strip() for n in os.environ.get("NODAL_TLS_SAN", "").split(",") if n.strip()]
+    if host not in ("0.0.0.0", "::", "[::]"):
+        sans.append(host.strip("[]"))
+    try:
+        credentials, trust = server_credentials(
+            paths.nodal_home(), sans, Path(cert) if cert else None, Path(key) if key else None)
+    except TlsConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    if server.add_secure_port(listen, credentials) == 0:
+        raise SystemExit(f"could not listen on {listen} (address in use, or not an address of this machine?)")
+    log.info("clients of %s must trust the certificate in %s", listen, trust)
+    return listen
 
 
 def _chain_apps_changed(apps: AppService, sandboxes: SandboxService) -> None:
@@ -191,6 +268,6 @@ def main() -> None:
     )
     try:
         asyncio.run(serve())
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, SecretKeyError) as exc:
         log.error("%s", exc)
         raise SystemExit(3) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -12,12 +11,16 @@ import grpc
 import nodal
 from nodal.proto import api_pb2, api_pb2_grpc
 from nodal.server.apps import LIVE_STATES, AppService, valid_name
+from nodal.server.auth import identity
+from nodal.server.auth.rpcs import IdentityRpcs
+from nodal.server.auth.scope import env_key, env_name, workspace_of_env
 from nodal.server.call_router import CallService
 from nodal.server.dict_queue import DataService
-from nodal.server.errors import ERROR_KIND_KEY, ApiError, invalid, not_found
+from nodal.server.errors import ApiError, invalid, not_found
 from nodal.server.ids import is_id
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
+from nodal.server.rpc import _rpc, _stream_rpc
 from nodal.server.scheduler import Scheduler
 from nodal.server.secrets import SecretService
 from nodal.store.blob_store import BlobStore, is_sha256, sha256_hex
@@ -27,39 +30,7 @@ log = logging.getLogger("nodal.servicer")
 MAX_BLOB = 64 * 1024 * 1024
 
 
-def _rpc(fn):
-    """Map ApiError to a gRPC status carrying the modal.exception kind; never crash the server."""
-
-    @functools.wraps(fn)
-    async def wrapper(self, request, context):
-        try:
-            return await fn(self, request, context)
-        except ApiError as err:
-            context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
-            await context.abort(err.code, err.message)
-        except Exception as exc:
-            if isinstance(exc, grpc.aio.AbortError):
-                raise
-            log.exception("internal error in %s", fn.__name__)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {fn.__name__}: {exc!r}")
-
-    return wrapper
-
-
-def _stream_rpc(fn):
-    @functools.wraps(fn)
-    async def wrapper(self, request, context):
-        try:
-            async for item in fn(self, request, context):
-                yield item
-        except ApiError as err:
-            context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
-            await context.abort(err.code, err.message)
-
-    return wrapper
-
-
-class NodalServicer(api_pb2_grpc.NodalServicer):
+class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
     def __init__(
         self,
         apps: AppService,
@@ -79,6 +50,19 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         self.images = images
         self.blobs = blobs
         self.logs = logs
+        self.audit = None  # nodal.server.audit.AuditLog, set by main
+        self.scope = None  # nodal.server.auth.scope.Scope, set by main
+        self.tokens = None  # nodal.server.auth.tokens.TokenService, set by main
+        self.container_secrets_created: dict[str, set[str]] = {}  # app id -> SecretCreate'd by its containers
+
+    def _record(self, action: str, target: str, detail: str = "") -> None:
+        if self.audit is not None:
+            self.audit.record(action, target, detail)
+
+    def _visible_app(self, app_id: str) -> bool:
+        """Whether the caller's workspace owns app `app_id` (False for unknown apps)."""
+        app = self.apps.store.get_app(app_id)
+        return app is not None and workspace_of_env(app.environment) == identity.current().workspace
 
     @_rpc
     async def Hello(self, request, context):
@@ -126,7 +110,11 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
 
     @_rpc
     async def AppPublish(self, request, context):
-        return await self.apps.publish(request)
+        response = await self.apps.publish(request)
+        app = self.apps.store.get_app(request.app_id)
+        if app is not None and app.name:
+            self._record("app.deploy", f"{env_name(app.environment)}/{app.name}", f"app_id={app.app_id}")
+        return response
 
     @_rpc
     async def AppHeartbeat(self, request, context):
@@ -138,18 +126,23 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
         if not request.app_id and not request.name:
             raise invalid("AppStop needs an app id or a name")
         await self.apps.stop(request)
+        self._record("app.stop", request.app_id or f"{env_name(request.environment_name or 'main')}/{request.name}")
         return api_pb2.Empty()
 
     @_rpc
     async def AppLookup(self, request, context):
         if not request.name:
             raise invalid("AppLookup needs a name")
+        if request.create_if_missing and identity.current().kind == "container":
+            raise ApiError("AuthError", "a container's credential cannot create apps")
         return self.apps.lookup(request)
 
     @_rpc
     async def AppList(self, request, context):
         env = request.environment_name or None
-        return api_pb2.AppListResponse(apps=[self.apps.info(a) for a in self.apps.store.list_apps(env)])
+        ws = identity.current().workspace
+        apps = [a for a in self.apps.store.list_apps(env) if workspace_of_env(a.environment) == ws]
+        return api_pb2.AppListResponse(apps=[self.apps.info(a) for a in apps])
 
     @_rpc
     async def AppRollback(self, request, context):
@@ -157,21 +150,27 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
             raise invalid("AppRollback needs the app's name")
         if request.version < 0:
             raise invalid(f"version must be a positive number, not {request.version}")
-        return await self.apps.rollback(request)
+        response = await self.apps.rollback(request)
+        self._record("app.rollback", f"{env_name(request.environment_name or 'main')}/{request.name}",
+                     f"version={request.version}")
+        return response
 
     # ---- environments (exist once created or used; "main" always) ----
     @_rpc
     async def EnvironmentCreate(self, request, context):
         if not valid_name(request.name):
             raise invalid(f"invalid environment name {request.name!r}: use letters, digits, '-', '_' and '.' (max 64)")
-        if request.name in self.apps.store.list_environments() or request.name == "main":
+        key = env_key(identity.current().workspace, request.name)
+        if key in self.apps.store.list_environments() or request.name == "main":
             raise ApiError("AlreadyExistsError", f"environment {request.name!r} already exists")
-        self.apps.store.put_environment(request.name, time.time())
+        self.apps.store.put_environment(key, time.time())
+        self._record("environment.create", request.name)
         return api_pb2.Empty()
 
     @_rpc
     async def EnvironmentList(self, request, context):
-        envs = self.apps.store.list_environments()
+        ws = identity.current().workspace
+        envs = {env_name(k): t for k, t in self.apps.store.list_environments().items() if workspace_of_env(k) == ws}
         envs.setdefault("main", 0.0)
         return api_pb2.EnvironmentListResponse(environments=[
             api_pb2.EnvironmentInfo(name=n, created_at=t, is_default=n == "main") for n, t in sorted(envs.items())
@@ -179,19 +178,23 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
 
     @_rpc
     async def EnvironmentDelete(self, request, context):
-        name = request.name
-        if name == "main":
+        shown = request.name
+        if shown == "main":
             raise invalid("the default environment 'main' cannot be deleted")
+        if not valid_name(shown):
+            raise not_found(f"environment {shown!r} not found")
+        name = env_key(identity.current().workspace, shown)
         if name not in self.apps.store.list_environments():
-            raise not_found(f"environment {name!r} not found")
+            raise not_found(f"environment {shown!r} not found")
         live = [a for a in self.apps.store.list_apps(name) if a.state in LIVE_STATES]
         if live:
             names = ", ".join(sorted({a.name or a.app_id for a in live}))
-            raise invalid(f"environment {name!r} still runs apps ({names}): stop them first with `modal app stop`")
+            raise invalid(f"environment {shown!r} still runs apps ({names}): stop them first with `modal app stop`")
         if any(self.apps.store.list_data_objects(kind, name) for kind in api_pb2.DataObjectKind.values() if kind):
-            raise invalid(f"environment {name!r} still holds named objects (see `modal dict/queue/volume list "
-                          f"--env {name}`): delete them first")
+            raise invalid(f"environment {shown!r} still holds named objects (see `modal dict/queue/volume list "
+                          f"--env {shown}`): delete them first")
         self.apps.store.delete_environment(name)
+        self._record("environment.delete", shown)
         return api_pb2.Empty()
 
     @_rpc
@@ -241,11 +244,19 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     # ---- secrets ----
     @_rpc
     async def SecretCreate(self, request, context):
-        return api_pb2.SecretCreateResponse(secret_id=self.secrets.create_anonymous(request.env))
+        secret_id = self.secrets.create_anonymous(request.env)
+        who = identity.current()
+        app = self.apps.store.get_app(request.app_id) if request.app_id else None
+        self.apps.store.set_secret_owner(secret_id, app.environment if app else env_key(who.workspace, ""))
+        if who.kind == "container":
+            self.container_secrets_created.setdefault(who.app_id, set()).add(secret_id)
+        return api_pb2.SecretCreateResponse(secret_id=secret_id)
 
     @_rpc
     async def SecretNamedCreate(self, request, context):
-        return self.secrets.create_named(request)
+        response = self.secrets.create_named(request)
+        self.apps.store.set_secret_owner(response.secret_id, request.environment_name or "main")
+        return response
 
     @_rpc
     async def SecretLookup(self, request, context):
@@ -259,6 +270,18 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def SecretDelete(self, request, context):
         self.secrets.delete(request.name, request.environment_name, request.allow_missing)
         return api_pb2.Empty()
+
+    @_rpc
+    async def SecretKeyRotate(self, request, context):
+        """A new secret encryption key, every secret re-encrypted under it (server admins only)."""
+        if not identity.current().server_admin:
+            raise ApiError(
+                "AuthError",
+                "rotating the secret encryption key needs a server admin token (an admin token of workspace "
+                "'default'), or a call over the server owner's unix socket",
+            )
+        count, path = self.secrets.rotate_key()
+        return api_pb2.SecretKeyRotateResponse(secrets_reencrypted=count, key_path=str(path))
 
     # ---- functions ----
     @_rpc
@@ -390,7 +413,8 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
     async def ProxyAuthTokenCreate(self, request, context):
         if len(request.name) > 100:
             raise invalid("a proxy auth token name is at most 100 characters")
-        token_id, secret = self._gateway().tokens.create(request.name)
+        token_id, secret = self._gateway().tokens.create(request.name, identity.current().workspace)
+        self._record("proxy_token.create", token_id, f"name={request.name}")
         return api_pb2.ProxyAuthTokenCreateResponse(token_id=token_id, token_secret=secret)
 
     def _gateway(self):
@@ -521,7 +545,12 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
 
     @_rpc
     async def SandboxList(self, request, context):
-        return self.sandboxes.list(request)
+        response = self.sandboxes.list(request)
+        if self.scope is not None and (self.scope.other_workspaces or identity.current().kind == "container"):
+            visible = [sb for sb in response.sandboxes if self._visible_app(sb.app_id)]
+            del response.sandboxes[:]
+            response.sandboxes.extend(visible)
+        return response
 
     @_rpc
     async def SandboxSetTags(self, request, context):
@@ -563,7 +592,12 @@ class NodalServicer(api_pb2_grpc.NodalServicer):
 
     @_rpc
     async def ContainerList(self, request, context):
-        return self.sandboxes.list_containers(self.scheduler, request)
+        response = self.sandboxes.list_containers(self.scheduler, request)
+        if self.scope is not None and self.scope.other_workspaces:
+            visible = [c for c in response.containers if self._visible_app(c.app_id)]
+            del response.containers[:]
+            response.containers.extend(visible)
+        return response
 
     @_rpc
     async def ContainerStop(self, request, context):

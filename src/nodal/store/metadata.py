@@ -281,6 +281,10 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def delete_secret(self, secret_id: str) -> None: ...
 
+    def update_secret_env(self, secret_id: str, env_json: str) -> bool:
+        """Replace an existing row's ciphertext (keeping its other columns); False if no such row."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def put_secret_name(self, name: str, environment: str, secret_id: str, now: float) -> None:
         """Point (environment, name) at a secret row: created now, or updated now if it exists."""
@@ -322,6 +326,48 @@ class MetadataStore(abc.ABC):
 
     def list_sandboxes(self, app_id: str | None, include_finished: bool) -> list[bytes]:
         """Serialized SandboxInfos, oldest first, of one app (or all), running only unless asked."""
+        raise NotImplementedError
+
+    # ---- identities: workspaces, users, tokens, the audit log, secret owners ----
+    # Implemented by each backend (SQLite: backends/sqlite_identity.py); records in identity_records.py.
+    def put_workspace(self, name: str, now: float) -> bool:
+        """Create a workspace; False if it existed."""
+        raise NotImplementedError
+
+    def list_workspaces(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def put_user(self, workspace: str, name: str, now: float) -> None:
+        raise NotImplementedError
+
+    def put_token(self, token) -> None:
+        raise NotImplementedError
+
+    def get_token(self, token_id: str):
+        raise NotImplementedError
+
+    def list_tokens(self, workspace: str | None) -> list:
+        raise NotImplementedError
+
+    def revoke_token(self, token_id: str, now: float) -> bool:
+        raise NotImplementedError
+
+    def touch_token(self, token_id: str, now: float) -> None:
+        raise NotImplementedError
+
+    def count_tokens(self) -> int:
+        raise NotImplementedError
+
+    def append_audit(self, ts: float, workspace: str, actor: str, action: str, target: str, detail: str) -> None:
+        raise NotImplementedError
+
+    def list_audit(self, limit: int, workspace: str | None) -> list:
+        raise NotImplementedError
+
+    def set_secret_owner(self, secret_id: str, environment: str) -> None:
+        raise NotImplementedError
+
+    def secret_owner(self, secret_id: str) -> str | None:
         raise NotImplementedError
 
     @abc.abstractmethod

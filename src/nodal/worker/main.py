@@ -406,7 +406,9 @@ async def _amain() -> int:
     hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
         container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
     async with grpc.aio.insecure_channel(f"unix://{socket}") as channel:
-        stub = LazyNodalStub(channel)
+        credentials = (("x-nodal-container-id", os.environ["NODAL_CONTAINER_ID"]),
+                       ("x-nodal-container-token", os.environ["NODAL_CONTAINER_TOKEN"]))
+        stub = LazyNodalStub(channel, metadata=credentials)
         worker = Worker(stub)
 
         stream = worker.stream = stub.WorkerStream()

@@ -35,12 +35,13 @@ class ProxyTokens:
                 self._tokens = {}
         return self._tokens
 
-    def create(self, name: str = "") -> tuple[str, str]:
-        """A new token: (id, secret). The secret is shown once and never stored."""
+    def create(self, name: str = "", workspace: str = "default") -> tuple[str, str]:
+        """A new token of `workspace`: (id, secret). The secret is shown once and never stored."""
         token_id = f"wk-{secrets.token_hex(12)}"
         secret = f"ws-{secrets.token_urlsafe(24)}"
         tokens = self._load()
-        tokens[token_id] = {"name": name, "secret_sha256": _hash(secret), "created_at": time.time()}
+        tokens[token_id] = {"name": name, "secret_sha256": _hash(secret), "created_at": time.time(),
+                            "workspace": workspace}
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -48,6 +49,8 @@ class ProxyTokens:
         os.replace(tmp, self.path)
         return token_id, secret
 
-    def check(self, token_id: str, secret: str) -> bool:
+    def check(self, token_id: str, secret: str, workspace: str = "default") -> bool:
+        """Whether the pair is a token of `workspace` (the endpoint's): tokens open only their own."""
         entry = self._load().get(token_id)
-        return entry is not None and hmac.compare_digest(entry["secret_sha256"], _hash(secret))
+        return (entry is not None and entry.get("workspace", "default") == workspace
+                and hmac.compare_digest(entry["secret_sha256"], _hash(secret)))

@@ -22,6 +22,7 @@ from aiohttp import web
 from nodal import paths
 from nodal.proto import api_pb2
 from nodal.server.apps import AppService
+from nodal.server.auth.scope import workspace_of_env
 from nodal.server.errors import ApiError
 from nodal.server.gateway import sockets
 from nodal.server.gateway.auth import ProxyTokens
@@ -164,7 +165,7 @@ class Gateway:
         if not route.live:
             return _page(410, "App stopped", f"The app {route.app_name or route.app_id!r} serving this "
                          "endpoint has stopped. Run or deploy it again to serve requests.")
-        if route.endpoint.requires_proxy_auth and not self._authorized(request):
+        if route.endpoint.requires_proxy_auth and not self._authorized(request, route.function_id):
             return _page(401, "Unauthorized", "This endpoint requires proxy auth: send the Modal-Key and "
                          "Modal-Secret headers of a proxy auth token (`modal proxy-auth create`).")
         if RESULT_PARAM in request.query:
@@ -250,6 +251,10 @@ class Gateway:
             path = self._socket_paths[key] = str(sockets.host_socket_path(container_id, index))
         return path
 
-    def _authorized(self, request: web.Request) -> bool:
+    def _authorized(self, request: web.Request, function_id: str) -> bool:
         key, secret = request.headers.get("Modal-Key", ""), request.headers.get("Modal-Secret", "")
-        return bool(key and secret) and self.tokens.check(key, secret)
+        if not (key and secret):
+            return False
+        fn = self.apps.store.get_function(function_id.split("/", 1)[0])
+        app = self.apps.store.get_app(fn.app_id) if fn else None
+        return app is not None and self.tokens.check(key, secret, workspace_of_env(app.environment))

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from nodal.store.backends.sqlite_identity import SqliteIdentityTables
 from nodal.store.metadata import (
     AppRecord,
     BoundFunctionRecord,
@@ -105,6 +106,25 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE environments (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
     """,
+    # identities: workspaces, their users and tokens (secrets stored as SHA-256), the audit log,
+    # and the environment (hence workspace) that owns each secret ('' = the default workspace).
+    """
+    CREATE TABLE workspaces (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
+    CREATE TABLE users (
+        workspace TEXT NOT NULL, name TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (workspace, name)
+    );
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, workspace TEXT NOT NULL, user_name TEXT NOT NULL,
+        admin INTEGER NOT NULL, label TEXT NOT NULL, created_at REAL NOT NULL,
+        revoked_at REAL NOT NULL DEFAULT 0, last_used_at REAL NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tokens_by_workspace ON tokens(workspace);
+    CREATE TABLE audit_log (
+        event_id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, workspace TEXT NOT NULL,
+        actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL
+    );
+    ALTER TABLE secrets ADD COLUMN owner_env TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 
@@ -112,7 +132,7 @@ class SchemaTooNewError(RuntimeError):
     pass
 
 
-class SqliteMetadataStore(MetadataStore):
+class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -212,7 +232,7 @@ class SqliteMetadataStore(MetadataStore):
 
     # ---- secrets ----
     def put_secret(self, secret_id: str, env_json: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO secrets VALUES (?,?)", (secret_id, env_json))
+        self.db.execute("INSERT OR REPLACE INTO secrets (secret_id, env_json) VALUES (?,?)", (secret_id, env_json))
 
     def get_secret(self, secret_id: str) -> str | None:
         row = self.db.execute("SELECT env_json FROM secrets WHERE secret_id = ?", (secret_id,)).fetchone()
@@ -523,6 +543,9 @@ class SqliteMetadataStore(MetadataStore):
 
     def delete_secret(self, secret_id: str) -> None:
         self.db.execute("DELETE FROM secrets WHERE secret_id = ?", (secret_id,))
+
+    def update_secret_env(self, secret_id: str, env_json: str) -> bool:
+        return self.db.execute("UPDATE secrets SET env_json = ? WHERE secret_id = ?", (env_json, secret_id)).rowcount == 1
 
     def put_secret_name(self, name: str, environment: str, secret_id: str, now: float) -> None:
         self.db.execute(

@@ -1,0 +1,224 @@
+"""The gRPC server interceptor that authenticates, authorises, limits and scopes every RPC.
+
+One instance per listener: on the owner's unix socket (`trust_owner=True`) a call without
+credentials is the owner's; on the containers' socket and the TLS port every call must carry a
+user token or a container credential. The handler then runs with the caller's `Identity` set
+(identity.current()) and its request already scoped to the caller's workspace (scope.py).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+
+import grpc
+
+from nodal.server.auth import identity as _identity
+from nodal.server.auth.identity import DEFAULT_WORKSPACE, OWNER, Identity
+from nodal.server.auth.limits import Limits
+from nodal.server.auth.permissions import forbidden_reason
+from nodal.server.auth.scope import Scope
+from nodal.server.auth.tokens import AuthFailure, TokenService
+from nodal.server.errors import ERROR_KIND_KEY, ApiError
+
+log = logging.getLogger("nodal.auth")
+
+TOKEN_ID_KEY = "x-modal-token-id"
+TOKEN_SECRET_KEY = "x-modal-token-secret"
+CONTAINER_ID_KEY = "x-nodal-container-id"
+CONTAINER_TOKEN_KEY = "x-nodal-container-token"
+_KEYS = (TOKEN_ID_KEY, TOKEN_SECRET_KEY, CONTAINER_ID_KEY, CONTAINER_TOKEN_KEY)
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        tokens: TokenService,
+        containers: Callable[[str, str], Identity | None],
+        scope: Scope,
+        limits: Limits,
+        *,
+        trust_owner: bool,
+    ) -> None:
+        self.tokens = tokens
+        self.containers = containers  # (container id, its token) -> its Identity, or None
+        self.scope = scope
+        self.limits = limits
+        self.trust_owner = trust_owner
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return None  # unknown method: gRPC answers UNIMPLEMENTED
+        method = details.method.rsplit("/", 1)[-1]
+        try:
+            who = self._authenticate(details.invocation_metadata or ())
+            reason = forbidden_reason(method, who)
+            if reason:
+                raise ApiError("AuthError", reason)
+            if who.kind != "owner":
+                if not self.limits.allow(who.token_id or who.container_id):
+                    raise ApiError("RateLimitError", "too many requests for this token: slow down and retry "
+                                   f"(the limit is {self.limits.rate:g} per second)")
+        except AuthFailure as exc:
+            return _refusal(handler, "AuthError", str(exc))
+        except ApiError as exc:
+            return _refusal(handler, exc.kind, exc.message)
+        return self._wrap(handler, who)
+
+    def _authenticate(self, metadata) -> Identity:
+        md = {k: v for k, v in metadata if k in _KEYS}
+        if CONTAINER_ID_KEY in md:
+            who = self.containers(md[CONTAINER_ID_KEY], md.get(CONTAINER_TOKEN_KEY, ""))
+            if who is None:
+                raise AuthFailure("this container's credential is not valid (the container has stopped?)")
+            return who
+        if TOKEN_ID_KEY in md or TOKEN_SECRET_KEY in md or not self.trust_owner:
+            return self.tokens.verify(md.get(TOKEN_ID_KEY, ""), md.get(TOKEN_SECRET_KEY, ""))
+        return OWNER
+
+    def _wrap(self, handler, who: Identity):
+        scope = self.scope
+        unscope = who.workspace != DEFAULT_WORKSPACE
+        limits = self.limits
+        key = who.token_id or who.container_id
+
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary_unary(request, context):
+                _identity.set_current(who)
+                try:
+                    scope.check(request, who)
+                except ApiError as err:
+                    await _abort(context, err)
+                response = await inner(request, context)
+                if unscope and response is not None:
+                    scope.unscope_response(response)
+                return response
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer)
+
+        limited = who.kind != "owner"
+
+        def scoped_requests(requests, refused: list[ApiError]):
+            """The request stream, scoped message by message. A refused message ends the stream
+            (handlers may read it from another task); the wrapper then fails the RPC with it."""
+            async def gen():
+                async for msg in requests:
+                    try:
+                        if limited and not limits.allow(key):
+                            raise ApiError("RateLimitError", "too many streamed messages for this token: "
+                                           "slow down and retry")
+                        scope.check(msg, who)
+                    except ApiError as err:
+                        refused.append(err)
+                        raise
+                    yield msg
+            return gen()
+
+        async def open_stream(context) -> None:
+            if limited and not limits.open_stream(key):
+                await _abort(context, ApiError("RateLimitError", f"this token has {limits.max_streams} streams "
+                                               "open already: close some (or use fewer clients) and retry"))
+
+        def close_stream() -> None:
+            if limited:
+                limits.close_stream(key)
+
+        async def run_stream(result, context):
+            if inspect.isasyncgen(result):
+                async for item in result:
+                    if unscope:
+                        scope.unscope_response(item)
+                    yield item
+            else:
+                await result
+
+        if handler.unary_stream:
+            inner_us = handler.unary_stream
+
+            async def unary_stream(request, context):
+                _identity.set_current(who)
+                await open_stream(context)
+                try:
+                    scope.check(request, who)
+                    async for item in run_stream(inner_us(request, context), context):
+                        yield item
+                except ApiError as err:
+                    await _abort(context, err)
+                finally:
+                    close_stream()
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer)
+
+        if handler.stream_unary:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(request_iterator, context):
+                _identity.set_current(who)
+                await open_stream(context)
+                refused: list[ApiError] = []
+                try:
+                    response = await inner_su(scoped_requests(request_iterator, refused), context)
+                except ApiError as err:
+                    refused.append(err)
+                finally:
+                    close_stream()
+                if refused:
+                    await _abort(context, refused[0])
+                return response
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary, handler.request_deserializer, handler.response_serializer)
+
+        inner_ss = handler.stream_stream
+
+        async def stream_stream(request_iterator, context):
+            _identity.set_current(who)
+            await open_stream(context)
+            refused: list[ApiError] = []
+            try:
+                requests = scoped_requests(request_iterator, refused)
+                async for item in run_stream(inner_ss(requests, context), context):
+                    if refused:
+                        break
+                    yield item
+            except ApiError as err:
+                refused.append(err)
+            finally:
+                close_stream()
+            if refused:
+                await _abort(context, refused[0])
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream, handler.request_deserializer, handler.response_serializer)
+
+
+async def _abort(context, err: ApiError) -> None:
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED if err.kind == "RateLimitError" else err.code
+    context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
+    await context.abort(code, err.message)
+
+
+def _refusal(handler, kind: str, message: str):
+    """A handler of the same shape as `handler` that refuses the call without reading it."""
+    err = ApiError(kind, message)
+
+    async def refuse(_request, context):
+        await _abort(context, err)
+
+    async def refuse_stream(_request, context):
+        await _abort(context, err)
+        yield  # pragma: no cover - makes this an async generator
+
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(refuse)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(refuse_stream)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(refuse)
+    return grpc.stream_stream_rpc_method_handler(refuse_stream)

@@ -153,10 +153,8 @@ async def serve(socket_path: Path | None = None) -> None:
     servicer.audit = secrets.audit = audit
     servicer.tokens = tokens = TokenService(store)
     ensure_initial_token(tokens)
-    servicer.scope = scope = Scope(
-        owner_resolvers(store, calls, scheduler),
-        container_secrets=container_secret_ids(store, servicer.container_secrets_created),
-    )
+    servicer.scope = scope = Scope({}, container_secrets=container_secret_ids(store, servicer.container_secrets_created))
+    scope.resolvers = owner_resolvers(store, calls, scheduler, scope.owner)
     scope.other_workspaces = any(w != DEFAULT_WORKSPACE for w in store.list_workspaces())
     limits = Limits()
     containers = container_identities(scheduler, store)

@@ -20,7 +20,7 @@ from nodal.proto import api_pb2
 from nodal.server.auth.identity import DEFAULT_WORKSPACE, Identity
 from nodal.server.errors import ApiError, invalid
 
-# Field name -> the kind of object it names (a key of `Scope._resolvers`).
+# Field name -> the kind of object it names (a key of `Scope.resolvers`).
 ID_FIELDS = {
     "app_id": "app",
     "function_id": "function",
@@ -104,7 +104,7 @@ class Scope:
 
     def __init__(self, resolvers: dict[str, Callable[[str], str | None]], container_secrets=None) -> None:
         # kind -> (id -> the owning environment key, or None when no such object exists)
-        self._resolvers = resolvers
+        self.resolvers = resolvers
         self._owner_cache: dict[tuple[str, str], str] = {}
         self.other_workspaces = False  # True once a workspace besides the default exists
         self.container_secrets = container_secrets  # app_id -> secret ids a container may use
@@ -142,7 +142,7 @@ class Scope:
         key = (kind, object_id)
         found = self._owner_cache.get(key)
         if found is None:
-            found = self._resolvers[kind](object_id)
+            found = self.resolvers[kind](object_id)
             if found is None:
                 return None
             if len(self._owner_cache) > 100_000:

@@ -15,8 +15,12 @@ from nodal.server.auth.tokens import TokenService
 log = logging.getLogger("nodal.auth")
 
 
-def owner_resolvers(store, calls, scheduler) -> dict[str, Callable[[str], str | None]]:
-    """For each kind of id, how to find the environment key that owns an object (None: no such object)."""
+def owner_resolvers(
+    store, calls, scheduler, owner: Callable[[str, str], str | None]
+) -> dict[str, Callable[[str], str | None]]:
+    """For each kind of id, how to find the environment key that owns an object (None: no such
+    object). `owner(kind, id)` is the cached lookup, used for the objects an object belongs to
+    (a call's function, a function's app), so the hot path asks the store once per function."""
 
     def app(app_id: str) -> str | None:
         rec = store.get_app(app_id)
@@ -24,22 +28,22 @@ def owner_resolvers(store, calls, scheduler) -> dict[str, Callable[[str], str | 
 
     def function(function_id: str) -> str | None:
         rec = store.get_function(function_id.split("/", 1)[0])
-        return app(rec.app_id) if rec else None
+        return owner("app", rec.app_id) if rec else None
 
     def call(call_id: str) -> str | None:
         live = calls.calls.get(call_id)
         if live is not None:
-            return function(live.pool_key)
+            return owner("function", live.pool_key.split("/", 1)[0])
         rec = store.get_call(call_id)
-        return function(rec.function_id) if rec else None
+        return owner("function", rec.function_id.split("/", 1)[0]) if rec else None
 
     def sandbox(sandbox_id: str) -> str | None:
         raw = store.get_sandbox(sandbox_id)
-        return app(api_pb2.SandboxInfo.FromString(raw).app_id) if raw else None
+        return owner("app", api_pb2.SandboxInfo.FromString(raw).app_id) if raw else None
 
     def container(container_id: str) -> str | None:
         found = scheduler.slots.get(container_id)
-        return app(found[0].app_id) if found else sandbox(container_id)
+        return owner("app", found[0].app_id) if found else sandbox(container_id)
 
     def data(object_id: str) -> str | None:
         rec = store.get_data_object(object_id)

@@ -70,6 +70,16 @@ if command -v dpkg >/dev/null 2>&1; then
       say "could not install docker-registry; its from_registry test will be skipped"
     fi
   fi
+  # --dev: Debian's PostgreSQL server binaries: tests/conftest_postgres.py runs its own server on loopback
+  if [ "$dev" -eq 1 ] && ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if apt_install postgresql; then
+      # the tests start their own: don't leave the package's cluster listening on :5432
+      if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now postgresql >/dev/null 2>&1 || true; fi
+      as_root service postgresql stop >/dev/null 2>&1 || true
+    else
+      say "could not install postgresql; the PostgreSQL store tests will be skipped"
+    fi
+  fi
 else
   say "not a Debian/Ubuntu system: install bubblewrap mmdebstrap slirp4netns uidmap crun iproute2 yourself"
 fi

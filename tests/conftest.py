@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).parent
-pytest_plugins = ["conftest_images"]
+pytest_plugins = ["conftest_images", "conftest_postgres"]
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
@@ -139,7 +139,9 @@ class PrivateServer:
 
     def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
-        self.env = env or {}  # the server's extra environment (NODAL_LISTEN, limits, ...)
+        from conftest_postgres import server_store_env  # NODAL_TEST_STORE=postgres: a database of its own
+
+        self.env = {**server_store_env(), **(env or {})}  # the server's extra environment (NODAL_LISTEN, ...)
         self._clients: list = []
 
     @contextlib.contextmanager

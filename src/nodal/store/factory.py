@@ -51,6 +51,7 @@ def _open_postgres(url: str) -> MetadataStore:
             f" not {shown!r} (unset it to use SQLite under NODAL_HOME)"
         )
     import psycopg
+    import psycopg.errors
 
     from nodal.store.backends.postgres import PostgresMetadataStore
     from nodal.store.backends.sqlite import SchemaTooNewError
@@ -59,6 +60,12 @@ def _open_postgres(url: str) -> MetadataStore:
         return PostgresMetadataStore(url)
     except SchemaTooNewError as exc:
         raise SystemExit(str(exc)) from None
+    except psycopg.errors.InsufficientPrivilege as exc:  # connected, but may not create the tables
+        raise SystemExit(
+            f"the metadata database {shown} denied access: {_first_line(exc)} — use the user that owns the"
+            f" database (or grant this one its privileges on the public schema and Nodal's tables)"
+            f" ({DATABASE_URL_ENV})"
+        ) from None
     except psycopg.ProgrammingError as exc:  # e.g. an invalid connection option in the URL
         raise SystemExit(f"invalid metadata database URL {shown}: {_first_line(exc)} ({DATABASE_URL_ENV})") from None
     except psycopg.Error as exc:

@@ -202,12 +202,11 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
 
     # ---- functions ----
     def put_functions(self, functions: list[FunctionRecord]) -> None:
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT OR REPLACE INTO functions VALUES (?,?,?,?)",
-            [(f.function_id, f.app_id, f.tag, f.definition) for f in functions],
-        )
-        self.db.execute("COMMIT")
+        with self._atomic():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO functions VALUES (?,?,?,?)",
+                [(f.function_id, f.app_id, f.tag, f.definition) for f in functions],
+            )
 
     def list_functions(self, app_id: str) -> list[FunctionRecord]:
         rows = self.db.execute("SELECT * FROM functions WHERE app_id = ?", (app_id,)).fetchall()
@@ -248,14 +247,13 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
 
     # ---- calls ----
     def put_calls(self, calls: list[CallRecord]) -> None:
-        self.db.execute("BEGIN")
-        self.db.executemany(
-            "INSERT INTO calls (call_id, function_id, input, created_at, parent_input_id, done, outputs, parked)"
-            " VALUES (?,?,?,?,?,?,?,?)",
-            [(c.call_id, c.function_id, c.input, c.created_at, c.parent_input_id, int(c.done), c.outputs,
-              int(c.parked)) for c in calls],
-        )
-        self.db.execute("COMMIT")
+        with self._atomic():
+            self.db.executemany(
+                "INSERT INTO calls (call_id, function_id, input, created_at, parent_input_id, done, outputs, parked)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [(c.call_id, c.function_id, c.input, c.created_at, c.parent_input_id, int(c.done), c.outputs,
+                  int(c.parked)) for c in calls],
+            )
 
     def finish_call(self, call_id: str, outputs: bytes) -> None:
         self.db.execute("UPDATE calls SET done = 1, outputs = ? WHERE call_id = ?", (outputs, call_id))
@@ -273,9 +271,8 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
             (function_id, limit),
         ).fetchall()
         if rows:
-            self.db.execute("BEGIN")
-            self.db.executemany("UPDATE calls SET parked = 0 WHERE call_id = ?", [(r[0],) for r in rows])
-            self.db.execute("COMMIT")
+            with self._atomic():
+                self.db.executemany("UPDATE calls SET parked = 0 WHERE call_id = ?", [(r[0],) for r in rows])
         return [CallRecord(*r) for r in rows]
 
     def park_pending(self) -> list[str]:

@@ -1,0 +1,713 @@
+"""The metadata store on PostgreSQL: for a server whose state must outlive its machine or be shared.
+
+The same tables, migrations and answers as backends/sqlite.py (each method mirrors its SQLite
+twin: ordering, return values, what a taken name raises), over one psycopg connection that is
+in autocommit outside `transaction()`. Selected with NODAL_DATABASE_URL (see store/factory.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+
+from nodal.store.backends.postgres_identity import PostgresIdentityTables
+from nodal.store.backends.sqlite import SchemaTooNewError
+from nodal.store.metadata import (
+    AppRecord,
+    BoundFunctionRecord,
+    CallRecord,
+    DataObjectRecord,
+    FunctionRecord,
+    MetadataStore,
+    SecretNameRecord,
+)
+
+# Entry i migrates the schema from version i to i+1, as the SQLite list's entry i does (the two
+# lists keep the same length and meaning). Never edit a shipped entry. Differences from SQLite:
+# BYTEA for BLOB, DOUBLE PRECISION for REAL, identity columns for AUTOINCREMENT, and `calls.seq`,
+# which stands in for SQLite's rowid where calls with the same created_at are ordered.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE apps (
+        app_id TEXT PRIMARY KEY, name TEXT NOT NULL, environment TEXT NOT NULL,
+        state INTEGER NOT NULL, version INTEGER NOT NULL, description TEXT NOT NULL,
+        tag TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, stopped_at DOUBLE PRECISION NOT NULL,
+        code_json TEXT NOT NULL
+    );
+    CREATE INDEX apps_by_name ON apps(environment, name, version);
+    CREATE TABLE functions (
+        function_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, tag TEXT NOT NULL, definition BYTEA NOT NULL
+    );
+    CREATE INDEX functions_by_app ON functions(app_id);
+    CREATE TABLE bound_params (
+        bound_id TEXT PRIMARY KEY, function_id TEXT NOT NULL, params BYTEA NOT NULL
+    );
+    CREATE TABLE images (image_id TEXT PRIMARY KEY, spec BYTEA NOT NULL);
+    CREATE TABLE secrets (secret_id TEXT PRIMARY KEY, env_json TEXT NOT NULL);
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY, function_id TEXT NOT NULL, input BYTEA NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, parent_input_id TEXT NOT NULL, done INTEGER NOT NULL,
+        outputs BYTEA, seq BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX calls_pending ON calls(done);
+    """,
+    # 2: a bound class function may carry option overrides (Cls.with_options & co).
+    """
+    ALTER TABLE bound_params ADD COLUMN overrides BYTEA NOT NULL DEFAULT ''::bytea;
+    """,
+    """
+    ALTER TABLE calls ADD COLUMN parked INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX calls_parked ON calls(function_id, parked, created_at);
+    """,
+    # 4: modal.Dict and modal.Queue: named (or ephemeral) objects, dict entries, queue items.
+    """
+    CREATE TABLE data_objects (
+        object_id TEXT PRIMARY KEY, kind INTEGER NOT NULL, name TEXT, environment TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, heartbeat_at DOUBLE PRECISION
+    );
+    CREATE INDEX data_objects_ephemeral ON data_objects(heartbeat_at) WHERE heartbeat_at IS NOT NULL;
+    CREATE UNIQUE INDEX data_objects_by_name ON data_objects(kind, environment, name) WHERE name IS NOT NULL;
+    CREATE TABLE dict_entries (
+        dict_id TEXT NOT NULL, key BYTEA NOT NULL, value BYTEA NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (dict_id, key)
+    );
+    CREATE TABLE queue_items (
+        item_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, queue_id TEXT NOT NULL,
+        partition BYTEA NOT NULL, value BYTEA NOT NULL
+    );
+    CREATE INDEX queue_items_by_partition ON queue_items(queue_id, partition, item_id);
+    CREATE TABLE queue_partitions (
+        queue_id TEXT NOT NULL, partition BYTEA NOT NULL, expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (queue_id, partition)
+    );
+    """,
+    # 5: schedules: per scheduled function, the anchor of its period and the last time it fired.
+    """
+    CREATE TABLE schedule_state (
+        function_id TEXT PRIMARY KEY, anchor DOUBLE PRECISION NOT NULL, last_fire DOUBLE PRECISION
+    );
+    """,
+    # 6: named secrets: (environment, name) -> a row of `secrets` (whose env_json is ciphertext).
+    """
+    CREATE TABLE secret_names (
+        environment TEXT NOT NULL, name TEXT NOT NULL, secret_id TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (environment, name)
+    );
+    """,
+    """
+    CREATE TABLE volume_versions (
+        volume_id TEXT NOT NULL, version INTEGER NOT NULL, manifest TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (volume_id, version)
+    );
+    """,
+    # 8: sandboxes: their state as a serialized SandboxInfo.
+    """
+    CREATE TABLE sandboxes (
+        sandbox_id TEXT PRIMARY KEY, app_id TEXT NOT NULL, finished INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL, info BYTEA NOT NULL
+    );
+    CREATE INDEX sandboxes_by_app ON sandboxes(app_id, finished, created_at);
+    """,
+    # environments created with `modal environment create` (others exist by being used)
+    """
+    CREATE TABLE environments (name TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL);
+    """,
+    # identities: workspaces, their users and tokens (secrets stored as SHA-256), the audit log,
+    # and the environment (hence workspace) that owns each secret ('' = the default workspace).
+    """
+    CREATE TABLE workspaces (name TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL);
+    CREATE TABLE users (
+        workspace TEXT NOT NULL, name TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (workspace, name)
+    );
+    CREATE TABLE tokens (
+        token_id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, workspace TEXT NOT NULL, user_name TEXT NOT NULL,
+        admin INTEGER NOT NULL, label TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        revoked_at DOUBLE PRECISION NOT NULL DEFAULT 0, last_used_at DOUBLE PRECISION NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tokens_by_workspace ON tokens(workspace);
+    CREATE TABLE audit_log (
+        event_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ts DOUBLE PRECISION NOT NULL,
+        workspace TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    ALTER TABLE secrets ADD COLUMN owner_env TEXT NOT NULL DEFAULT '';
+    """,
+]
+
+# Held while migrating, so servers starting together against one database migrate it once.
+_MIGRATION_LOCK_KEY = 0x6E6F64616C  # "nodal"
+
+_APP_COLUMNS = ("app_id", "name", "environment", "state", "version", "description", "tag", "created_at",
+                "stopped_at", "code_json")
+_CALL_COLUMNS = "call_id, function_id, input, created_at, parent_input_id, done, outputs"
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: tuple[str, ...], also: str = "") -> str:
+    """INSERT ... ON CONFLICT DO UPDATE: SQLite's INSERT OR REPLACE for a table whose only unique
+    key is `key` (`also` adds assignments, e.g. resetting a column REPLACE would reset)."""
+    sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}{also}"
+    )
+
+
+_PUT_APP = _upsert("apps", _APP_COLUMNS, ("app_id",))
+_PUT_FUNCTION = _upsert("functions", ("function_id", "app_id", "tag", "definition"), ("function_id",))
+_PUT_SECRET = _upsert("secrets", ("secret_id", "env_json"), ("secret_id",), ", owner_env = DEFAULT")
+_PUT_DICT_ENTRY = _upsert("dict_entries", ("dict_id", "key", "value", "updated_at"), ("dict_id", "key"))
+_PUT_PARTITION = _upsert("queue_partitions", ("queue_id", "partition", "expires_at"), ("queue_id", "partition"))
+_PUT_SANDBOX = _upsert("sandboxes", ("sandbox_id", "app_id", "finished", "created_at", "info"), ("sandbox_id",))
+
+
+class PostgresIntegrityError(sqlite3.IntegrityError):
+    """A taken unique key (a data object's name, a volume version, an id) on PostgreSQL.
+
+    It subclasses sqlite3.IntegrityError, the SQLite backend's error, so the services that catch
+    that (server/dict_queue.py, server/volumes.py) handle both backends alike."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password (in the user part or a password= parameter): for messages."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, host = netloc.rsplit("@", 1)
+            netloc = f"{user.split(':', 1)[0]}@{host}"
+        query = "&".join(
+            f"{k}={v}" for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "password"
+        )
+    except ValueError:
+        return "<unparsable database URL>"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class PostgresMetadataStore(PostgresIdentityTables, MetadataStore):
+    def __init__(self, url: str, connect_timeout: float = 10.0) -> None:
+        """Connect to `url` (postgresql://user:password@host:port/dbname) and migrate its schema.
+
+        Raises psycopg.OperationalError when the server cannot be reached or refuses the
+        credentials, and SchemaTooNewError when a newer Nodal has migrated the database."""
+        self.url = url
+        self._connect_timeout = max(1, int(connect_timeout))
+        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=self._connect_timeout)
+        self._lock = threading.RLock()  # one thread at a time, and a transaction belongs to its thread
+        self._depth = 0  # open `_atomic` blocks: 0 means autocommit
+        self._in_unit = False  # inside one method's own atomic block (its statements need no savepoints)
+        try:
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _migrate(self) -> None:
+        with self.conn.transaction():
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+            self.conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self.conn.execute("SELECT version FROM schema_version").fetchone()
+            if row is None:
+                self.conn.execute("INSERT INTO schema_version VALUES (0)")
+            version = row[0] if row else 0
+            if version > len(MIGRATIONS):
+                raise SchemaTooNewError(
+                    f"the metadata database {redact_url(self.url)} has schema version {version}, newer than"
+                    f" this Nodal understands ({len(MIGRATIONS)}); upgrade Nodal or point"
+                    " NODAL_DATABASE_URL at another database"
+                )
+            for i in range(version, len(MIGRATIONS)):
+                self.conn.execute(MIGRATIONS[i])
+            if version < len(MIGRATIONS):
+                self.conn.execute("UPDATE schema_version SET version = %s", (len(MIGRATIONS),))
+
+    def schema_version(self) -> int:
+        return self._one("SELECT version FROM schema_version")[0]
+
+    # ---- statements ----
+    def _connection(self) -> psycopg.Connection:
+        """The connection, opened anew if the old one was lost (PostgreSQL restarted, the network
+        dropped) and no transaction is open: the call that saw the loss failed, later ones work."""
+        if self.conn.broken and self._depth == 0:
+            self.conn.close()
+            self.conn = psycopg.connect(self.url, autocommit=True, connect_timeout=self._connect_timeout)
+        return self.conn
+
+    def _write(self, sql: str, args: tuple | list = (), guard: bool = False) -> int:
+        """Run one writing statement; its row count."""
+        return self._write_cursor(sql, args, guard).rowcount
+
+    def _write_returning(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        """Run one writing statement with RETURNING; its rows."""
+        return self._write_cursor(sql, args, False).fetchall()
+
+    def _write_cursor(self, sql: str, args: tuple | list, guard: bool) -> psycopg.Cursor:
+        """Run a writing statement; a taken unique key raises PostgresIntegrityError.
+
+        `guard`: the statement may hit a unique key, and callers catch that and go on. Right
+        inside `transaction()` such a statement runs in a savepoint, so it undoes only itself, as
+        on SQLite (PostgreSQL would otherwise abort the whole transaction). Other statements skip
+        the savepoint's two round trips: should one fail there, the whole transaction fails."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                if guard and self._depth and not self._in_unit:
+                    with conn.transaction():
+                        return conn.execute(sql, args)
+                return conn.execute(sql, args)
+            except psycopg.errors.IntegrityError as exc:
+                raise PostgresIntegrityError(str(exc).strip()) from exc
+
+    def _write_many(self, sql: str, rows: list[tuple]) -> None:
+        """One statement over many rows, all or none."""
+        if not rows:
+            return
+        with self._atomic():
+            try:
+                with self.conn.cursor() as cur:
+                    cur.executemany(sql, rows)
+            except psycopg.errors.IntegrityError as exc:
+                raise PostgresIntegrityError(str(exc).strip()) from exc
+
+    def _one(self, sql: str, args: tuple | list = ()) -> Any:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        with self._lock:
+            return self._connection().execute(sql, args).fetchall()
+
+    @contextlib.contextmanager
+    def _atomic(self, unit: bool = True) -> Iterator[None]:
+        """One atomic unit of work: its own transaction, or a savepoint inside an open one, so a
+        call made inside `transaction()` joins that commit yet still undoes only itself on error.
+        `unit`: the block is one method's work (False for the caller's `transaction()`)."""
+        with self._lock, self._connection().transaction():
+            self._depth += 1
+            saved, self._in_unit = self._in_unit, unit
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                self._in_unit = saved
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._atomic(unit=False)
+
+    # ---- apps ----
+    def put_app(self, app: AppRecord) -> None:
+        self._write(_PUT_APP, (app.app_id, app.name, app.environment, app.state, app.version, app.description,
+                               app.tag, app.created_at, app.stopped_at, app.code_json))
+
+    def get_app(self, app_id: str) -> AppRecord | None:
+        row = self._one(f"SELECT {', '.join(_APP_COLUMNS)} FROM apps WHERE app_id = %s", (app_id,))
+        return AppRecord(*row) if row else None
+
+    def list_apps(self, environment: str | None = None) -> list[AppRecord]:
+        select = f"SELECT {', '.join(_APP_COLUMNS)} FROM apps"
+        if environment is None:
+            rows = self._all(f"{select} ORDER BY created_at")
+        else:
+            rows = self._all(f"{select} WHERE environment = %s ORDER BY created_at", (environment,))
+        return [AppRecord(*r) for r in rows]
+
+    def app_versions(self, name: str, environment: str) -> list[AppRecord]:
+        rows = self._all(
+            f"SELECT {', '.join(_APP_COLUMNS)} FROM apps WHERE name = %s AND environment = %s ORDER BY version DESC",
+            (name, environment),
+        )
+        return [AppRecord(*r) for r in rows]
+
+    # ---- environments ----
+    def put_environment(self, name: str, created_at: float) -> bool:
+        return self._write("INSERT INTO environments VALUES (%s, %s) ON CONFLICT DO NOTHING", (name, created_at)) == 1
+
+    def list_environments(self) -> dict[str, float]:
+        """Every environment: created ones, and those running apps or named objects live in."""
+        rows = self._all(
+            "SELECT name, created_at FROM environments UNION ALL "
+            "SELECT environment, MIN(created_at) FROM apps WHERE stopped_at = 0 GROUP BY environment UNION ALL "
+            "SELECT environment, MIN(created_at) FROM data_objects GROUP BY environment"
+        )
+        out: dict[str, float] = {}
+        for name, created in rows:
+            out[name] = min(created, out.get(name, created))
+        return out
+
+    def delete_environment(self, name: str) -> bool:
+        return self._write("DELETE FROM environments WHERE name = %s", (name,)) == 1
+
+    # ---- functions ----
+    def put_functions(self, functions: list[FunctionRecord]) -> None:
+        self._write_many(_PUT_FUNCTION, [(f.function_id, f.app_id, f.tag, f.definition) for f in functions])
+
+    def list_functions(self, app_id: str) -> list[FunctionRecord]:
+        rows = self._all("SELECT function_id, app_id, tag, definition FROM functions WHERE app_id = %s", (app_id,))
+        return [FunctionRecord(*r) for r in rows]
+
+    def get_function(self, function_id: str) -> FunctionRecord | None:
+        row = self._one(
+            "SELECT function_id, app_id, tag, definition FROM functions WHERE function_id = %s", (function_id,)
+        )
+        return FunctionRecord(*row) if row else None
+
+    def put_bound_params(self, bound: BoundFunctionRecord) -> None:
+        self._write(
+            "INSERT INTO bound_params (bound_id, function_id, params, overrides) VALUES (%s,%s,%s,%s)"
+            " ON CONFLICT DO NOTHING",
+            (bound.bound_id, bound.function_id, bound.params, bound.overrides),
+        )
+
+    def get_bound_params(self, bound_id: str) -> BoundFunctionRecord | None:
+        row = self._one(
+            "SELECT bound_id, function_id, params, overrides FROM bound_params WHERE bound_id = %s", (bound_id,)
+        )
+        return BoundFunctionRecord(row[0], row[1], bytes(row[2]), bytes(row[3])) if row else None
+
+    # ---- secrets ----
+    def put_secret(self, secret_id: str, env_json: str) -> None:
+        # like SQLite's INSERT OR REPLACE, a replaced row starts over: owner_env back to its default
+        self._write(_PUT_SECRET, (secret_id, env_json))
+
+    def get_secret(self, secret_id: str) -> str | None:
+        row = self._one("SELECT env_json FROM secrets WHERE secret_id = %s", (secret_id,))
+        return row[0] if row else None
+
+    # ---- images ----
+    def put_image(self, image_id: str, spec: bytes) -> None:
+        self._write("INSERT INTO images VALUES (%s, %s) ON CONFLICT DO NOTHING", (image_id, spec))
+
+    def get_image(self, image_id: str) -> bytes | None:
+        row = self._one("SELECT spec FROM images WHERE image_id = %s", (image_id,))
+        return row[0] if row else None
+
+    # ---- calls ----
+    def put_calls(self, calls: list[CallRecord]) -> None:
+        self._write_many(
+            "INSERT INTO calls (call_id, function_id, input, created_at, parent_input_id, done, outputs, parked)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+            [(c.call_id, c.function_id, c.input, c.created_at, c.parent_input_id, int(c.done), c.outputs,
+              int(c.parked)) for c in calls],
+        )
+
+    def finish_call(self, call_id: str, outputs: bytes) -> None:
+        self._write("UPDATE calls SET done = 1, outputs = %s WHERE call_id = %s", (outputs, call_id))
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        row = self._one(f"SELECT {_CALL_COLUMNS} FROM calls WHERE call_id = %s", (call_id,))
+        if not row:
+            return None
+        return CallRecord(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
+
+    def unpark_calls(self, function_id: str, limit: int) -> list[CallRecord]:
+        with self._atomic():
+            rows = self._all(
+                "SELECT call_id, function_id, input, created_at, parent_input_id FROM calls"
+                " WHERE function_id = %s AND parked = 1 AND done = 0 ORDER BY created_at, seq LIMIT %s FOR UPDATE",
+                (function_id, limit),
+            )
+            if rows:
+                self._write("UPDATE calls SET parked = 0 WHERE call_id = ANY(%s)", ([r[0] for r in rows],))
+        return [CallRecord(*r) for r in rows]
+
+    def park_pending(self) -> list[str]:
+        self._write("UPDATE calls SET parked = 1 WHERE done = 0")
+        rows = self._all("SELECT DISTINCT function_id FROM calls WHERE parked = 1 AND done = 0")
+        return [r[0] for r in rows]
+
+    def pending_calls(self) -> list[CallRecord]:
+        rows = self._all(f"SELECT {_CALL_COLUMNS} FROM calls WHERE done = 0 ORDER BY created_at, seq")
+        return [CallRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+
+    # ---- dicts and queues ----
+    def put_data_object(self, obj: DataObjectRecord) -> None:
+        self._write(
+            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at)"
+            " VALUES (%s,%s,%s,%s,%s,%s)",
+            (obj.object_id, obj.kind, obj.name, obj.environment, obj.created_at,
+             obj.created_at if obj.name is None else None),
+            guard=True,
+        )
+
+    def heartbeat_data_object(self, object_id: str, now: float) -> bool:
+        return self._write(
+            "UPDATE data_objects SET heartbeat_at = %s WHERE object_id = %s AND heartbeat_at IS NOT NULL",
+            (now, object_id),
+        ) > 0
+
+    def refresh_ephemeral(self, now: float) -> None:
+        self._write("UPDATE data_objects SET heartbeat_at = %s WHERE heartbeat_at IS NOT NULL", (now,))
+
+    def stale_ephemeral(self, before: float) -> list[str]:
+        rows = self._all(
+            "SELECT object_id FROM data_objects WHERE heartbeat_at IS NOT NULL AND heartbeat_at < %s", (before,)
+        )
+        return [r[0] for r in rows]
+
+    def get_data_object(self, object_id: str) -> DataObjectRecord | None:
+        row = self._one(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects WHERE object_id = %s",
+            (object_id,),
+        )
+        return DataObjectRecord(*row) if row else None
+
+    def find_data_object(self, kind: int, name: str, environment: str) -> DataObjectRecord | None:
+        row = self._one(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects"
+            " WHERE kind = %s AND environment = %s AND name = %s",
+            (kind, environment, name),
+        )
+        return DataObjectRecord(*row) if row else None
+
+    def delete_data_object(self, object_id: str) -> None:
+        with self._atomic():
+            self._write("DELETE FROM data_objects WHERE object_id = %s", (object_id,))
+            self._write("DELETE FROM dict_entries WHERE dict_id = %s", (object_id,))
+            self._write("DELETE FROM queue_items WHERE queue_id = %s", (object_id,))
+            self._write("DELETE FROM queue_partitions WHERE queue_id = %s", (object_id,))
+            self._write("DELETE FROM volume_versions WHERE volume_id = %s", (object_id,))
+
+    def dict_get(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
+        row = self._one(
+            "SELECT value FROM dict_entries WHERE dict_id = %s AND key = %s AND updated_at >= %s",
+            (dict_id, key, min_updated_at),
+        )
+        return bytes(row[0]) if row else None
+
+    def dict_put(self, dict_id: str, entries: list[tuple[bytes, bytes]], now: float, skip_if_exists: bool,
+                 min_updated_at: float) -> bool:
+        if not skip_if_exists and len(entries) == 1:  # the common case: one statement is atomic
+            self._write(_PUT_DICT_ENTRY, (dict_id, entries[0][0], entries[0][1], now))
+            return True
+        with self._atomic():
+            if skip_if_exists:
+                # An expired entry counts as absent: drop those first (committing that is harmless).
+                keys = [k for k, _ in entries]
+                self._write(
+                    "DELETE FROM dict_entries WHERE dict_id = %s AND key = ANY(%s) AND updated_at < %s",
+                    (dict_id, keys, min_updated_at),
+                )
+                if self._one("SELECT 1 FROM dict_entries WHERE dict_id = %s AND key = ANY(%s) LIMIT 1",
+                             (dict_id, keys)):
+                    return False
+            # one row per key, the last value winning, as SQLite's INSERT OR REPLACE over the list does
+            latest = dict(entries)
+            self._write_many(_PUT_DICT_ENTRY, [(dict_id, k, v, now) for k, v in latest.items()])
+        return True
+
+    def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
+        # The entry goes either way; its value counts only if it had not expired.
+        rows = self._write_returning(
+            "DELETE FROM dict_entries WHERE dict_id = %s AND key = %s RETURNING value, updated_at", (dict_id, key)
+        )
+        return bytes(rows[0][0]) if rows and rows[0][1] >= min_updated_at else None
+
+    def dict_len(self, dict_id: str) -> int:
+        return self._one("SELECT COUNT(*) FROM dict_entries WHERE dict_id = %s", (dict_id,))[0]
+
+    def dict_clear(self, dict_id: str) -> None:
+        self._write("DELETE FROM dict_entries WHERE dict_id = %s", (dict_id,))
+
+    def dict_contents(self, dict_id: str, min_updated_at: float) -> list[tuple[bytes, bytes]]:
+        rows = self._all(
+            "SELECT key, value FROM dict_entries WHERE dict_id = %s AND updated_at >= %s ORDER BY key",
+            (dict_id, min_updated_at),
+        )
+        return [(bytes(k), bytes(v)) for k, v in rows]
+
+    def queue_expire(self, queue_id: str, now: float) -> None:
+        expired = self._all(
+            "SELECT partition FROM queue_partitions WHERE queue_id = %s AND expires_at < %s", (queue_id, now)
+        )
+        if not expired:
+            return
+        partitions = [p for (p,) in expired]
+        with self._atomic():
+            self._write("DELETE FROM queue_items WHERE queue_id = %s AND partition = ANY(%s)", (queue_id, partitions))
+            self._write(
+                "DELETE FROM queue_partitions WHERE queue_id = %s AND partition = ANY(%s)", (queue_id, partitions)
+            )
+
+    def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None:
+        # one statement (atomic on its own): the items, in order, and the partition's new TTL
+        self._write(
+            "WITH items AS (INSERT INTO queue_items (queue_id, partition, value)"
+            " SELECT %s, %s, v FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(v, i) ORDER BY i) "
+            + _PUT_PARTITION,
+            (queue_id, partition, values, queue_id, partition, expires_at),
+        )
+
+    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
+        # One statement, atomic on its own; SKIP LOCKED: two servers never take the same item.
+        sql = (
+            "DELETE FROM queue_items WHERE item_id IN (SELECT item_id FROM queue_items"
+            " WHERE queue_id = %s AND partition = %s ORDER BY item_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " RETURNING item_id, value"
+        )
+        rows = self._write_returning(sql, (queue_id, partition, n))
+        return [bytes(v) for _, v in sorted(rows)]
+
+    def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,
+                          limit: int) -> list[tuple[int, bytes]]:
+        rows = self._all(
+            "SELECT item_id, value FROM queue_items WHERE queue_id = %s AND partition = %s AND item_id > %s"
+            " ORDER BY item_id LIMIT %s",
+            (queue_id, partition, after_item_id, limit),
+        )
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def queue_len(self, queue_id: str, partition: bytes | None) -> int:
+        if partition is None:
+            row = self._one("SELECT COUNT(*) FROM queue_items WHERE queue_id = %s", (queue_id,))
+        else:
+            row = self._one(
+                "SELECT COUNT(*) FROM queue_items WHERE queue_id = %s AND partition = %s", (queue_id, partition)
+            )
+        return row[0]
+
+    def queue_partition_count(self, queue_id: str) -> int:
+        return self._one("SELECT COUNT(*) FROM queue_partitions WHERE queue_id = %s", (queue_id,))[0]
+
+    def queue_has_partition(self, queue_id: str, partition: bytes) -> bool:
+        return self._one(
+            "SELECT 1 FROM queue_partitions WHERE queue_id = %s AND partition = %s", (queue_id, partition)
+        ) is not None
+
+    def queue_clear(self, queue_id: str, partition: bytes | None) -> None:
+        with self._atomic():
+            if partition is None:
+                self._write("DELETE FROM queue_items WHERE queue_id = %s", (queue_id,))
+                self._write("DELETE FROM queue_partitions WHERE queue_id = %s", (queue_id,))
+            else:
+                self._write("DELETE FROM queue_items WHERE queue_id = %s AND partition = %s", (queue_id, partition))
+                self._write(
+                    "DELETE FROM queue_partitions WHERE queue_id = %s AND partition = %s", (queue_id, partition)
+                )
+
+    # ---- schedules ----
+    def schedule_state(self, function_id: str, anchor: float) -> tuple[float, float | None]:
+        self._write(
+            "INSERT INTO schedule_state (function_id, anchor, last_fire) VALUES (%s, %s, NULL)"
+            " ON CONFLICT DO NOTHING",
+            (function_id, anchor),
+        )
+        row = self._one("SELECT anchor, last_fire FROM schedule_state WHERE function_id = %s", (function_id,))
+        return row[0], row[1]
+
+    def claim_schedule_fire(self, function_id: str, previous: float | None, fire_at: float) -> bool:
+        return self._write(
+            "UPDATE schedule_state SET last_fire = %s WHERE function_id = %s"
+            " AND last_fire IS NOT DISTINCT FROM %s::double precision",
+            (fire_at, function_id, previous),
+        ) == 1
+
+    def claim_schedule_fires(
+        self, claims: list[tuple[str, float | None]], fire_at: float, live_states: tuple[int, ...]
+    ) -> list[str]:
+        if not claims:
+            return []
+        sql = (
+            "UPDATE schedule_state SET last_fire = %s WHERE function_id = %s"
+            " AND last_fire IS NOT DISTINCT FROM %s::double precision AND EXISTS ("
+            " SELECT 1 FROM functions f JOIN apps a ON a.app_id = f.app_id"
+            " WHERE f.function_id = schedule_state.function_id AND a.state = ANY(%s::integer[]))"
+        )
+        claimed = []
+        with self._atomic():
+            for function_id, previous in claims:
+                if self._write(sql, (fire_at, function_id, previous, list(live_states))) == 1:
+                    claimed.append(function_id)
+        return claimed
+
+    # ---- secrets: all rows, deletion and names ----
+    def all_secrets(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._all("SELECT secret_id, env_json FROM secrets")]
+
+    def delete_secret(self, secret_id: str) -> None:
+        self._write("DELETE FROM secrets WHERE secret_id = %s", (secret_id,))
+
+    def update_secret_env(self, secret_id: str, env_json: str) -> bool:
+        return self._write("UPDATE secrets SET env_json = %s WHERE secret_id = %s", (env_json, secret_id)) == 1
+
+    def put_secret_name(self, name: str, environment: str, secret_id: str, now: float) -> None:
+        self._write(
+            "INSERT INTO secret_names (environment, name, secret_id, created_at, updated_at) VALUES (%s,%s,%s,%s,%s)"
+            " ON CONFLICT (environment, name) DO UPDATE SET secret_id = EXCLUDED.secret_id,"
+            " updated_at = EXCLUDED.updated_at",
+            (environment, name, secret_id, now, now),
+        )
+
+    def find_secret_name(self, name: str, environment: str) -> SecretNameRecord | None:
+        row = self._one(
+            "SELECT name, environment, secret_id, created_at, updated_at FROM secret_names"
+            " WHERE environment = %s AND name = %s",
+            (environment, name),
+        )
+        return SecretNameRecord(*row) if row else None
+
+    def list_secret_names(self, environment: str) -> list[SecretNameRecord]:
+        rows = self._all(
+            "SELECT name, environment, secret_id, created_at, updated_at FROM secret_names"
+            ' WHERE environment = %s ORDER BY name COLLATE "C"',
+            (environment,),
+        )
+        return [SecretNameRecord(*r) for r in rows]
+
+    def delete_secret_name(self, name: str, environment: str) -> None:
+        self._write("DELETE FROM secret_names WHERE environment = %s AND name = %s", (environment, name))
+
+    # ---- volumes ----
+    def volume_latest(self, volume_id: str) -> tuple[int, str] | None:
+        row = self._one(
+            "SELECT version, manifest FROM volume_versions WHERE volume_id = %s ORDER BY version DESC LIMIT 1",
+            (volume_id,),
+        )
+        return (row[0], row[1]) if row else None
+
+    def volume_put_version(self, volume_id: str, version: int, manifest_json: str, now: float) -> None:
+        self._write(
+            "INSERT INTO volume_versions (volume_id, version, manifest, created_at) VALUES (%s, %s, %s, %s)",
+            (volume_id, version, manifest_json, now),
+            guard=True,
+        )
+
+    def list_data_objects(self, kind: int, environment: str) -> list[DataObjectRecord]:
+        rows = self._all(
+            "SELECT object_id, kind, name, environment, created_at FROM data_objects"
+            ' WHERE kind = %s AND environment = %s AND name IS NOT NULL ORDER BY name COLLATE "C"',
+            (kind, environment),
+        )
+        return [DataObjectRecord(*r) for r in rows]
+
+    def rename_data_object(self, object_id: str, name: str) -> None:
+        self._write("UPDATE data_objects SET name = %s WHERE object_id = %s", (name, object_id), guard=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ---- sandboxes ----
+    def put_sandbox(self, sandbox_id: str, app_id: str, finished: bool, created_at: float, info: bytes) -> None:
+        self._write(_PUT_SANDBOX, (sandbox_id, app_id, int(finished), created_at, info))
+
+    def get_sandbox(self, sandbox_id: str) -> bytes | None:
+        row = self._one("SELECT info FROM sandboxes WHERE sandbox_id = %s", (sandbox_id,))
+        return row[0] if row else None
+
+    def list_sandboxes(self, app_id: str | None, include_finished: bool) -> list[bytes]:
+        sql, args = "SELECT info FROM sandboxes WHERE 1=1", []
+        if app_id:
+            sql += " AND app_id = %s"
+            args.append(app_id)
+        if not include_finished:
+            sql += " AND finished = 0"
+        return [r[0] for r in self._all(sql + " ORDER BY created_at", args)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 TESTS_DIR = Path(__file__).parent
-pytest_plugins = ["conftest_images", "conftest_postgres"]
+pytest_plugins = ["conftest_images", "conftest_postgres", "conftest_ray"]
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 

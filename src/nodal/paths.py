@@ -43,7 +43,11 @@ def database_path() -> Path:
 
 
 def blobs_dir() -> Path:
-    return nodal_home() / "blobs"
+    """Blob files: `$NODAL_HOME/blobs`, the directory NODAL_BLOB_URL names when it is a path (a
+    shared filesystem), or this machine's cache of an s3:// store (see nodal.store.blobs.factory)."""
+    from nodal.store.blobs.factory import blob_files_dir
+
+    return blob_files_dir()
 
 
 def images_dir() -> Path:

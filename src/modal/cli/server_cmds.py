@@ -58,8 +58,22 @@ def server_cli() -> None:
               help="The key of --tls-cert. Env: NODAL_TLS_KEY.")
 @click.option("--tls-san", multiple=True, metavar="NAME",
               help="Extra DNS name or IP address for the generated certificate (repeatable). Env: NODAL_TLS_SAN.")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), metavar="PATH",
+              help="Server settings file (TOML; default $NODAL_HOME/server.toml). Env: NODAL_SERVER_CONFIG.")
+@click.option("--database-url", default=None, metavar="URL",
+              help="Metadata store: postgresql://user:password@host:5432/db (default: SQLite in NODAL_HOME). "
+              "Env: NODAL_DATABASE_URL.")
+@click.option("--blob-url", default=None, metavar="URL",
+              help="Blob store: an absolute directory or s3://BUCKET[/PREFIX] (default: $NODAL_HOME/blobs). "
+              "Env: NODAL_BLOB_URL.")
+@click.option("--s3-endpoint-url", default=None, metavar="URL",
+              help="S3-compatible server for an s3:// --blob-url (MinIO, Ceph). Env: NODAL_S3_ENDPOINT_URL.")
+@click.option("--runtime", default=None, type=click.Choice(["local", "ray"]),
+              help="Where containers run: this host (local, the default) or a Ray cluster. Env: NODAL_RUNTIME.")
+@click.option("--ray-address", default=None, metavar="HOST:PORT",
+              help="The Ray cluster for --runtime ray. Env: NODAL_RAY_ADDRESS.")
 def start(foreground: bool, gpu_fallback: str | None, listen: str | None, tls_cert: str | None,
-          tls_key: str | None, tls_san: tuple[str, ...]) -> None:
+          tls_key: str | None, tls_san: tuple[str, ...], **settings: str | None) -> None:
     """Start the server for this NODAL_HOME (a daemon unless --foreground)."""
     from nodal import paths
     from nodal.server import daemon
@@ -67,6 +81,7 @@ def start(foreground: bool, gpu_fallback: str | None, listen: str | None, tls_ce
     if gpu_fallback:
         os.environ["NODAL_GPU_FALLBACK"] = gpu_fallback
     _export_tls_options(listen, tls_cert, tls_key, tls_san)
+    _export_settings(settings)
 
     pid = daemon.server_pid()
     if pid is not None:
@@ -80,7 +95,7 @@ def start(foreground: bool, gpu_fallback: str | None, listen: str | None, tls_ce
     try:
         pid = daemon.start_daemon()
     except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(f"{exc}{_last_log_line()}") from None
     click.echo(f"Nodal server started (pid {pid}, socket {paths.socket_path()})")
     from nodal.server.gateway.server import gateway_url_path
 
@@ -89,6 +104,39 @@ def start(foreground: bool, gpu_fallback: str | None, listen: str | None, tls_ce
     click.echo(f"State in {paths.nodal_home()}; server log: {paths.server_log_path()}")
     _announce_listener()
     _announce_initial_token()
+
+
+def _last_log_line() -> str:
+    """The server log's last line (why a daemon that just exited stopped), for the error message."""
+    from nodal import paths
+
+    try:
+        lines = [ln for ln in paths.server_log_path().read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return f"\n  {lines[-1].strip()}" if lines else ""
+
+
+_SETTING_ENVS = {"database_url": "NODAL_DATABASE_URL", "blob_url": "NODAL_BLOB_URL",
+                 "s3_endpoint_url": "NODAL_S3_ENDPOINT_URL", "runtime": "NODAL_RUNTIME",
+                 "ray_address": "NODAL_RAY_ADDRESS"}
+
+
+def _export_settings(settings: dict[str, str | None]) -> None:
+    """Hand --config and the storage/runtime flags to the daemon through its environment (a flag wins
+    over the variable, which wins over the file), after checking the file so its errors show here."""
+    from nodal.server.config import CONFIG_ENV, ServerConfigError, load_server_config
+
+    config_file = settings.pop("config_file", None)
+    if config_file:
+        os.environ[CONFIG_ENV] = os.path.abspath(config_file)
+    for name, value in settings.items():
+        if value:
+            os.environ[_SETTING_ENVS[name]] = value
+    try:
+        load_server_config()
+    except ServerConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _export_tls_options(listen: str | None, cert: str | None, key: str | None, sans: tuple[str, ...]) -> None:

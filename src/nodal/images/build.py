@@ -12,6 +12,7 @@ layer build it once and a failed build leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import posixpath
 import shutil
@@ -98,6 +99,9 @@ class ImageBuilder:
         self.host_ca = _host_ca_bundle() if trust_host_ca else None
         # where copy_files steps find their files: the server's content-addressed blob store
         self.blobs_dir = Path(blobs_dir) if blobs_dir is not None else paths.blobs_dir()
+        # Set by the server: a blob's local file, fetched from a remote blob store (s3://) when this
+        # machine has not cached it; raises KeyError when the store lacks it.
+        self.fetch_blob: Callable[[str], Path] | None = None
         # The server's GPUs (the runtime's allocator) for build steps with gpu=, and what such a
         # step gets when the server has none of that type ("cpu": build without; "queue": fail).
         self.gpus: GpuAllocator | None = None
@@ -365,6 +369,9 @@ class ImageBuilder:
                 (stage / "payload.pkl").write_bytes(plan.payload)
             for index, (dest, sha, _mode) in enumerate(plan.files):
                 blob = self.blobs_dir / sha[:2] / sha
+                if not blob.is_file() and self.fetch_blob is not None:
+                    with contextlib.suppress(KeyError):
+                        blob = self.fetch_blob(sha)
                 if not blob.is_file():
                     raise ImageBuildError(f"Image copy step: the content of {dest} ({sha[:12]}) was not uploaded.")
                 try:

@@ -125,6 +125,11 @@ class RuntimeBackend(abc.ABC):
     async def exec(self, container_id: str, command: list[str]) -> ExecProcess:
         """Run another process inside a running container (sandboxes, `modal shell`)."""
 
+    def was_lost(self, container_id: str) -> bool:
+        """Whether a container ended because its node went away (not by its own doing): the
+        scheduler then starts another instead of counting a failed start. Never, on one machine."""
+        return False
+
     @abc.abstractmethod
     async def shutdown(self) -> None:
         """Stop every container this backend started."""

@@ -143,6 +143,10 @@ class AppService:
                 if nfs_obj is None or nfs_obj.kind != api_pb2.DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM:
                     raise not_found(f"function {d.tag!r} mounts network file system {nm.nfs_id!r} that does not exist")
             records.append(FunctionRecord(new_id("function"), app.app_id, d.tag, d.SerializeToString()))
+        for d in req.functions:  # else its containers could never start (and the scheduler would retry forever)
+            if self.store.get_image(d.image_id) is None:
+                raise not_found(f"function {d.tag!r} uses image {d.image_id}, which this server has never "
+                                "built: create it with ImageGetOrCreate first")
         app.code_json = json.dumps([[f.path, f.sha256, f.mode] for f in req.code_files])
         self.store.put_app(app)
         self.store.put_functions(records)

@@ -14,6 +14,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterable
 
+from google.protobuf.message import DecodeError
+
 from nodal.proto import api_pb2
 from nodal.server.apps import AppService
 from nodal.server.calls import Call, PendingInput, failure
@@ -112,6 +114,7 @@ class CallService:
     async def stream(self, requests: AsyncIterator[api_pb2.CallStreamRequest]) -> AsyncIterator[api_pb2.CallStreamResponse]:
         outbox = _Outbox()
         mine: dict[str, Call] = {}
+        malformed: list[DecodeError] = []
 
         async def read() -> None:
             try:
@@ -127,6 +130,8 @@ class CallService:
                         call = mine.get(req.cancel.call_id)
                         if call is not None:
                             self.scheduler.cancel_call(call, req.cancel.terminate_containers)
+            except DecodeError as exc:  # not a CallStreamRequest: the stream fails with InvalidError
+                malformed.append(exc)
             finally:
                 outbox.close()
 
@@ -134,6 +139,8 @@ class CallService:
         try:
             async for response in outbox.responses():
                 yield response
+            if malformed:
+                raise invalid("a CallStream message is malformed (not a CallStreamRequest)")
         finally:
             reader.cancel()
             for call in mine.values():  # the caller went away: its work is no longer wanted

@@ -15,6 +15,7 @@ from nodal.server.pool import ContainerSlot, Pool
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
 CONTAINER_SOCKET = "/run/nodal/server.sock"
+CONTAINER_CA = "/run/nodal/server-ca.pem"  # the CA of the server's TLS listener (Ray backend)
 
 
 def _empty_dir() -> Path:
@@ -74,7 +75,14 @@ class ContainerLauncher:
             }
         )
         binds = list(await asyncio.to_thread(sdk_binds, image.python_version))
-        binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
+        remote = getattr(self.runtime, "remote_server", None)  # the Ray backend: TCP+TLS, not the socket
+        if remote is not None:
+            del env["NODAL_SERVER_SOCKET"]
+            for prefix in ("NODAL", "MODAL"):  # the worker's channel, and the SDK's client in user code
+                env[f"{prefix}_SERVER_URL"], env[f"{prefix}_SERVER_CA"] = remote.url, CONTAINER_CA
+            binds.append(Bind(remote.ca_file, CONTAINER_CA, read_only=True))
+        else:
+            binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
         if any(str(layer) == "/" for layer in image.layers):  # nodal.ext.host_image: mask our own state
             binds.append(Bind(_empty_dir(), str(paths.nodal_home().resolve()), read_only=True))
         for path, sha, _mode in json.loads(app.code_json):

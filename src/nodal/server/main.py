@@ -14,7 +14,7 @@ import grpc
 from nodal import paths
 from nodal.images.builder import ImageBuilder
 from nodal.proto import api_pb2_grpc
-from nodal.runtime.local import LocalRuntime
+from nodal.runtime.factory import open_runtime
 from nodal.server.apps import AppService
 from nodal.server.audit import AuditLog
 from nodal.server.auth.identity import DEFAULT_WORKSPACE
@@ -31,6 +31,7 @@ from nodal.server.auth.wiring import (
 from nodal.server.bucket_mounts import BucketMountService
 from nodal.server.build_mounts import build_mounter
 from nodal.server.call_router import CallService
+from nodal.server.config import apply_server_config
 from nodal.server.container_specs import ContainerLauncher
 from nodal.server.dict_queue import DataService
 from nodal.server.gateway import Gateway
@@ -45,7 +46,7 @@ from nodal.server.secret_keys import SecretKeyError
 from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
 from nodal.server.volumes import VolumeService
-from nodal.store.blobs.local_dir import LocalDirBlobStore
+from nodal.store.blobs.factory import open_blob_store
 from nodal.store.factory import open_metadata_store
 
 log = logging.getLogger("nodal.server")
@@ -93,6 +94,7 @@ def gpu_fallback_mode() -> str:
 
 
 async def serve(socket_path: Path | None = None) -> None:
+    apply_server_config()  # settings from server.toml for the env vars not set
     paths.ensure_dirs()
     _take_lock()
     socket_path = socket_path or paths.socket_path()
@@ -100,9 +102,9 @@ async def serve(socket_path: Path | None = None) -> None:
 
     store = open_metadata_store()  # SQLite under NODAL_HOME, or PostgreSQL by NODAL_DATABASE_URL
     secrets = SecretService(store, load_key())  # creates $NODAL_HOME/secret.key on first start
-    blobs = LocalDirBlobStore(paths.blobs_dir())
+    blobs = open_blob_store()  # a directory (default: $NODAL_HOME/blobs) or s3:// by NODAL_BLOB_URL
     logs = LogHub(paths.logs_dir() / "apps")
-    runtime = LocalRuntime(paths.containers_dir())
+    runtime = open_runtime()  # LocalRuntime, or RayRuntime by NODAL_RUNTIME=ray (nodal.runtime.factory)
     images = ImageService(ImageBuilder(paths.images_dir()), store)
     images.secrets = secrets  # image steps' secrets= (one service: it knows the current key)
     scheduler = Scheduler(runtime, launcher=None, gpu_fallback=gpu_fallback_mode())  # type: ignore[arg-type]
@@ -118,6 +120,7 @@ async def serve(socket_path: Path | None = None) -> None:
 
     scheduler.on_warning = warn
     images.builder.gpus, images.builder.gpu_fallback = runtime.gpus, scheduler.gpu_fallback  # Image steps' gpu=
+    images.builder.fetch_blob = blobs.path  # copy steps' files, fetched from an s3:// blob store when not cached
     volumes = VolumeService(store, blobs, paths.containers_dir().parent / "volume-views")  # modal.Volume
     scheduler.launcher.volumes = volumes
     nfs = NfsService(store, paths.nodal_home() / "nfs")  # modal.NetworkFileSystem: shared directories

@@ -44,5 +44,8 @@ def _stream_rpc(fn):
         except ApiError as err:
             context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
             await context.abort(err.code, err.message)
+        except DecodeError:  # a streamed request message that is not one
+            context.set_trailing_metadata(((ERROR_KIND_KEY, "InvalidError"),))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{fn.__name__}: a request message is malformed")
 
     return wrapper

@@ -234,7 +234,8 @@ class Scheduler:
             return
         pool, slot = found
         slot.exited.set()
-        was_starting = slot.state == "starting"
+        # A container whose node died before it was ready did not fail: start another elsewhere.
+        was_starting = slot.state == "starting" and not self.runtime.was_lost(container_id)
         self._forget_slot(pool, slot)
         for pin in list(slot.inflight.values()):
             message = f"container {container_id} exited (code {code}) while running this input"

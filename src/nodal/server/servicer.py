@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -86,7 +87,9 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
         for s in request.sha256:
             if not is_sha256(s):
                 raise invalid(f"not a sha256 digest: {s!r}")
-        return api_pb2.BlobHasResponse(missing=[s for s in request.sha256 if not self.blobs.has(s)])
+        # blob store calls leave the event loop: an s3:// store does network I/O
+        missing = await asyncio.to_thread(lambda: [s for s in request.sha256 if not self.blobs.has(s)])
+        return api_pb2.BlobHasResponse(missing=missing)
 
     @_rpc
     async def BlobPut(self, request, context):
@@ -94,12 +97,12 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
             raise ApiError("RequestSizeError", "blobs over 64 MiB are not supported yet")
         if request.sha256 and request.sha256 != sha256_hex(request.data):
             raise invalid("blob content does not match its sha256")
-        return api_pb2.BlobPutResponse(sha256=self.blobs.put(request.data))
+        return api_pb2.BlobPutResponse(sha256=await asyncio.to_thread(self.blobs.put, request.data))
 
     @_rpc
     async def BlobGet(self, request, context):
         try:
-            return api_pb2.BlobGetResponse(data=self.blobs.get(request.sha256))
+            return api_pb2.BlobGetResponse(data=await asyncio.to_thread(self.blobs.get, request.sha256))
         except KeyError:
             raise not_found(f"blob {request.sha256!r} not found") from None
 
@@ -327,6 +330,7 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
         return api_pb2.Empty()
 
     # ---- calls ----
+    @_stream_rpc
     async def CallStream(self, request_iterator, context):
         async for resp in self.calls.stream(request_iterator):
             yield resp
@@ -479,16 +483,18 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
     async def QueueNextItems(self, request, context):
         return await self.data.queue_next_items(request)
 
+    @_stream_rpc
     async def DataStream(self, request_iterator, context):
         async for resp in self.data.stream(request_iterator):
             yield resp
 
     # ---- workers ----
+    @_stream_rpc
     async def WorkerStream(self, request_iterator, context):
         import asyncio
 
-        first = await request_iterator.__anext__()
-        if first.WhichOneof("msg") != "hello":
+        first = await anext(request_iterator, None)
+        if first is None or first.WhichOneof("msg") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first worker message must be hello")
         found = self.scheduler.worker_attached(first.hello.container_id, first.hello.token)
         if found is None:

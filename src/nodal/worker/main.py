@@ -231,13 +231,17 @@ class Worker:
         for out in outs:
             self.post(out)
 
+    async def _unary(self, name: str, req: Any) -> Any:
+        """A unary RPC made on the event loop: gRPC aio calls cannot be created in the input threads."""
+        return await getattr(self.stub, name)(req)
+
     def _args_sync(self, inp: api_pb2.Input, loop: asyncio.AbstractEventLoop) -> tuple[tuple, dict]:
         from modal._serialization import deserialize
 
         data = inp.args.data
         if inp.args.blob:
             req = api_pb2.BlobGetRequest(sha256=inp.args.blob)
-            data = asyncio.run_coroutine_threadsafe(self.stub.BlobGet(req), loop).result().data
+            data = asyncio.run_coroutine_threadsafe(self._unary("BlobGet", req), loop).result().data
         return deserialize(data)
 
     def _payload_sync(self, value: Any, loop: asyncio.AbstractEventLoop) -> api_pb2.Payload:
@@ -247,7 +251,7 @@ class Worker:
         if len(data) <= INLINE_LIMIT:
             return api_pb2.Payload(data=data)
         req = api_pb2.BlobPutRequest(data=data)
-        return api_pb2.Payload(blob=asyncio.run_coroutine_threadsafe(self.stub.BlobPut(req), loop).result().sha256)
+        return api_pb2.Payload(blob=asyncio.run_coroutine_threadsafe(self._unary("BlobPut", req), loop).result().sha256)
 
     def _is_gen(self, wi: api_pb2.WorkerInput) -> bool:
         d = self.definition
@@ -370,7 +374,9 @@ class Worker:
         if not apps or not function_ids:
             return
         # Not connected yet: a container that never calls out never pays for a second channel.
-        client = Client.from_address_lazy(f"unix://{os.environ['NODAL_SERVER_SOCKET']}")
+        socket = os.environ.get("NODAL_SERVER_SOCKET")
+        # On a Ray node: the server's TLS URL (the SDK trusts MODAL_SERVER_CA, set with it).
+        client = Client.from_address_lazy(f"unix://{socket}" if socket else os.environ["NODAL_SERVER_URL"])
         for app in apps:
             app._hydrate_all(function_ids, client)
 
@@ -397,15 +403,28 @@ class Worker:
             pass
 
 
+def _server_channel() -> grpc.aio.Channel:
+    """The channel to the server: the unix socket bound into the container, or (a container on
+    a Ray node) TCP+TLS to NODAL_SERVER_URL, trusting the CA file NODAL_SERVER_CA."""
+    socket = os.environ.get("NODAL_SERVER_SOCKET")
+    if socket:
+        return grpc.aio.insecure_channel(f"unix://{socket}")
+    from modal.client import parse_server_url
+
+    target, _tls = parse_server_url(os.environ["NODAL_SERVER_URL"])
+    with open(os.environ["NODAL_SERVER_CA"], "rb") as f:
+        credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+    return grpc.aio.secure_channel(target, credentials)
+
+
 async def _amain() -> int:
-    socket = os.environ["NODAL_SERVER_SOCKET"]
     if os.environ.get("NODAL_WEB_DIR"):  # a web endpoint's container (nodal.worker.web)
         from nodal.worker.web import prefetch_server_modules
 
         prefetch_server_modules()
     hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
         container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
-    async with grpc.aio.insecure_channel(f"unix://{socket}") as channel:
+    async with _server_channel() as channel:
         credentials = (("x-nodal-container-id", os.environ["NODAL_CONTAINER_ID"]),
                        ("x-nodal-container-token", os.environ["NODAL_CONTAINER_TOKEN"]))
         stub = LazyNodalStub(channel, metadata=credentials)

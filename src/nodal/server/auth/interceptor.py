@@ -11,8 +11,10 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from nodal.server.auth import identity as _identity
 from nodal.server.auth.identity import DEFAULT_WORKSPACE, OWNER, Identity
@@ -46,6 +48,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self.scope = scope
         self.limits = limits
         self.trust_owner = trust_owner
+        self._wrapped: dict[tuple[Any, Identity], Any] = {}
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
@@ -65,7 +68,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return _refusal(handler, "AuthError", str(exc))
         except ApiError as exc:
             return _refusal(handler, exc.kind, exc.message)
-        return self._wrap(handler, who)
+        key = (handler, who)
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:  # built once per (method, caller), not per call
+            if len(self._wrapped) > 10_000:
+                self._wrapped.clear()
+            wrapped = self._wrapped[key] = self._wrap(handler, who)
+        return wrapped
 
     def _authenticate(self, metadata) -> Identity:
         md = {k: v for k, v in metadata if k in _KEYS}
@@ -86,9 +95,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_unary:
             inner = handler.unary_unary
+            deserialize = handler.request_deserializer
 
-            async def unary_unary(request, context):
+            async def unary_unary(raw, context):
                 _identity.set_current(who)
+                try:
+                    request = deserialize(raw) if deserialize is not None else raw
+                except DecodeError:  # decoded here, so that garbage is the caller's error, not a server one
+                    await _abort(context, ApiError("InvalidError", "the request message is malformed"))
                 try:
                     scope.check(request, who)
                 except ApiError as err:
@@ -98,8 +112,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     scope.unscope_response(response)
                 return response
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_unary_rpc_method_handler(unary_unary, None, handler.response_serializer)
 
         limited = who.kind != "owner"
 
@@ -139,9 +152,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_stream:
             inner_us = handler.unary_stream
+            deserialize_us = handler.request_deserializer
 
-            async def unary_stream(request, context):
+            async def unary_stream(raw, context):
                 _identity.set_current(who)
+                try:
+                    request = deserialize_us(raw) if deserialize_us is not None else raw
+                except DecodeError:
+                    await _abort(context, ApiError("InvalidError", "the request message is malformed"))
                 await open_stream(context)
                 try:
                     scope.check(request, who)
@@ -152,8 +170,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     close_stream()
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(unary_stream, None, handler.response_serializer)
 
         if handler.stream_unary:
             inner_su = handler.stream_unary

@@ -33,6 +33,7 @@ class TokenService:
         self.store = store
         self._cache: dict[str, TokenRecord] = {}
         self._touched: dict[str, float] = {}
+        self._verified: dict[str, tuple[str, Identity]] = {}  # token id -> (its secret, identity)
 
     def mint(self, workspace: str, user: str, admin: bool, label: str = "") -> tuple[TokenRecord, str]:
         """A new token; returns its record and the secret (never stored, shown once)."""
@@ -57,6 +58,10 @@ class TokenService:
 
     def verify(self, token_id: str, secret: str) -> Identity:
         """The identity a token stands for; AuthFailure saying what is wrong otherwise."""
+        known = self._verified.get(token_id)
+        if known is not None and hmac.compare_digest(known[0], secret):
+            self._touch(token_id)
+            return known[1]
         if not token_id or not secret:
             raise AuthFailure(
                 "this server needs a token: run `modal token set --token-id ak-... --token-secret as-...` "
@@ -74,13 +79,21 @@ class TokenService:
                 f"token {token_id!r} was revoked: ask a workspace admin for a new one (`modal token new`) "
                 "and save it with `modal token set`"
             )
+        self._touch(token_id)
+        who = Identity(kind="token", workspace=rec.workspace, user=rec.user, admin=rec.admin, token_id=token_id)
+        if len(self._verified) > 100_000:
+            self._verified.clear()
+        self._verified[token_id] = (secret, who)
+        return who
+
+    def _touch(self, token_id: str) -> None:
         now = time.time()
         if now - self._touched.get(token_id, 0.0) > TOUCH_INTERVAL:
             self._touched[token_id] = now
             self.store.touch_token(token_id, now)
-        return Identity(kind="token", workspace=rec.workspace, user=rec.user, admin=rec.admin, token_id=token_id)
 
     def revoke(self, token_id: str) -> bool:
         done = self.store.revoke_token(token_id, time.time())
         self._cache.pop(token_id, None)
+        self._verified.pop(token_id, None)
         return done

@@ -1,0 +1,381 @@
+"""`RayRuntime`: the runtime backend that places containers on a Ray cluster.
+
+Ray places and launches; everything else stays Nodal's. Each container becomes one Ray actor
+(`ray_actor.ContainerActor`) that asks Ray for the container's CPU, memory and GPUs (the GPU
+type as Ray's accelerator type) and runs the same local launcher on the node Ray chose. The
+server follows each actor with one task: it awaits `start` (which waits as long as Ray cannot
+place the actor: the scheduler's startup timeout applies), then long-polls the container's
+log lines and finally its exit code. An actor that dies (its node stopped, or killed) ends
+its container with a non-zero exit code, so the scheduler retries the inputs per policy.
+
+Containers on Ray nodes reach the server over TCP+TLS (`server_url`, `server_ca`): the
+container launcher asks the runtime for `remote_server` and gives the container
+NODAL_SERVER_URL and the CA file instead of the unix socket. Image layers, code blobs and
+volume views are host paths: valid on every node only while the nodes share the filesystem
+(true for a cluster on one machine; fetching layers by content identity is not done yet).
+
+Sandboxes (which need stdin pipes, raw output and exec into the container) run on the
+server's own host through an embedded `LocalRuntime`; `exec` into a Ray-placed container is
+not supported yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nodal.runtime.backend import (
+    ContainerSpec,
+    ContainerState,
+    ContainerStatus,
+    ExecProcess,
+    ExitCallback,
+    GpuInUse,
+    LogSink,
+    Resources,
+    RuntimeBackend,
+)
+from nodal.runtime.gpus import GpuAllocator, GpuFit, discover_gpus, parse_request
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CPU = 0.125  # what a container without a cpu request asks Ray for (the scheduler's default too)
+CONNECT_TIMEOUT_SECONDS = 20.0  # ray.init against the cluster
+_RESOURCES_TTL = 1.0  # seconds a snapshot of the cluster's resources is reused
+LOST_EXIT_CODE = 137  # a container whose actor (or node) died: as if SIGKILLed
+_ACTOR_NAMESPACE = "nodal"
+# Nodal's canonical GPU types → Ray's accelerator type names, where they differ.
+_RAY_ACCELERATORS = {"A100-80GB": "A100-80G", "A100-40GB": "A100-40G"}
+
+
+class RayConfigError(RuntimeError):
+    """The Ray backend cannot be used as configured; the message says what to change."""
+
+
+def actor_options(spec: ContainerSpec) -> dict[str, Any]:
+    """Ray actor options for a container: its CPU request (fractions allowed), memory request
+    in bytes, and GPUs as `num_gpus` plus Ray's accelerator type (the first option of a
+    multi-type request; "ANY" asks for GPUs of any type)."""
+    options: dict[str, Any] = {"num_cpus": spec.cpu if spec.cpu > 0 else DEFAULT_CPU}
+    if spec.memory_mb > 0:
+        options["memory"] = spec.memory_mb * 1024 * 1024
+    if spec.gpu:
+        first = parse_request(spec.gpu)[0]
+        options["num_gpus"] = first.count
+        if first.gpu_type != "ANY":
+            options["accelerator_type"] = _RAY_ACCELERATORS.get(first.gpu_type, first.gpu_type)
+    return options
+
+
+def gpu_fit_of(request: str, total: dict[str, float], available: dict[str, float]) -> GpuFit:
+    """Whether a GPU request fits the cluster now (free GPUs of an acceptable type), later
+    (the cluster has them, busy), or never, from Ray's total and available resources."""
+    verdict = GpuFit.NEVER
+    for option in parse_request(request):
+        if option.gpu_type != "ANY":
+            key = "accelerator_type:" + _RAY_ACCELERATORS.get(option.gpu_type, option.gpu_type)
+            if key not in total:
+                continue
+        if total.get("GPU", 0.0) < option.count:
+            continue
+        if available.get("GPU", 0.0) >= option.count:
+            return GpuFit.NOW
+        verdict = GpuFit.BUSY
+    return verdict
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Raise RayConfigError unless something listens at the Ray address (HOST:PORT of the GCS)."""
+    if address in ("", "auto"):
+        return
+    if address.startswith("ray://"):
+        raise RayConfigError(
+            f"NODAL_RAY_ADDRESS {address!r} is a Ray Client address; give the cluster's GCS address "
+            "HOST:PORT (the head's `ray start --port`, 6379 by default)"
+        )
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayConfigError(f"NODAL_RAY_ADDRESS must be HOST:PORT of the Ray head (e.g. 10.0.0.5:6379), not {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise RayConfigError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it with "
+            "`ray start --head --port PORT` or fix NODAL_RAY_ADDRESS"
+        ) from None
+
+
+def connect(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """`ray.init` against an existing cluster, bounded by `timeout` (RayConfigError otherwise)."""
+    check_reachable(address)
+    import ray
+
+    outcome: list[BaseException | None] = []
+
+    def init() -> None:
+        try:
+            ray.init(address=address or "auto", namespace=_ACTOR_NAMESPACE, log_to_driver=False,
+                     logging_level=logging.WARNING, configure_logging=False)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=init, name="ray-init", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        raise RayConfigError(f"the Ray cluster at {address} did not accept a connection within {timeout:.0f}s")
+    if outcome[0] is not None:
+        raise RayConfigError(f"cannot connect to the Ray cluster at {address}: {outcome[0]}") from None
+
+
+@dataclass
+class RemoteServer:
+    """How containers on Ray nodes reach the server: its TLS URL and the CA file to trust."""
+
+    url: str
+    ca_file: Path
+
+
+@dataclass
+class _RayContainer:
+    spec: ContainerSpec
+    actor: Any
+    state: ContainerState = ContainerState.STARTING
+    exit_code: int | None = None
+    node_id: str = ""
+    stopping: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+
+
+class RayRuntime(RuntimeBackend):
+    """Runs each container in its own Ray actor, on the node Ray places it."""
+
+    def __init__(self, address: str, remote_server: RemoteServer, node_scratch: Path,
+                 local_scratch: Path) -> None:
+        """Connects to the cluster at `address` (RayConfigError when it cannot). Containers use
+        `node_scratch` on their node for their writable layers; sandboxes, which run on this
+        host, use `local_scratch`."""
+        connect(address)
+        import ray
+
+        from nodal.runtime.ray_actor import ContainerActor
+
+        self.address = address
+        self.remote_server = remote_server
+        self.node_scratch = node_scratch
+        self.local_scratch = local_scratch
+        self._actor_class = ray.remote(ContainerActor)
+        self._containers: dict[str, _RayContainer] = {}
+        self._finished: dict[str, ContainerStatus] = {}
+        self._lost: set[str] = set()  # ended because their actor or node died, not by a stop
+        self._snapshot: tuple[float, dict[str, float], dict[str, float]] = (0.0, {}, {})
+        self._local: Any = None  # LocalRuntime for sandboxes, made on first use
+        # The image builder runs on this host: it sees this host's GPUs (Image steps' gpu=).
+        self.gpus = GpuAllocator(discover_gpus())
+        total = ray.cluster_resources()
+        log.info("containers run on the Ray cluster at %s (%d nodes, %g CPUs) and reach this server at %s",
+                 address, sum(1 for n in ray.nodes() if n.get("Alive")), total.get("CPU", 0.0), remote_server.url)
+
+    # ---------- the cluster's resources ----------
+    def _resources(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(total, available) resources of the cluster, refreshed at most once per second."""
+        import ray
+
+        at, total, available = self._snapshot
+        if time.monotonic() - at > _RESOURCES_TTL:
+            total, available = ray.cluster_resources(), ray.available_resources()
+            self._snapshot = (time.monotonic(), total, available)
+        return total, available
+
+    def resources_left(self) -> Resources:
+        """The cluster's CPUs and memory not yet asked for by this server's containers (those
+        still waiting for placement count as asked for: Ray's own figures lag behind)."""
+        total, _available = self._resources()
+        asked_cpu = sum(actor_options(c.spec)["num_cpus"] for c in self._containers.values())
+        asked_mb = sum(c.spec.memory_mb for c in self._containers.values())
+        return Resources(cpu=total.get("CPU", 0.0) - asked_cpu,
+                         memory_mb=int(total.get("memory", 0.0) / (1024 * 1024)) - asked_mb)
+
+    def gpu_fit(self, request: str) -> GpuFit:
+        total, available = self._resources()
+        return gpu_fit_of(request, total, available)
+
+    def reserve_gpus(self, container_id: str, request: str) -> None:
+        """Nothing to hold: Ray accounts GPUs when it places the actor."""
+
+    def release_gpus(self, container_id: str) -> None:
+        """Nothing held (see `reserve_gpus`)."""
+
+    def gpu_inventory(self) -> list[GpuInUse]:
+        """GPUs are Ray's to track; the cluster-wide list is not shown yet (empty)."""
+        return []
+
+    # ---------- containers ----------
+    async def start(self, spec: ContainerSpec, on_log: LogSink, on_exit: ExitCallback, **local_only: Any) -> None:
+        """Create the container's actor and return; placement and launch go on in the
+        background (a container waiting for room stays STARTING). Options only a local
+        runtime has (a sandbox's stdin, raw output, network hook) run it on this host."""
+        if local_only:
+            await self._local_runtime().start(spec, on_log, on_exit, **local_only)
+            return
+        cid = spec.container_id
+        if cid in self._containers or cid in self._finished:
+            raise ValueError(f"container id {cid!r} is already in use")
+        actor = self._actor_class.options(
+            name=f"nodal-{cid}", max_restarts=0, max_concurrency=8, **actor_options(spec)
+        ).remote(str(self.node_scratch))
+        record = _RayContainer(spec=spec, actor=actor)
+        self._containers[cid] = record
+        record.task = asyncio.create_task(self._follow(record, on_log, on_exit), name=f"ray-container-{cid}")
+
+    async def _follow(self, record: _RayContainer, on_log: LogSink, on_exit: ExitCallback) -> None:
+        """Start the container in its actor, relay its output, and report its end exactly once."""
+        from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        cid = record.spec.container_id
+
+        def emit(stream: str, line: str) -> None:
+            try:
+                on_log(cid, stream, line)
+            except Exception:
+                log.exception("on_log failed for container %s", cid)
+
+        code = LOST_EXIT_CODE
+        try:
+            record.node_id = await record.actor.start.remote(record.spec)
+            if record.state is ContainerState.STARTING:
+                record.state = ContainerState.RUNNING
+            while True:
+                lines, exit_code = await record.actor.next_output.remote()
+                for stream, line in lines:
+                    emit(stream, line)
+                if exit_code is not None:
+                    code = exit_code
+                    break
+        except RayTaskError as exc:  # the launch itself failed on the node
+            emit("stderr", f"[nodal] the container could not start on its Ray node: {exc.cause!r}")
+            code = 1
+        except RayActorError as exc:
+            if not record.stopping:
+                self._lost.add(cid)
+                emit("stderr", f"[nodal] the container's Ray actor died (its node may be gone): {_first_line(exc)}")
+        except RayError as exc:
+            emit("stderr", f"[nodal] Ray failed for this container: {_first_line(exc)}")
+        except asyncio.CancelledError:
+            code = LOST_EXIT_CODE
+        finally:
+            self._kill(record)
+            record.exit_code, record.state = code, ContainerState.EXITED
+            self._containers.pop(cid, None)
+            self._finished[cid] = ContainerStatus(ContainerState.EXITED, code)
+            while len(self._finished) > 10_000:
+                self._lost.discard(gone := next(iter(self._finished)))
+                self._finished.pop(gone)
+            record.done.set()
+        try:
+            result = on_exit(cid, code)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("on_exit failed for container %s", cid)
+
+    def _kill(self, record: _RayContainer) -> None:
+        import ray
+
+        try:
+            ray.kill(record.actor, no_restart=True)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+    async def stop(self, container_id: str, grace_seconds: float = 5.0) -> None:
+        """Ask the actor to stop the container (SIGTERM, SIGKILL after the grace), then kill the
+        actor; an actor not placed yet is simply killed."""
+        if self._local is not None and self._local.status(container_id) is not None:
+            await self._local.stop(container_id, grace_seconds)
+            return
+        record = self._containers.get(container_id)
+        if record is None:
+            return
+        record.stopping = True
+        if record.state is ContainerState.RUNNING:
+            try:
+                await asyncio.wait_for(record.actor.stop.remote(grace_seconds), grace_seconds + 10.0)
+                await asyncio.wait_for(record.done.wait(), 10.0)  # its exit code, read by `_follow`
+            except Exception:  # noqa: BLE001 - the actor is gone or stuck: killed below
+                pass
+        self._kill(record)
+        try:
+            await asyncio.wait_for(record.done.wait(), 30.0)
+        except TimeoutError:
+            log.warning("container %s did not report its end after its actor was killed", container_id)
+            if record.task is not None:
+                record.task.cancel()
+
+    def status(self, container_id: str) -> ContainerStatus | None:
+        if self._local is not None and (found := self._local.status(container_id)) is not None:
+            return found
+        record = self._containers.get(container_id)
+        if record is not None:
+            return ContainerStatus(record.state, record.exit_code)
+        return self._finished.get(container_id)
+
+    def was_lost(self, container_id: str) -> bool:
+        """Whether the container ended because its Ray actor or node died (not its own exit or a
+        stop): a scheduler can retry its inputs instead of treating it as a failed start."""
+        return container_id in self._lost
+
+    def node_of(self, container_id: str) -> str:
+        """The Ray node id a running container was placed on ("" while it waits)."""
+        record = self._containers.get(container_id)
+        return record.node_id if record is not None else ""
+
+    async def exec(self, container_id: str, command: list[str], **kwargs: Any) -> ExecProcess:
+        if self._local is not None and self._local.status(container_id) is not None:
+            return await self._local.exec(container_id, command, **kwargs)
+        raise NotImplementedError(
+            "exec into a container placed by the Ray backend is not supported yet "
+            "(sandboxes run on the server's host and support it)"
+        )
+
+    async def shutdown(self, grace_seconds: float = 5.0) -> None:
+        await asyncio.gather(*(self.stop(cid, grace_seconds) for cid in list(self._containers)))
+        if self._local is not None:
+            await self._local.shutdown(grace_seconds)
+
+    # ---------- sandboxes: on this host ----------
+    def _local_runtime(self):
+        if self._local is None:
+            from nodal.runtime.local import LocalRuntime
+
+            self._local = LocalRuntime(self.local_scratch, gpus=self.gpus.devices)
+            self._local.gpus = self.gpus
+        return self._local
+
+    def __getattr__(self, name: str) -> Any:
+        """LocalRuntime-only helpers sandboxes use (stdin_of, init_pid, upper_dir, _running)."""
+        if name in ("stdin_of", "init_pid", "upper_dir", "_running"):
+            return getattr(self._local_runtime(), name)
+        raise AttributeError(name)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def node_local_scratch() -> Path:
+    """Where containers on Ray nodes keep their writable layers: NODAL_RAY_SCRATCH, or a
+    directory under the node's /tmp (never the server's state directory, which other nodes
+    do not have)."""
+    return Path(os.environ.get("NODAL_RAY_SCRATCH") or "/tmp/nodal-ray-containers")

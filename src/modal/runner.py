@@ -319,8 +319,24 @@ async def _deploy(app: App, *, name: str | None = None, environment_name: str | 
     app._hydrate_all(await _publish(app, client, created.app_id), client)
     output.status(f"App {name!r} deployed as version v{created.version} ({created.app_id})")
     await _web_urls.show(app, client)
-    base = f"nodal://apps/{created.app_id}"
+    base = await _dashboard_app_url(app, client, created.app_id)
+    if base.startswith("http"):
+        output.status(f"View the deployment on the dashboard: {base}")
     return DeployResult(app_id=created.app_id, app_page_url=base, app_logs_url=f"{base}/logs")
+
+
+async def _dashboard_app_url(app: App, client: Client, app_id: str) -> str:
+    """The app's page on the server's dashboard (`{gateway}/_nodal/apps/{app_id}`), or a
+    `nodal://apps/{app_id}` placeholder when the server names no gateway URL."""
+    fid = next((r.function._function_id for r in app._registered.values() if r.function._function_id), None)
+    if fid:
+        try:
+            resp = await client.stub.WebInfo(api_pb2.WebInfoRequest(function_id=fid.split("/", 1)[0]))
+        except Exception:  # noqa: BLE001 - the URL is a convenience; a deploy never fails over it
+            resp = None
+        if resp is not None and resp.gateway_url:
+            return f"{resp.gateway_url}/_nodal/apps/{app_id}"
+    return f"nodal://apps/{app_id}"
 
 
 @live_function

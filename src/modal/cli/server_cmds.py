@@ -101,6 +101,10 @@ def start(foreground: bool, gpu_fallback: str | None, listen: str | None, tls_ce
 
     if gateway_url_path().exists():
         click.echo(f"Web endpoints gateway: {gateway_url_path().read_text().strip()}")
+        from nodal.server.dashboard.auth import read_secret
+
+        if read_secret():  # the owner's login link (the secret file is readable only by the owner)
+            click.echo(f"Dashboard: {gateway_url_path().read_text().strip()}/_nodal/login?token={read_secret()}")
     click.echo(f"State in {paths.nodal_home()}; server log: {paths.server_log_path()}")
     _announce_listener()
     _announce_initial_token()
@@ -267,6 +271,11 @@ def status() -> None:
 
         if gateway_url_path().exists():
             click.echo(f"  web:        {gateway_url_path().read_text().strip()}  (gateway; NODAL_GATEWAY_PORT)")
+            from nodal.server.dashboard.auth import read_secret
+
+            dashboard_secret = read_secret()
+            if dashboard_secret:  # the owner's login link (the file is readable only by the owner)
+                click.echo(f"  dashboard:  {gateway_url_path().read_text().strip()}/_nodal/login?token={dashboard_secret}")
     click.echo(f"  log:        {paths.server_log_path()}")
     if reply is None:
         click.get_current_context().exit(1)

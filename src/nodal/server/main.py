@@ -33,6 +33,8 @@ from nodal.server.build_mounts import build_mounter
 from nodal.server.call_router import CallService
 from nodal.server.config import apply_server_config
 from nodal.server.container_specs import ContainerLauncher
+from nodal.server.dashboard import Dashboard
+from nodal.server.dashboard import Services as DashboardServices
 from nodal.server.dict_queue import DataService
 from nodal.server.gateway import Gateway
 from nodal.server.images import ImageService
@@ -161,6 +163,9 @@ async def serve(socket_path: Path | None = None) -> None:
     scope.other_workspaces = any(w != DEFAULT_WORKSPACE for w in store.list_workspaces())
     limits = Limits()
     containers = container_identities(scheduler, store)
+    gateway.dashboard = Dashboard(DashboardServices(  # the web UI, under /_nodal/ on the gateway
+        store=store, apps=apps, scheduler=scheduler, logs=logs, volumes=volumes, blobs=blobs, secrets=secrets,
+        tokens=tokens, gateway=gateway, schedules=schedules, calls=calls, audit=audit))
 
     def listener(trust_owner: bool) -> grpc.aio.Server:
         interceptor = AuthInterceptor(tokens, containers, scope, limits, trust_owner=trust_owner)

@@ -61,6 +61,8 @@ class Scheduler:
         self.draining: set[Pool] = set()  # pools of replaced versions, finishing what they hold
         self.slots: dict[str, tuple[Pool, ContainerSlot]] = {}
         self.on_call_done: Callable[[Call], None] = lambda call: None
+        # Called with (pool, input, result) for every input delivered as final (the dashboard's history).
+        self.input_observers: list[Callable[[Pool, PendingInput, api_pb2.Result], None]] = []
         self.on_pool_low: Callable[[Pool], None] = lambda pool: None  # load parked spawned calls
         self.on_pool_changed: Callable[[Pool], None] = lambda pool: None  # a container got ready or left (web)
         self._reaper: asyncio.Task | None = None
@@ -372,6 +374,11 @@ class Scheduler:
         call.open_inputs.discard(pin.input_id)
         if not call.open_inputs:
             self.on_call_done(call)
+        for observer in self.input_observers:
+            try:
+                observer(pool, pin, result)
+            except Exception:  # an observer (the dashboard's history) must never fail a call
+                log.exception("input observer %r failed", observer)
 
     def _on_timeout(self, pool: Pool, pin: PendingInput) -> None:
         """An input ran past its timeout: its container is stopped (code cannot be interrupted safely)."""

@@ -97,10 +97,13 @@ class Gateway:
         self._socket_paths: dict[tuple[str, int], str] = {}
         self._results: dict[str, asyncio.Future] = {}  # long requests' results, by redirect id
         self.redirect_after = float(os.environ.get("NODAL_WEB_REDIRECT_AFTER") or REDIRECT_AFTER)
+        self.dashboard = None  # nodal.server.dashboard.Dashboard, mounted under /_nodal/ by start()
 
     # ---------- lifecycle ----------
     async def start(self) -> None:
         app = web.Application(client_max_size=0)
+        if self.dashboard is not None:  # its routes first; it hands endpoint hosts back to handle()
+            self.dashboard.add_routes(app.router, fallback=self.handle)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()

@@ -72,7 +72,8 @@ def _check_version(version: Any) -> None:
 
 def _mount_points(container_id: str, volume_id: str) -> list[str]:
     """Where this container has the volume mounted, read from /proc/self/mountinfo (the server
-    binds `<home>/volume-views/<container id>/<volume id>` at each mount path)."""
+    binds `<home>/volume-views/<container id>/<volume id>` at each mount path; an overlay view
+    names that directory as its mount source)."""
     suffix = f"/volume-views/{container_id}/{volume_id}"
     out = []
     try:
@@ -82,7 +83,8 @@ def _mount_points(container_id: str, volume_id: str) -> list[str]:
         return out
     for line in lines:
         fields = line.split(" ")
-        if len(fields) > 4 and fields[3].endswith(suffix):
+        source = fields[fields.index("-", 6) + 2] if "-" in fields[6:-2] else ""
+        if len(fields) > 4 and (fields[3].endswith(suffix) or source.endswith(suffix)):
             out.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))  # "\040": a space
     return out
 

@@ -4,29 +4,41 @@ A volume is a data object of kind VOLUME (created, named, made ephemeral and del
 like a Dict). Its versions are manifests {path: [sha256, size, mode, mtime]} kept in the
 metadata store; file contents are blobs in the content-addressed blob store.
 
-A container gets its own writable directory holding the latest committed version, bound
-at the mount path. Files are copied out of the blob store (not hardlinked: an in-place
-write through a hardlink would corrupt the shared, immutable blob). A commit diffs that
-directory against what the container last saw (size, mtime and mode, then the hash) and
-applies the changes onto the newest version: last writer wins per file, deletions are
-recorded. Only regular files are versioned; empty directories and symlinks are not.
+A container gets its own writable view of the latest committed version, bound at the mount
+path: an overlay file system over a per-version tree whose file data is the blob store's
+(`volume_views`: mounting copies nothing; overlayfs copies a file up before its first write,
+so the shared, immutable blobs are never written). Where overlays are unavailable (not root,
+an old kernel) the view is a directory the files are copied into.
+
+A commit diffs the view against what the container last saw and applies the changes onto
+the newest version: last writer wins per file, deletions are recorded. With an overlay only
+the upper (changed) directory is read and only new or changed files are hashed; otherwise
+the whole directory is walked (size, mtime and mode, then the hash). Only regular files are
+versioned; empty directories and symlinks are not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
+import weakref
 from pathlib import Path, PurePosixPath
 
 from nodal.proto import api_pb2
+from nodal.server import volume_views
 from nodal.server.errors import ApiError, invalid, not_found
+from nodal.server.volume_views import OverlayView
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 from nodal.store.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
 
 VOLUME = api_pb2.DATA_OBJECT_KIND_VOLUME
 
@@ -48,10 +60,28 @@ class VolumeService:
         self.store = store
         self.blobs = blobs
         self.root = root  # per-container views: root/<container_id>/<volume_id>
-        shutil.rmtree(root, ignore_errors=True)  # views of containers from a previous run
+        volume_views.unmount_all_under(root)  # overlays of containers from a previous (killed) run
         root.mkdir(parents=True, exist_ok=True)
-        self.mounts: dict[str, dict[str, tuple[Path, Base]]] = {}
+        for old in root.iterdir():  # views of containers from a previous run (not the layers)
+            if old.name != "@versions":
+                shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        data_root = getattr(blobs, "root", None)
+        self.data_root: Path | None = Path(data_root) if data_root is not None else None
+        # per-version lower layers: @versions/<volume_id>/<version>, kept across restarts
+        self.version_trees = volume_views.VersionTrees(root / "@versions", blobs, self.data_root or root)
+        self.version_trees.clean(lambda vid: self._exists(vid))
+        self.overlay = self.data_root is not None and volume_views.overlay_supported(root)
+        if self.overlay:  # views still mounted when the process ends are detached with it
+            weakref.finalize(self, volume_views.unmount_all_under, root)
+        self.mounts: dict[str, dict[str, tuple[Path, Base] | OverlayView]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._parsed: dict[str, tuple[int, Manifest, volume_views.Tree, str]] = {}  # newest manifest, parsed
+        self._protos: dict[str, tuple[int, api_pb2.VolumeManifest]] = {}  # newest manifest, as sent
+        self._background: set[asyncio.Task] = set()
+
+    def _exists(self, volume_id: str) -> bool:
+        obj = self.store.get_data_object(volume_id)
+        return obj is not None and obj.kind == VOLUME
 
     def _lock(self, volume_id: str) -> asyncio.Lock:
         return self._locks.setdefault(volume_id, asyncio.Lock())
@@ -65,7 +95,26 @@ class VolumeService:
     def latest(self, volume_id: str) -> tuple[int, Manifest]:
         self.check(volume_id)
         row = self.store.volume_latest(volume_id)
-        return (row[0], json.loads(row[1])) if row else (0, {})
+        if not row:
+            return 0, {}
+        cached = self._parsed.get(volume_id)
+        if cached is not None and cached[0] == row[0]:
+            return cached[0], dict(cached[1])
+        return row[0], json.loads(row[1])
+
+    def _latest_parsed(self, volume_id: str) -> tuple[int, Manifest, volume_views.Tree, str]:
+        """The newest version with its tree and a hash of its stored JSON, parsed once per version
+        (mounts read it, never change it)."""
+        self.check(volume_id)
+        row = self.store.volume_latest(volume_id)
+        version = row[0] if row else 0
+        cached = self._parsed.get(volume_id)
+        if cached is None or cached[0] != version:
+            text = row[1] if row else "{}"
+            manifest = json.loads(text)
+            fingerprint = hashlib.sha256(text.encode()).hexdigest()
+            cached = self._parsed[volume_id] = (version, manifest, volume_views.manifest_tree(manifest), fingerprint)
+        return cached
 
     @staticmethod
     def to_proto(version: int, manifest: Manifest) -> api_pb2.VolumeManifest:
@@ -76,6 +125,13 @@ class VolumeService:
                 for p, e in sorted(manifest.items())
             ],
         )
+
+    def _version_proto(self, volume_id: str, version: int, manifest: Manifest) -> api_pb2.VolumeManifest:
+        """`to_proto`, built once per version (every container commits after every input)."""
+        cached = self._protos.get(volume_id)
+        if cached is None or cached[0] != version:
+            cached = self._protos[volume_id] = (version, self.to_proto(version, manifest))
+        return cached[1]
 
     def _apply(
         self,
@@ -114,17 +170,52 @@ class VolumeService:
             new[path] = entry
         if new == manifest:
             return version, manifest
+        text = json.dumps(new)
         try:
-            self.store.volume_put_version(volume_id, version + 1, json.dumps(new), time.time())
+            self.store.volume_put_version(volume_id, version + 1, text, time.time())
         except sqlite3.IntegrityError:  # one event loop: cannot race, but be exact
             raise ApiError("ConflictError", "volume changed during commit; retry") from None
+        if self.overlay:  # the next mount needs it parsed: it is, already
+            fingerprint = hashlib.sha256(text.encode()).hexdigest()
+            self._parsed[volume_id] = (version + 1, new, volume_views.manifest_tree(new), fingerprint)
         return version + 1, new
 
     # ---- client-side changes ----
     async def commit(self, req: api_pb2.VolumeCommitRequest) -> api_pb2.VolumeManifest:
+        result = await self._commit(req)
+        self._prebuild_soon(req.volume_id, result.version)
+        return result
+
+    def _prebuild_soon(self, volume_id: str, version: int) -> None:
+        """Build a new version's lower layers in the background, so the next mount finds them
+        (a delta on the last built version: O(changes); the first one holds every file)."""
+        if not self.overlay:
+            return
+        if self.version_trees.layers(volume_id, version) is not None:
+            return
+
+        async def build() -> None:
+            async with self._lock(volume_id):
+                latest, manifest, _tree, fp = self._latest_parsed(volume_id)
+                if latest == version and self.version_trees.layers(volume_id, version, manifest, fp) is None:
+                    await asyncio.to_thread(self.version_trees.build, volume_id, version, manifest, fp)
+                    self._prune_trees(volume_id)
+
+        async def guarded() -> None:
+            try:
+                await build()
+            except Exception as e:  # noqa: BLE001 - the next mount builds it (and reports)
+                log.warning("volume %s: building version %s ahead of a mount failed: %s", volume_id, version, e)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _commit(self, req: api_pb2.VolumeCommitRequest) -> api_pb2.VolumeManifest:
         async with self._lock(req.volume_id):
             if req.container_id:
-                return self.to_proto(*await self._commit_container(req.container_id, req.volume_id))
+                version, manifest = await self._commit_container(req.container_id, req.volume_id)
+                return self._version_proto(req.volume_id, version, manifest)
             puts = {f.path: [f.sha256, f.size, f.mode or 0o644, f.mtime or time.time()] for f in req.puts}
             version, manifest = self._apply(
                 req.volume_id,
@@ -134,10 +225,10 @@ class VolumeService:
                 no_overwrite=req.no_overwrite,
                 must_exist=req.must_exist,
             )
-            return self.to_proto(version, manifest)
+            return self._version_proto(req.volume_id, version, manifest)
 
     # ---- container views ----
-    def _view(self, container_id: str, volume_id: str) -> tuple[Path, Base]:
+    def _view(self, container_id: str, volume_id: str) -> tuple[Path, Base] | OverlayView:
         view = self.mounts.get(container_id, {}).get(volume_id)
         if view is None:
             raise invalid(
@@ -149,11 +240,39 @@ class VolumeService:
     async def mount(self, container_id: str, volume_id: str) -> Path:
         """A fresh writable directory holding the volume's latest version for this container."""
         async with self._lock(volume_id):
+            if self.overlay:
+                try:
+                    return await self._mount_overlay(container_id, volume_id)
+                except OSError as e:  # e.g. the kernel's mount limit: this container gets copies
+                    log.warning("volume %s: overlay view failed (%s); copying its files", volume_id, e)
+                    shutil.rmtree(self.root / container_id / volume_id, ignore_errors=True)
             _version, manifest = self.latest(volume_id)
             d = self.root / container_id / volume_id
             base = await asyncio.to_thread(self._materialise, d, manifest)
             self.mounts.setdefault(container_id, {})[volume_id] = (d, base)
             return d
+
+    async def _mount_overlay(self, container_id: str, volume_id: str) -> Path:
+        assert self.data_root is not None
+        existing = self.mounts.get(container_id, {}).get(volume_id)
+        if isinstance(existing, OverlayView):  # the same volume at a second path: one shared view
+            return existing.merged
+        version, manifest, tree, fp = self._latest_parsed(volume_id)
+        layers = self.version_trees.layers(volume_id, version, manifest, fp)
+        if layers is None:  # the first mount of this version builds its tree (a delta on the last)
+            layers = await asyncio.to_thread(self.version_trees.build, volume_id, version, manifest, fp)
+            self._prune_trees(volume_id)
+        scratch = self.root / container_id / volume_id
+        shutil.rmtree(scratch, ignore_errors=True)
+        view = volume_views.mount_view(scratch, version, manifest, tree, layers, self.data_root)
+        self.mounts.setdefault(container_id, {})[volume_id] = view
+        return view.merged
+
+    def _prune_trees(self, volume_id: str) -> None:
+        """Remove the layers of a volume's versions that are neither the newest nor mounted."""
+        used = {v.version for views in self.mounts.values() for vid, v in views.items()
+                if vid == volume_id and isinstance(v, OverlayView)}
+        self.version_trees.prune(volume_id, used)
 
     def _materialise(self, d: Path, manifest: Manifest) -> Base:
         shutil.rmtree(d, ignore_errors=True)
@@ -209,29 +328,64 @@ class VolumeService:
                     changed[rel] = [sha, st.st_size, mode, st.st_mtime_ns / 1e9]
         return now, changed
 
+    def _scan_overlay(self, view: OverlayView) -> tuple[Base, dict[str, list]]:
+        """Like `_scan`, reading only the overlay's upper directory (and hashing only what is new)."""
+        racy_after = time.time_ns() - 2_000_000_000
+        now, to_hash = volume_views.scan_upper(view, racy_after)
+        mtimes = {}
+        for path, host_path, st in to_hash:
+            try:
+                sha = volume_views.store_file(self.blobs, host_path)
+            except FileNotFoundError:  # removed while we scanned
+                continue
+            mode = st.st_mode & 0o777
+            now[path] = (sha, st.st_size, mode, -1 if st.st_mtime_ns > racy_after else st.st_mtime_ns)
+            mtimes[path] = st.st_mtime_ns
+        known = view.known_files()
+        changed: dict[str, list] = {}
+        for path, entry in now.items():
+            old = known.get(path)
+            if old is None or old[0] != entry[0] or old[2] != entry[2]:
+                changed[path] = [entry[0], entry[1], entry[2], mtimes.get(path, entry[3]) / 1e9]
+        return now, changed
+
     async def _commit_container(self, container_id: str, volume_id: str) -> tuple[int, Manifest]:
-        d, base = self._view(container_id, volume_id)
-        now, changed = await asyncio.to_thread(self._scan, d, base)
+        view = self._view(container_id, volume_id)
+        if isinstance(view, OverlayView):
+            base = view.known_files()
+            now, changed = await asyncio.to_thread(self._scan_overlay, view)
+        else:
+            d, base = view
+            now, changed = await asyncio.to_thread(self._scan, d, base)
         deleted = [p for p in base if p not in now]
         version, manifest = self._apply(volume_id, changed, deleted)
         views = self.mounts.get(container_id)
-        if views is not None:  # not released while scanning
-            views[volume_id] = (d, now)
+        if views is not None and volume_id in views:  # not released while scanning
+            if isinstance(view, OverlayView):
+                view.known = now
+            else:
+                views[volume_id] = (view[0], now)
         return version, manifest
 
     async def reload(self, req: api_pb2.VolumeReloadRequest) -> api_pb2.VolumeManifest:
         """Commit the container's changes, then bring its directory to the newest version.
 
-        Files open in the container keep their old contents (files are replaced, not rewritten)."""
+        Files open in the container keep their old contents (files are replaced, not rewritten).
+        An overlay view stays on the version it was mounted with (the container's bind of it
+        cannot be swapped): the newer files are written through it, into its upper directory."""
         async with self._lock(req.volume_id):
-            d, _ = self._view(req.container_id, req.volume_id)
+            self._view(req.container_id, req.volume_id)
             version, manifest = await self._commit_container(req.container_id, req.volume_id)
-            _, base = self._view(req.container_id, req.volume_id)
-            new_base = await asyncio.to_thread(self._sync, d, base, manifest)
-            views = self.mounts.get(req.container_id)
-            if views is not None:
-                views[req.volume_id] = (d, new_base)
-            return self.to_proto(version, manifest)
+            view = self._view(req.container_id, req.volume_id)
+            if isinstance(view, OverlayView):
+                self._prebuild_soon(req.volume_id, version)  # runs once this lock is released
+                view.known = await asyncio.to_thread(self._sync, view.merged, view.known_files(), manifest)
+            else:
+                new_base = await asyncio.to_thread(self._sync, view[0], view[1], manifest)
+                views = self.mounts.get(req.container_id)
+                if views is not None:
+                    views[req.volume_id] = (view[0], new_base)
+            return self._version_proto(req.volume_id, version, manifest)
 
     def _sync(self, d: Path, base: Base, manifest: Manifest) -> Base:
         new: Base = {}
@@ -250,6 +404,14 @@ class VolumeService:
         return new
 
     def release(self, container_id: str) -> None:
-        """Forget a finished container's views and remove their directories."""
-        self.mounts.pop(container_id, None)
+        """Forget a finished container's views: unmount them and remove their directories."""
+        views = self.mounts.pop(container_id, None) or {}
+        for volume_id, view in views.items():
+            if isinstance(view, OverlayView):
+                try:
+                    volume_views.unmount(view.merged)
+                except OSError as e:  # never mounted (a failed start) or already gone
+                    if view.merged.is_mount():  # removing through it below only whites out its upper
+                        log.warning("cannot unmount volume view %s: %s", view.merged, e)
+                self._prune_trees(volume_id)
         shutil.rmtree(self.root / container_id, ignore_errors=True)

@@ -17,8 +17,8 @@ from nodal.proto import api_pb2_grpc
 from nodal.runtime.factory import open_runtime
 from nodal.server.apps import AppService
 from nodal.server.audit import AuditLog
+from nodal.server.auth.gate import AuthGate, servicer_handlers
 from nodal.server.auth.identity import DEFAULT_WORKSPACE
-from nodal.server.auth.interceptor import AuthInterceptor
 from nodal.server.auth.limits import Limits
 from nodal.server.auth.scope import Scope
 from nodal.server.auth.tokens import TokenService
@@ -167,10 +167,11 @@ async def serve(socket_path: Path | None = None) -> None:
         store=store, apps=apps, scheduler=scheduler, logs=logs, volumes=volumes, blobs=blobs, secrets=secrets,
         tokens=tokens, gateway=gateway, schedules=schedules, calls=calls, audit=audit))
 
+    handlers = servicer_handlers(servicer, api_pb2_grpc.add_NodalServicer_to_server)
+
     def listener(trust_owner: bool) -> grpc.aio.Server:
-        interceptor = AuthInterceptor(tokens, containers, scope, limits, trust_owner=trust_owner)
-        server = grpc.aio.server(options=grpc_options(), interceptors=[interceptor])
-        api_pb2_grpc.add_NodalServicer_to_server(servicer, server)
+        server = grpc.aio.server(options=grpc_options())
+        server.add_generic_rpc_handlers((AuthGate(handlers, tokens, containers, scope, limits, trust_owner=trust_owner),))
         return server
 
     await gateway.start()  # before the API answers: its URLs are known from the first request

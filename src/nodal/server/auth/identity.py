@@ -1,4 +1,4 @@
-"""The caller of the RPC being served, set by the auth interceptor for the handler's task."""
+"""The caller of the RPC being served, set by the auth gate for the handler's task."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The gRPC server interceptor that authenticates, authorises, limits and scopes every RPC.
+"""The gate every RPC passes: it authenticates, authorises, limits and scopes the call.
 
-One instance per listener: on the owner's unix socket (`trust_owner=True`) a call without
+It is the server's generic RPC handler (not an aio interceptor: gRPC calls a generic handler
+synchronously, where an interceptor chain costs a coroutine per call) and hands gRPC the
+servicer's method handler wrapped for the caller. One instance per listener: on the owner's unix socket (`trust_owner=True`) a call without
 credentials is the owner's; on the containers' socket and the TLS port every call must carry a
 user token or a container credential. The handler then runs with the caller's `Identity` set
 (identity.current()) and its request already scoped to the caller's workspace (scope.py).
@@ -33,9 +35,29 @@ CONTAINER_TOKEN_KEY = "x-nodal-container-token"
 _KEYS = (TOKEN_ID_KEY, TOKEN_SECRET_KEY, CONTAINER_ID_KEY, CONTAINER_TOKEN_KEY)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+def servicer_handlers(servicer: Any, add_to_server: Callable[[Any, Any], None]) -> dict[str, Any]:
+    """The servicer's method handlers by full method path ("/package.Service/Method"), as the
+    generated `add_<Service>Servicer_to_server` function builds them."""
+
+    class _Collect:
+        def __init__(self) -> None:
+            self.handlers: dict[str, Any] = {}
+
+        def add_generic_rpc_handlers(self, _handlers: Any) -> None:
+            pass
+
+        def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+            self.handlers.update({f"/{service}/{name}": h for name, h in handlers.items()})
+
+    collect = _Collect()
+    add_to_server(servicer, collect)
+    return collect.handlers
+
+
+class AuthGate(grpc.GenericRpcHandler):
     def __init__(
         self,
+        handlers: dict[str, Any],
         tokens: TokenService,
         containers: Callable[[str, str], Identity | None],
         scope: Scope,
@@ -43,6 +65,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         *,
         trust_owner: bool,
     ) -> None:
+        self.handlers = handlers  # full method path -> the servicer's handler
         self.tokens = tokens
         self.containers = containers  # (container id, its token) -> its Identity, or None
         self.scope = scope
@@ -50,8 +73,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self.trust_owner = trust_owner
         self._wrapped: dict[tuple[Any, Identity], Any] = {}
 
-    async def intercept_service(self, continuation, details):
-        handler = await continuation(details)
+    def service(self, details):
+        handler = self.handlers.get(details.method)
         if handler is None:
             return None  # unknown method: gRPC answers UNIMPLEMENTED
         method = details.method.rsplit("/", 1)[-1]

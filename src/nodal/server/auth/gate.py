@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from nodal.proto import api_pb2
 from nodal.server.auth import identity as _identity
 from nodal.server.auth.identity import DEFAULT_WORKSPACE, OWNER, Identity
 from nodal.server.auth.limits import Limits
@@ -27,6 +28,7 @@ from nodal.server.auth.tokens import AuthFailure, TokenService
 from nodal.server.errors import ERROR_KIND_KEY, ApiError
 
 log = logging.getLogger("nodal.auth")
+_SERVICE = api_pb2.DESCRIPTOR.services_by_name["Nodal"]
 
 TOKEN_ID_KEY = "x-modal-token-id"
 TOKEN_SECRET_KEY = "x-modal-token-secret"
@@ -91,12 +93,12 @@ class AuthGate(grpc.GenericRpcHandler):
             return _refusal(handler, "AuthError", str(exc))
         except ApiError as exc:
             return _refusal(handler, exc.kind, exc.message)
-        key = (handler, who)
+        key = (handler, who, self.scope.other_workspaces)
         wrapped = self._wrapped.get(key)
         if wrapped is None:  # built once per (method, caller), not per call
             if len(self._wrapped) > 10_000:
                 self._wrapped.clear()
-            wrapped = self._wrapped[key] = self._wrap(handler, who)
+            wrapped = self._wrapped[key] = self._wrap(handler, who, method)
         return wrapped
 
     def _authenticate(self, metadata) -> Identity:
@@ -110,8 +112,11 @@ class AuthGate(grpc.GenericRpcHandler):
             return self.tokens.verify(md.get(TOKEN_ID_KEY, ""), md.get(TOKEN_SECRET_KEY, ""))
         return OWNER
 
-    def _wrap(self, handler, who: Identity):
+    def _wrap(self, handler, who: Identity, method: str):
         scope = self.scope
+        # (client streams only: a unary request is decoded by the wrapper, so that garbage is refused cleanly)
+        if handler.request_streaming and self._direct(handler, who, method):
+            return handler  # nothing to check per message: no extra hop on hot streams
         unscope = who.workspace != DEFAULT_WORKSPACE
         limits = self.limits
         key = who.token_id or who.container_id
@@ -236,6 +241,19 @@ class AuthGate(grpc.GenericRpcHandler):
 
         return grpc.stream_stream_rpc_method_handler(
             stream_stream, handler.request_deserializer, handler.response_serializer)
+
+
+    def _direct(self, handler, who: Identity, method: str) -> bool:
+        """Whether a streaming RPC can run unwrapped for `who`: the owner's streams whose messages
+        carry nothing to scope (the identity already defaults to the owner), and a container's own
+        WorkerStream (the scheduler accepts only its hello token and the outputs of inputs it holds;
+        its messages are not rate-limited: a busy container sends thousands a second)."""
+        if who.kind == "container":
+            return method == "WorkerStream"
+        if who.kind != "owner" or who.workspace != DEFAULT_WORKSPACE:
+            return False
+        request_type = _SERVICE.methods_by_name[method].input_type
+        return not self.scope.needed(request_type, who)
 
 
 async def _abort(context, err: ApiError) -> None:

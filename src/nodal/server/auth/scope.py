@@ -65,12 +65,13 @@ def env_name(key: str) -> str:
 class _Plan:
     """Where in one message type the scoped fields are (computed once per type)."""
 
-    __slots__ = ("ids", "envs", "nested")
+    __slots__ = ("ids", "envs", "nested", "any_envs")
 
     def __init__(self) -> None:
         self.ids: list[tuple[str, str, bool]] = []  # (field, kind, repeated)
         self.envs: list[str] = []
         self.nested: list[tuple[str, bool]] = []  # (field, repeated) of messages holding scoped fields
+        self.any_envs = False  # an environment_name here or in a nested message
 
 
 _plans: dict[str, _Plan | None] = {}
@@ -88,12 +89,15 @@ def plan_for(descriptor: Any) -> _Plan | None:
         if f.message_type is not None:
             if f.message_type.GetOptions().map_entry:
                 continue
-            if plan_for(f.message_type) is not None or f.message_type.full_name == name:
+            sub = plan_for(f.message_type)
+            if sub is not None or f.message_type.full_name == name:
                 plan.nested.append((f.name, repeated))
+                plan.any_envs = plan.any_envs or (sub is not None and sub.any_envs)
         elif f.name in ID_FIELDS:
             plan.ids.append((f.name, ID_FIELDS[f.name], repeated))
         elif f.name in ENV_FIELDS:
             plan.envs.append(f.name)
+            plan.any_envs = True
     result = plan if (plan.ids or plan.envs or plan.nested) else None
     _plans[name] = result
     return result
@@ -108,6 +112,15 @@ class Scope:
         self._owner_cache: dict[tuple[str, str], str] = {}
         self.other_workspaces = False  # True once a workspace besides the default exists
         self.container_secrets = container_secrets  # app_id -> secret ids a container may use
+
+    def needed(self, descriptor: Any, who: Identity) -> bool:
+        """Whether requests of this type from `who` can need scoping at all (else skip the check)."""
+        plan = plan_for(descriptor)
+        if plan is None:
+            return False
+        if who.workspace != DEFAULT_WORKSPACE or who.kind == "container" or self.other_workspaces:
+            return True
+        return plan.any_envs
 
     def check(self, msg: Any, who: Identity) -> None:
         """Scope `msg` (a request) in place for `who`; ApiError when it names a foreign object."""

@@ -69,7 +69,9 @@ class VolumeService:
         self.data_root: Path | None = Path(data_root) if data_root is not None else None
         # per-version lower layers: @versions/<volume_id>/<version>, kept across restarts
         self.version_trees = volume_views.VersionTrees(root / "@versions", blobs, self.data_root or root)
-        self.version_trees.clean(lambda vid: self._exists(vid))
+        # Layers redirect into blob files: over a cache that may have been emptied, rebuild them.
+        keep = getattr(blobs, "local_files_durable", True)
+        self.version_trees.clean(lambda vid: keep and self._exists(vid))
         self.overlay = self.data_root is not None and volume_views.overlay_supported(root)
         if self.overlay:  # views still mounted when the process ends are detached with it
             weakref.finalize(self, volume_views.unmount_all_under, root)

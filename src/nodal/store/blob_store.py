@@ -17,6 +17,10 @@ def is_sha256(value: str) -> bool:
 class BlobStore(abc.ABC):
     """Bytes keyed by their sha256. Writes are idempotent; blobs are immutable."""
 
+    # Whether the local files under `path()` are the store itself (True) or a cache that may be
+    # emptied between runs (a remote store's): what is built on those paths must then be rebuilt.
+    local_files_durable = True
+
     @abc.abstractmethod
     def has(self, sha256: str) -> bool: ...
 

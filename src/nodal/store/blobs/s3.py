@@ -47,6 +47,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 class S3BlobStore(BlobStore):
     """Content-addressed blobs in `s3://bucket/prefix`, cached in `cache_dir`."""
 
+    local_files_durable = False  # path() gives a cache of the bucket, refilled on demand
+
     def __init__(self, url: str, cache_dir: Path, endpoint_url: str | None = None, client: Any = None) -> None:
         self.url = url
         self.bucket, self.prefix = parse_s3_url(url)

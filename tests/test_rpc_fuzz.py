@@ -468,52 +468,35 @@ def test_every_rpc_is_enumerated():
     assert {"Hello", "CallStream", "WorkerStream", "DataStream", "NfsWriteFile"} <= {m.name for m in METHODS}
 
 
-def test_random_bytes_to_every_rpc(unix_target, pool):
-    stop_at = time.monotonic() + BUDGET_S * 0.25
-    unix_target.log.mark()
+def _fuzz_pass(target, pool, share: float, examples: int, raw) -> None:
+    """One bounded fuzzing pass against `target` (`share` of the time budget); `raw`: True (bytes),
+    False (messages) or None (drawn per example). The server must log no error."""
+    stop_at = time.monotonic() + BUDGET_S * share
+    target.log.mark()
 
-    @settings(FUZZ_SETTINGS, max_examples=_examples(40))
+    @settings(FUZZ_SETTINGS, max_examples=_examples(examples))
     @given(data=st.data())
     def fuzz(data):
-        _fuzz(unix_target, pool, data, raw=True, stop_at=stop_at)
+        as_bytes = data.draw(st.booleans(), label="raw bytes") if raw is None else raw
+        _fuzz(target, pool, data, raw=as_bytes, stop_at=stop_at)
 
     SEEN.clear()
     fuzz()
     _report()
-    errors = unix_target.log.errors()
+    errors = target.log.errors()
     assert not errors, "the server logged errors:\n\n" + "\n\n".join(errors[:10])
+
+
+def test_random_bytes_to_every_rpc(unix_target, pool):
+    _fuzz_pass(unix_target, pool, 0.25, 40, raw=True)
 
 
 def test_random_messages_to_every_rpc(unix_target, pool):
-    stop_at = time.monotonic() + BUDGET_S * 0.5
-    unix_target.log.mark()
-
-    @settings(FUZZ_SETTINGS, max_examples=_examples(60))
-    @given(data=st.data())
-    def fuzz(data):
-        _fuzz(unix_target, pool, data, raw=False, stop_at=stop_at)
-
-    SEEN.clear()
-    fuzz()
-    _report()
-    errors = unix_target.log.errors()
-    assert not errors, "the server logged errors:\n\n" + "\n\n".join(errors[:10])
+    _fuzz_pass(unix_target, pool, 0.5, 60, raw=False)
 
 
 def test_random_messages_over_tls_with_a_token(tls_target, pool):
-    stop_at = time.monotonic() + BUDGET_S * 0.15
-    tls_target.log.mark()
-
-    @settings(FUZZ_SETTINGS, max_examples=_examples(20))
-    @given(data=st.data())
-    def fuzz(data):
-        _fuzz(tls_target, pool, data, raw=data.draw(st.booleans(), label="raw bytes"), stop_at=stop_at)
-
-    SEEN.clear()
-    fuzz()
-    _report()
-    errors = tls_target.log.errors()
-    assert not errors, "the server logged errors:\n\n" + "\n\n".join(errors[:10])
+    _fuzz_pass(tls_target, pool, 0.15, 20, raw=None)
 
 
 printable_ascii = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=60)

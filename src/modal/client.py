@@ -49,8 +49,7 @@ def _socket_for_env() -> tuple[str, bool]:
 
     url = config.get("server_url")
     if url:
-        url = str(url)
-        return (f"unix://{url}" if url.startswith("/") else url), False  # a bare path is a unix socket
+        return str(url), False  # any form parse_server_url accepts (Client parses it)
     from nodal import paths
 
     return f"unix://{paths.socket_path()}", True

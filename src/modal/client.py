@@ -17,11 +17,10 @@ import os
 import sys
 from typing import Any
 
-import grpc
-
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
+from nodal.proto.framing import FramedCall, StreamError
 from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"
@@ -79,34 +78,48 @@ def parse_server_url(url: str) -> tuple[str, bool]:
     )
 
 
+def _grpc_errors() -> tuple[type[BaseException], ...]:
+    """gRPC's call errors, once grpc is loaded (nothing can raise them before)."""
+    grpc = sys.modules.get("grpc")
+    return (grpc.aio.AioRpcError, grpc.aio.UsageError) if grpc is not None else ()
+
+
 def _tls_error(message: str) -> bool:
     low = message.lower()
     return any(word in low for word in ("ssl", "handshake", "certificate", "tls", "hostname verification"))
 
 
-def translate_rpc_error(err: grpc.aio.AioRpcError, remote: str | None = None) -> Exception:
+def translate_rpc_error(err: Any, remote: str | None = None) -> Exception:
     """The modal.exception a server error stands for (`remote`: the TLS server's address)."""
     kind = ""
     for key, value in err.trailing_metadata() or ():
         if key == ERROR_KIND_KEY:
             kind = value
-    message = err.details() or str(err.code())
+    return _server_error(err.code().name, err.details() or str(err.code()), kind, remote)
+
+
+def translate_stream_error(err: StreamError) -> Exception:
+    """The modal.exception a framed stream's error status stands for (see translate_rpc_error)."""
+    return _server_error(err.code, err.details or err.code, err.kind, None)
+
+
+def _server_error(code: str, message: str, kind: str, remote: str | None) -> Exception:
+    """`code`: a grpc.StatusCode name; `kind`: the modal.exception class the server named."""
     if kind:
         return error_from_name(kind, message)
-    code = err.code()
-    if code == grpc.StatusCode.UNAVAILABLE and "hostname verification" in message.lower():
+    if code == "UNAVAILABLE" and "hostname verification" in message.lower():
         return AuthError(
             f"the server's TLS certificate does not name the address in `server_url` ({message}). Use an "
             "address the certificate names, or restart the server with `modal server start --tls-san NAME` "
             "(env NODAL_TLS_SAN) to add this one"
         )
-    if code == grpc.StatusCode.UNAVAILABLE and _tls_error(message):
+    if code == "UNAVAILABLE" and _tls_error(message):
         return AuthError(
             f"the server's TLS certificate is not trusted ({message}). Set `server_ca` to the server's CA "
             "file (the server's $NODAL_HOME/tls/ca.pem, or the operator's certificate): "
             "`modal token set --server-ca PATH`, or env MODAL_SERVER_CA=PATH"
         )
-    if code == grpc.StatusCode.UNAVAILABLE:
+    if code == "UNAVAILABLE":
         if remote:
             return ConnectionError(
                 f"could not reach the Nodal server at {remote} ({message}); check `server_url` "
@@ -116,11 +129,11 @@ def translate_rpc_error(err: grpc.aio.AioRpcError, remote: str | None = None) ->
             f"could not reach the Nodal server ({message}); start it with `modal server start`, "
             "or point `server_url` (env MODAL_SERVER_URL) at a running one"
         )
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in message.lower():
+    if code == "RESOURCE_EXHAUSTED" and "larger than max" in message.lower():
         return RequestSizeError(f"the request or its reply is too large ({message}); send less per call")
-    if code == grpc.StatusCode.UNAUTHENTICATED:
+    if code == "UNAUTHENTICATED":
         return AuthError(message)
-    return error_from_name("InternalFailure" if code == grpc.StatusCode.INTERNAL else "Error", message)
+    return error_from_name("InternalFailure" if code == "INTERNAL" else "Error", message)
 
 
 def _metadata_value(name: str, value: str) -> str:
@@ -136,10 +149,10 @@ class _CallStream:
     Messages are written straight onto the stream (no request iterator in between):
     on the hot path every queue hop costs a loop iteration."""
 
-    def __init__(self, stub: LazyNodalStub) -> None:
+    def __init__(self, client: Client) -> None:
         self._calls: dict[str, asyncio.Queue] = {}
         self._broken: Exception | None = None
-        self._rpc = stub.CallStream()
+        self._rpc = client.open_stream("CallStream")
         self._pending: list[api_pb2.CallStreamRequest] = []
         self._writing = False
         self._reader = asyncio.get_running_loop().create_task(self._read())
@@ -155,7 +168,7 @@ class _CallStream:
             while self._pending and self._broken is None:
                 req = self._pending.pop(0)
                 await self._rpc.write(req)
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+        except (*_grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
             if self._broken is None:
                 self._broken = ConnectionError(f"the call stream broke while sending: {err}")
         finally:
@@ -174,7 +187,9 @@ class _CallStream:
                     if q is not None:
                         q.put_nowait(out)
             self._broken = ConnectionError("the Nodal server closed the call stream")
-        except grpc.aio.AioRpcError as err:
+        except StreamError as err:
+            self._broken = translate_stream_error(err)
+        except _grpc_errors() as err:
             self._broken = translate_rpc_error(err)
         except asyncio.CancelledError:
             self._broken = ConnectionError("the client was closed")
@@ -218,6 +233,8 @@ class _Stub:
         self._remote = remote
 
     def __getattr__(self, name: str) -> Any:
+        import grpc
+
         method = getattr(self._stub, name)
         remote = self._remote
 
@@ -254,10 +271,12 @@ class Client:
         self.token_id = token_id
         self._token_secret = token_secret  # never shown: not in repr or messages
         self._server_ca = server_ca
-        self._channel: grpc.aio.Channel | None = None
+        self._channel: Any = None  # grpc.aio.Channel once connected
         self._stub: _Stub | None = None
         self._call_stream: _CallStream | None = None
         self._closed = False
+        self._metadata: tuple[tuple[str, str], ...] = ()
+        self._streams_socket = ""  # the server's framed-stream socket, when this client may use it
 
     @property
     def is_closed(self) -> bool:
@@ -271,9 +290,11 @@ class Client:
     async def _connect(self) -> None:
         if self._stub is not None:
             return
-        metadata = self._credentials()
+        metadata = self._metadata = self._credentials()
         if self._autostart:
             await asyncio.get_running_loop().run_in_executor(None, _ensure_local_server)
+        import grpc  # here, not at import: a container whose code never calls out never loads it
+
         if self._tls:
             creds = grpc.ssl_channel_credentials(root_certificates=self._root_certificates())
             self._channel = grpc.aio.secure_channel(self._target, creds, options=_CHANNEL_OPTIONS)
@@ -286,12 +307,32 @@ class Client:
         path = self.address.removeprefix("unix://").removeprefix("unix:")
         there = self.address.startswith("unix:") and os.path.exists(path)
         try:
-            await self._stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=60, wait_for_ready=there)
+            hello = await self._stub.Hello(api_pb2.HelloRequest(client_version="0.1.0"), timeout=60, wait_for_ready=there)
         except (ConnectionError, AuthError):
             self._stub = None
             await self._channel.close()
             self._channel = None
             raise
+        self._streams_socket = self._framed_socket(hello.streams_socket)
+
+    def _framed_socket(self, announced: str) -> str:
+        """Where this client opens its hot streams framed (nodal.proto.framing): inside a container
+        the socket bound in beside the server's, else the one the local server announced; "" (gRPC)
+        for a server reached over TLS, or with env NODAL_STREAMS=grpc."""
+        if os.environ.get("NODAL_STREAMS", "").lower() == "grpc" or self._tls:
+            return ""
+        if os.environ.get("NODAL_SERVER_SOCKET") and self.address == f"unix://{os.environ['NODAL_SERVER_SOCKET']}":
+            path = os.environ.get("NODAL_STREAMS_SOCKET", "")
+        else:
+            path = announced
+        return path if path and os.path.exists(path) else ""
+
+    def open_stream(self, method: str) -> Any:
+        """A new `CallStream`, `DataStream` or `WorkerStream`: framed where the server offers it,
+        else over gRPC. Both have the shape of a gRPC-aio stream-stream call."""
+        if self._streams_socket:
+            return FramedCall(self._streams_socket, method, dict(self._metadata))
+        return getattr(self.stub._stub, method)()
 
     def _credentials(self) -> tuple[tuple[str, str], ...]:
         """The metadata sent with every call: explicit credentials, else the container's own
@@ -349,7 +390,7 @@ class Client:
 
     def call_stream(self) -> _CallStream:
         if self._call_stream is None or self._call_stream.broken:
-            self._call_stream = _CallStream(self._stub._stub)  # type: ignore[union-attr]
+            self._call_stream = _CallStream(self)
         return self._call_stream
 
     @classmethod

@@ -20,6 +20,7 @@ from modal._utils.async_utils import live_classmethod, live_method, live_method_
 from modal.client import Client, _default_client
 from modal.exception import InvalidError, NotFoundError, deprecation_warning
 from nodal.proto import api_pb2
+from nodal.proto.framing import StreamError
 
 EPHEMERAL_HEARTBEAT_SLEEP = 60.0  # the server deletes an ephemeral object unheard-of for 5 minutes
 _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
@@ -43,7 +44,7 @@ class _DataStream:
         import grpc
 
         self._grpc = grpc
-        self._rpc = client.stub._stub.DataStream()
+        self._rpc = client.open_stream("DataStream")
         self._waiting: dict[int, asyncio.Future] = {}
         self._pending: list[api_pb2.DataOp] = []
         self._writing = False
@@ -64,7 +65,7 @@ class _DataStream:
         self._waiting.clear()
 
     async def _read(self) -> None:
-        from modal.client import translate_rpc_error
+        from modal.client import translate_rpc_error, translate_stream_error
 
         try:
             async for resp in self._rpc:
@@ -75,6 +76,8 @@ class _DataStream:
             self._fail_all(ConnectionError("the Nodal server closed the data stream"))
         except self._grpc.aio.AioRpcError as err:
             self._fail_all(translate_rpc_error(err))
+        except StreamError as err:
+            self._fail_all(translate_stream_error(err))
         except asyncio.CancelledError:
             self._fail_all(ConnectionError("the client was closed"))
 
@@ -83,7 +86,7 @@ class _DataStream:
             while self._pending and self._broken is None:
                 ops, self._pending = self._pending, []
                 await self._rpc.write(api_pb2.DataStreamRequest(ops=ops))
-        except (self._grpc.aio.AioRpcError, self._grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+        except (self._grpc.aio.AioRpcError, self._grpc.aio.UsageError, asyncio.InvalidStateError, StreamError) as err:
             self._fail_all(ConnectionError(f"the data stream broke while sending: {err}"))
         finally:
             self._writing = False

@@ -16,8 +16,6 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-import grpc
-
 from modal._utils.async_utils import iter_aio, iter_sync, live_method
 from modal.client import translate_rpc_error
 from modal.exception import ConnectionError, InvalidError
@@ -90,6 +88,8 @@ class _ProcessChannel:
 
     async def start(self) -> None:
         """Open the stream, send the first message and wait until the process runs."""
+        import grpc  # loaded with the client's channel already
+
         self._call = self._client.stub.ProcessStream.stream()
         try:
             await self._call.write(self._first)
@@ -102,6 +102,8 @@ class _ProcessChannel:
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
+        import grpc
+
         error: BaseException | None = None
         try:
             while True:
@@ -137,6 +139,8 @@ class _ProcessChannel:
         msg = api_pb2.ProcessStreamRequest(
             input=api_pb2.ProcessInput(data=data, eof=eof, rows=rows, cols=cols, signal=signal)
         )
+        import grpc
+
         async with self._write_lock:
             try:
                 await self._call.write(msg)

@@ -13,8 +13,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-import grpc
-
 from modal._utils.async_utils import live_classmethod, live_method, live_method_gen
 from modal.client import Client, translate_rpc_error
 from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral
@@ -129,6 +127,8 @@ class NetworkFileSystem(_DataObject):
     @live_method_gen
     async def read_file(self, path: str) -> AsyncIterator[bytes]:
         """The file's contents, in chunks of up to 1 MiB."""
+        import grpc  # loaded with the client's channel already
+
         client, nfs_id = await self._ids()
         try:
             async for chunk in client.stub.NfsReadFile.stream(api_pb2.NfsReadRequest(nfs_id=nfs_id, path=path)):

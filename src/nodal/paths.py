@@ -25,6 +25,12 @@ def containers_socket_path() -> Path:
     return nodal_home() / "containers.sock"
 
 
+def streams_socket_for(grpc_socket: Path) -> Path:
+    """The framed-stream socket beside a gRPC unix socket (nodal.proto.framing): `server.sock`
+    has `server-streams.sock`."""
+    return grpc_socket.with_name(f"{grpc_socket.stem}-streams.sock")
+
+
 def initial_token_path() -> Path:
     """The first admin token, written (owner-only) at the server's first start until shown once."""
     return nodal_home() / "initial-admin-token"

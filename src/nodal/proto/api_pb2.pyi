@@ -79,12 +79,14 @@ class HelloRequest(_message.Message):
     def __init__(self, client_version: _Optional[str] = ...) -> None: ...
 
 class HelloResponse(_message.Message):
-    __slots__ = ("server_version", "pid")
+    __slots__ = ("server_version", "pid", "streams_socket")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_SOCKET_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     pid: int
-    def __init__(self, server_version: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+    streams_socket: str
+    def __init__(self, server_version: _Optional[str] = ..., pid: _Optional[int] = ..., streams_socket: _Optional[str] = ...) -> None: ...
 
 class BlobHasRequest(_message.Message):
     __slots__ = ("sha256",)
@@ -1367,7 +1369,7 @@ class ProxyAuthTokenCreateResponse(_message.Message):
     def __init__(self, token_id: _Optional[str] = ..., token_secret: _Optional[str] = ...) -> None: ...
 
 class SandboxCreateRequest(_message.Message):
-    __slots__ = ("app_id", "image_id", "entrypoint_args", "secret_ids", "volume_mounts", "timeout_secs", "workdir", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "gpu", "block_network", "cidr_allowlist", "encrypted_ports", "unencrypted_ports", "has_cidr_allowlist", "container_id", "container_token", "nfs_mounts")
+    __slots__ = ("app_id", "image_id", "entrypoint_args", "secret_ids", "volume_mounts", "timeout_secs", "workdir", "cpu", "cpu_limit", "memory_mb", "memory_limit_mb", "gpu", "block_network", "cidr_allowlist", "encrypted_ports", "unencrypted_ports", "has_cidr_allowlist", "container_id", "container_token", "nfs_mounts", "bucket_mounts")
     APP_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
     ENTRYPOINT_ARGS_FIELD_NUMBER: _ClassVar[int]
@@ -1388,6 +1390,7 @@ class SandboxCreateRequest(_message.Message):
     CONTAINER_ID_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     NFS_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_MOUNTS_FIELD_NUMBER: _ClassVar[int]
     app_id: str
     image_id: str
     entrypoint_args: _containers.RepeatedScalarFieldContainer[str]
@@ -1408,7 +1411,8 @@ class SandboxCreateRequest(_message.Message):
     container_id: str
     container_token: str
     nfs_mounts: _containers.RepeatedCompositeFieldContainer[NfsMount]
-    def __init__(self, app_id: _Optional[str] = ..., image_id: _Optional[str] = ..., entrypoint_args: _Optional[_Iterable[str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., timeout_secs: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., gpu: _Optional[str] = ..., block_network: _Optional[bool] = ..., cidr_allowlist: _Optional[_Iterable[str]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., has_cidr_allowlist: _Optional[bool] = ..., container_id: _Optional[str] = ..., container_token: _Optional[str] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ...) -> None: ...
+    bucket_mounts: _containers.RepeatedCompositeFieldContainer[BucketMount]
+    def __init__(self, app_id: _Optional[str] = ..., image_id: _Optional[str] = ..., entrypoint_args: _Optional[_Iterable[str]] = ..., secret_ids: _Optional[_Iterable[str]] = ..., volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., timeout_secs: _Optional[float] = ..., workdir: _Optional[str] = ..., cpu: _Optional[float] = ..., cpu_limit: _Optional[float] = ..., memory_mb: _Optional[int] = ..., memory_limit_mb: _Optional[int] = ..., gpu: _Optional[str] = ..., block_network: _Optional[bool] = ..., cidr_allowlist: _Optional[_Iterable[str]] = ..., encrypted_ports: _Optional[_Iterable[int]] = ..., unencrypted_ports: _Optional[_Iterable[int]] = ..., has_cidr_allowlist: _Optional[bool] = ..., container_id: _Optional[str] = ..., container_token: _Optional[str] = ..., nfs_mounts: _Optional[_Iterable[_Union[NfsMount, _Mapping]]] = ..., bucket_mounts: _Optional[_Iterable[_Union[BucketMount, _Mapping]]] = ...) -> None: ...
 
 class SandboxCreateResponse(_message.Message):
     __slots__ = ("sandbox_id",)
@@ -2102,3 +2106,28 @@ class AuditListResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ...) -> None: ...
+
+class StreamOpen(_message.Message):
+    __slots__ = ("method", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    method: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, method: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class StreamStatus(_message.Message):
+    __slots__ = ("code", "details", "error_kind")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_KIND_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    details: str
+    error_kind: str
+    def __init__(self, code: _Optional[str] = ..., details: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...

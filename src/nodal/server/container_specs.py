@@ -15,6 +15,7 @@ from nodal.server.pool import ContainerSlot, Pool
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
 CONTAINER_SOCKET = "/run/nodal/server.sock"
+CONTAINER_STREAMS_SOCKET = "/run/nodal/streams.sock"
 CONTAINER_CA = "/run/nodal/server-ca.pem"  # the CA of the server's TLS listener (Ray backend)
 
 
@@ -42,6 +43,7 @@ class ContainerLauncher:
         self.blobs = blobs
         self.logs = logs
         self.socket_path = socket_path
+        self.streams_socket_path: Path | None = None  # the containers' framed-stream socket, set by main
         self.on_exit = on_exit
 
     def _secret_env(self, secret_ids) -> dict[str, str]:
@@ -83,6 +85,9 @@ class ContainerLauncher:
             binds.append(Bind(remote.ca_file, CONTAINER_CA, read_only=True))
         else:
             binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
+            if self.streams_socket_path is not None:  # the hot streams without gRPC (nodal.proto.framing)
+                binds.append(Bind(self.streams_socket_path, CONTAINER_STREAMS_SOCKET, read_only=False))
+                env["NODAL_STREAMS_SOCKET"] = CONTAINER_STREAMS_SOCKET
         if any(str(layer) == "/" for layer in image.layers):  # nodal.ext.host_image: mask our own state
             binds.append(Bind(_empty_dir(), str(paths.nodal_home().resolve()), read_only=True))
         for path, sha, _mode in json.loads(app.code_json):

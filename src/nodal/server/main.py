@@ -36,6 +36,7 @@ from nodal.server.container_specs import ContainerLauncher
 from nodal.server.dashboard import Dashboard
 from nodal.server.dashboard import Services as DashboardServices
 from nodal.server.dict_queue import DataService
+from nodal.server.framed_streams import FramedStreamServer
 from nodal.server.gateway import Gateway
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
@@ -169,21 +170,31 @@ async def serve(socket_path: Path | None = None) -> None:
 
     handlers = servicer_handlers(servicer, api_pb2_grpc.add_NodalServicer_to_server)
 
-    def listener(trust_owner: bool) -> grpc.aio.Server:
+    def listener(gate: AuthGate) -> grpc.aio.Server:
         server = grpc.aio.server(options=grpc_options())
-        server.add_generic_rpc_handlers((AuthGate(handlers, tokens, containers, scope, limits, trust_owner=trust_owner),))
+        server.add_generic_rpc_handlers((gate,))
         return server
 
     await gateway.start()  # before the API answers: its URLs are known from the first request
-    server = listener(trust_owner=True)  # the owner's socket: trusted by its file permission
+    owner_gate = AuthGate(handlers, tokens, containers, scope, limits, trust_owner=True)
+    server = listener(owner_gate)  # the owner's socket: trusted by its file permission
     server.add_insecure_port(f"unix://{socket_path}")
-    guarded = listener(trust_owner=False)  # containers' socket and the TLS port: credentials needed
+    guarded_gate = AuthGate(handlers, tokens, containers, scope, limits, trust_owner=False)
+    guarded = listener(guarded_gate)  # containers' socket and the TLS port: credentials needed
     containers_socket = paths.containers_socket_path()
     containers_socket.unlink(missing_ok=True)
     guarded.add_insecure_port(f"unix://{containers_socket}")
     remote = _tls_listener(guarded)
     await server.start()
     await guarded.start()
+    # The hot streams also on framed sockets beside the two unix ones (nodal.proto.framing).
+    # NODAL_STREAMS=grpc keeps every stream on gRPC (to compare the two, or to rule this out).
+    owner_streams, container_streams = FramedStreamServer(owner_gate), FramedStreamServer(guarded_gate)
+    if os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
+        if await owner_streams.start(paths.streams_socket_for(socket_path)):
+            servicer.streams_socket = str(owner_streams.path)
+        if await container_streams.start(paths.streams_socket_for(containers_socket)):
+            scheduler.launcher.streams_socket_path = container_streams.path
     os.chmod(socket_path, 0o600)
     os.chmod(containers_socket, 0o600)
     scheduler.start()
@@ -210,7 +221,7 @@ async def serve(socket_path: Path | None = None) -> None:
     await sandboxes.shutdown()
     await scheduler.shutdown()
     await runtime.shutdown()
-    await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0))
+    await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0), owner_streams.stop(), container_streams.stop())
     store.close()
     paths.pid_path().unlink(missing_ok=True)
     socket_path.unlink(missing_ok=True)

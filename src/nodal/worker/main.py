@@ -19,9 +19,7 @@ import time
 import traceback
 from typing import Any
 
-import grpc
-
-from nodal.proto import api_pb2
+from nodal.proto import api_pb2, framing
 from nodal.proto.lazy_stub import LazyNodalStub
 from nodal.worker.user_code import Service, call_hook, find_function_handles, load
 
@@ -29,8 +27,8 @@ INLINE_LIMIT = 2 * 1024 * 1024
 
 
 class Worker:
-    def __init__(self, stub: LazyNodalStub) -> None:
-        self.stub = stub
+    def __init__(self, stub: Any) -> None:
+        self.stub = stub  # _ServerStub: the server's unary RPCs
         self.stream: Any = None  # the WorkerStream call, written to directly
         self.unsent: list[api_pb2.WorkerMessage] = []
         self.writing = False
@@ -75,7 +73,7 @@ class Worker:
         try:
             while self.unsent:
                 await self.stream.write(self.unsent.pop(0))
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError):
+        except _stream_errors():
             self.unsent.clear()  # the server is gone; the read loop ends the worker
         finally:
             self.writing = False
@@ -399,13 +397,28 @@ class Worker:
             await asyncio.sleep(0.001)  # let the last outputs go out before the stream closes
         try:
             await self.stream.done_writing()
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError):
+        except _stream_errors():
             pass
 
 
-def _server_channel() -> grpc.aio.Channel:
-    """The channel to the server: the unix socket bound into the container, or (a container on
-    a Ray node) TCP+TLS to NODAL_SERVER_URL, trusting the CA file NODAL_SERVER_CA."""
+def _stream_errors() -> tuple[type[BaseException], ...]:
+    """What a broken WorkerStream raises: framed, or gRPC's errors once grpc is loaded."""
+    grpc = sys.modules.get("grpc")
+    if grpc is None:
+        return (framing.StreamError,)
+    return (framing.StreamError, grpc.aio.AioRpcError, grpc.aio.UsageError)
+
+
+def _ended(directive: Any) -> bool:
+    grpc = sys.modules.get("grpc")
+    return directive is framing.EOF or (grpc is not None and directive is grpc.aio.EOF)
+
+
+def _server_channel() -> Any:
+    """The gRPC channel to the server: the unix socket bound into the container, or (a container
+    on a Ray node) TCP+TLS to NODAL_SERVER_URL, trusting the CA file NODAL_SERVER_CA."""
+    import grpc
+
     socket = os.environ.get("NODAL_SERVER_SOCKET")
     if socket:
         return grpc.aio.insecure_channel(f"unix://{socket}")
@@ -417,6 +430,36 @@ def _server_channel() -> grpc.aio.Channel:
     return grpc.aio.secure_channel(target, credentials)
 
 
+class _ServerStub:
+    """The server's unary RPCs (large payloads, volume commits, ...) for the worker. Its gRPC
+    channel is made on first use: a container whose inputs and outputs fit in stream messages
+    never loads grpc for the worker's own sake."""
+
+    def __init__(self, credentials: tuple[tuple[str, str], ...]) -> None:
+        self._credentials = credentials
+        self._channel: Any = None
+        self._stub: LazyNodalStub | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._stub is None:
+            self._channel = _server_channel()
+            self._stub = LazyNodalStub(self._channel, metadata=self._credentials)
+        return getattr(self._stub, name)
+
+    def worker_stream(self) -> Any:
+        """The WorkerStream: framed where the server's framed socket is bound in, else gRPC."""
+        path = os.environ.get("NODAL_STREAMS_SOCKET")
+        if path and os.environ.get("NODAL_STREAMS", "").lower() != "grpc" and os.path.exists(path):
+            return framing.FramedCall(path, "WorkerStream", dict(self._credentials))
+        return self.WorkerStream()
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+
+
 async def _amain() -> int:
     if os.environ.get("NODAL_WEB_DIR"):  # a web endpoint's container (nodal.worker.web)
         from nodal.worker.web import prefetch_server_modules
@@ -424,22 +467,21 @@ async def _amain() -> int:
         prefetch_server_modules()
     hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
         container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
-    async with _server_channel() as channel:
-        credentials = (("x-nodal-container-id", os.environ["NODAL_CONTAINER_ID"]),
-                       ("x-nodal-container-token", os.environ["NODAL_CONTAINER_TOKEN"]))
-        stub = LazyNodalStub(channel, metadata=credentials)
-        worker = Worker(stub)
-
-        stream = worker.stream = stub.WorkerStream()
+    credentials = (("x-nodal-container-id", os.environ["NODAL_CONTAINER_ID"]),
+                   ("x-nodal-container-token", os.environ["NODAL_CONTAINER_TOKEN"]))
+    stub = _ServerStub(credentials)
+    worker = Worker(stub)
+    try:
+        stream = worker.stream = stub.worker_stream()
         await stream.write(hello)
         first = await stream.read()
-        if first is grpc.aio.EOF or first.WhichOneof("msg") != "init":
+        if _ended(first) or first.WhichOneof("msg") != "init":
             print("worker: the server did not send the container's init", file=sys.stderr)
             return 2
         ok = await worker.start(first.init)
         while True:
             directive = await stream.read()
-            if directive is grpc.aio.EOF:
+            if _ended(directive):
                 break
             which = directive.WhichOneof("msg")
             if which == "inputs" and ok:
@@ -451,6 +493,8 @@ async def _amain() -> int:
                 break
         await worker.stop()
         return 0 if ok else 1
+    finally:
+        await stub.close()
 
 
 def main() -> None:

@@ -1,0 +1,174 @@
+"""The server's framed-stream listener: CallStream, DataStream and WorkerStream without gRPC.
+
+Each framed socket sits beside a gRPC unix socket and shares its `AuthGate`: a stream opened
+here is authenticated, authorised, limited and scoped exactly as the same stream over gRPC
+(the gate hands back the same wrapped handler), then runs the servicer's own handler. Only
+the transport differs (nodal.proto.framing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from nodal.proto import api_pb2
+from nodal.proto.framing import HALF_CLOSE, MESSAGE, METHODS, OPEN, STATUS, FrameProtocol, StreamError
+from nodal.server.errors import ERROR_KIND_KEY
+
+log = logging.getLogger("nodal.framed")
+_PREFIX = "/" + api_pb2.DESCRIPTOR.services_by_name["Nodal"].full_name + "/"
+OPEN_TIMEOUT = 10.0  # a connection that sends no OPEN frame by then is dropped
+
+
+class _CallDetails(NamedTuple):  # what grpc.GenericRpcHandler.service() reads
+    method: str
+    invocation_metadata: tuple[tuple[str, str], ...]
+
+
+class _Aborted(Exception):
+    def __init__(self, code: str, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+        self.details = details
+
+
+class _Context:
+    """The part of grpc.aio.ServicerContext the stream handlers and the gate use."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+        self.kind = ""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
+
+    def set_trailing_metadata(self, metadata) -> None:
+        for key, value in metadata:
+            if key == ERROR_KIND_KEY:
+                self.kind = value
+
+    async def abort(self, code: grpc.StatusCode, details: str = "") -> None:
+        raise _Aborted(code.name, details)
+
+    def peer(self) -> str:
+        return "unix:framed"
+
+
+class FramedStreamServer:
+    """Serves the framed streams on one unix socket, through `gate` (an AuthGate)."""
+
+    def __init__(self, gate: grpc.GenericRpcHandler) -> None:
+        self.gate = gate
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self.path: Path | None = None
+
+    async def start(self, path: Path) -> bool:
+        """Listen on `path` (owner-only). False, with a warning, where the socket cannot be made
+        (e.g. a path over the 107 bytes a unix socket address holds): clients then use gRPC."""
+        path.unlink(missing_ok=True)
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_unix_server(self._protocol, str(path))
+        except OSError as exc:
+            log.warning("no framed-stream socket at %s (%s): streams stay on gRPC", path, exc)
+            return False
+        os.chmod(path, 0o600)
+        self.path = path
+        return True
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+    def _protocol(self) -> FrameProtocol:
+        protocol = _ServerProtocol()
+        task = asyncio.get_running_loop().create_task(self._serve(protocol))
+        protocol.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return protocol
+
+    async def _serve(self, protocol: _ServerProtocol) -> None:
+        try:
+            await protocol.connected
+            kind, payload = await asyncio.wait_for(protocol.next_frame(), OPEN_TIMEOUT)
+            if kind != OPEN:
+                raise _Aborted("INVALID_ARGUMENT", "a framed stream must start with an OPEN frame")
+            try:
+                opened = api_pb2.StreamOpen.FromString(payload)
+            except DecodeError:
+                raise _Aborted("INVALID_ARGUMENT", "the OPEN frame is malformed") from None
+            if opened.method not in METHODS:
+                raise _Aborted("UNIMPLEMENTED", f"{opened.method!r} is not served on this socket "
+                               f"(only {', '.join(METHODS)}); use the gRPC socket")
+            metadata = tuple(opened.metadata.items())
+            handler = self.gate.service(_CallDetails(_PREFIX + opened.method, metadata))
+            context = _Context(metadata)
+            try:
+                await self._run(protocol, handler, context)
+            except _Aborted as err:
+                _end(protocol, err.code, err.details, context.kind)
+                return
+            _end(protocol, "OK", "")
+        except _Aborted as err:
+            _end(protocol, err.code, err.details)
+        except (TimeoutError, StreamError, ConnectionError):
+            protocol.close()  # the client went away (or never spoke): nothing to tell it
+        except asyncio.CancelledError:
+            protocol.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken stream must not take the listener down
+            log.exception("framed stream failed")
+            _end(protocol, "INTERNAL", f"internal error: {exc!r}")
+
+    async def _run(self, protocol: FrameProtocol, handler: Any, context: _Context) -> None:
+        deserialize = handler.request_deserializer
+        serialize = handler.response_serializer
+
+        async def requests() -> AsyncIterator[Any]:
+            while True:
+                kind, payload = await protocol.next_frame()
+                if kind == HALF_CLOSE:
+                    return
+                if kind != MESSAGE:
+                    raise _Aborted("INVALID_ARGUMENT", f"unexpected frame kind {kind} from the client")
+                yield deserialize(payload) if deserialize is not None else payload
+
+        responses = handler.stream_stream(requests(), context)
+        async for item in responses:
+            protocol.send(MESSAGE, serialize(item) if serialize is not None else item)
+            await protocol.drain()
+
+
+class _ServerProtocol(FrameProtocol):
+    """A server-side connection: when the client goes away, its stream's handler is cancelled
+    (as gRPC cancels an RPC whose client disconnected)."""
+
+    task: asyncio.Task | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+def _end(protocol: FrameProtocol, code: str, details: str, kind: str = "") -> None:
+    try:
+        protocol.send(STATUS, api_pb2.StreamStatus(code=code, details=details, error_kind=kind).SerializeToString())
+    except StreamError:
+        pass
+    protocol.close()

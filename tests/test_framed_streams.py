@@ -1,0 +1,129 @@
+"""The framed-stream sockets (nodal.proto.framing): the hot streams without gRPC.
+
+A client on this host and every container's worker run CallStream, DataStream and WorkerStream
+over a plain unix socket beside the gRPC one. These tests check what a user relies on: calls
+work over it (and over gRPC when it is turned off), the sockets are private, the containers'
+one needs a credential like the gRPC socket beside it, and bad bytes on it get an error status
+while the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import socket
+import stat
+import struct
+
+import pytest
+
+from nodal.proto import api_pb2
+from nodal.proto.framing import HALF_CLOSE, HEADER, MAX_FRAME, MESSAGE, OPEN, STATUS
+
+
+def _frame(kind: int, payload: bytes = b"") -> bytes:
+    return HEADER.pack(len(payload), kind) + payload
+
+
+def _status(sock: socket.socket) -> api_pb2.StreamStatus:
+    """Read frames until the STATUS frame (deadline: the socket's timeout)."""
+    buf = b""
+    while True:
+        while len(buf) >= 5:
+            length, kind = HEADER.unpack_from(buf)
+            if len(buf) < 5 + length:
+                break
+            payload, buf = buf[5:5 + length], buf[5 + length:]
+            if kind == STATUS:
+                return api_pb2.StreamStatus.FromString(payload)
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("the server closed the stream without a STATUS frame")
+        buf += chunk
+
+
+def _raw(path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(20)
+    sock.connect(str(path))
+    return sock
+
+
+def _run(server, code: str) -> str:
+    proc = server.python("import sys; sys.path.insert(0, 'tests')\n" + code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip()
+
+
+def test_calls_and_workers_ride_the_framed_sockets(private_server):
+    home = private_server.home
+    for name in ("server-streams.sock", "containers-streams.sock"):
+        mode = (home / name).stat().st_mode
+        assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600, f"{name} must be the owner's only"
+    out = _run(private_server, """
+from apps.framed_app import app, square, transport
+from modal.client import Client
+from nodal.proto.framing import FramedCall
+with app.run() as running:
+    assert [square.remote(i) for i in range(5)] == [0, 1, 4, 9, 16]
+    assert list(square.map(range(100))) == [i * i for i in range(100)]
+    facts = transport.remote()
+    client = Client._default
+    print(isinstance(client.call_stream()._rpc, FramedCall), facts["streams_socket"], facts["grpc_loaded"])
+""")
+    framed, container_socket, grpc_loaded = out.splitlines()[-1].split()
+    assert framed == "True", "the client's CallStream is not on the framed socket"
+    assert container_socket == "/run/nodal/streams.sock"
+    # The worker's stream does not need grpc, and `import modal` does not load it: a cold start
+    # does not pay for it.
+    assert grpc_loaded == "False"
+
+
+def test_grpc_still_serves_the_streams_when_framed_is_off(private_server):
+    proc = private_server.python(
+        "import os, sys; os.environ['NODAL_STREAMS'] = 'grpc'; sys.path.insert(0, 'tests')\n"
+        "from apps.framed_app import app, square\n"
+        "from modal.client import Client\n"
+        "with app.run():\n"
+        "    assert list(square.map(range(20))) == [i * i for i in range(20)]\n"
+        "    print(type(Client._default.call_stream()._rpc).__module__)\n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split()[-1].startswith("grpc")
+
+
+def test_containers_framed_socket_needs_a_credential(private_server):
+    path = private_server.home / "containers-streams.sock"
+    for metadata in ({}, {"x-nodal-container-id": "ta-nope", "x-nodal-container-token": "bad"},
+                     {"x-modal-token-id": "ak-nope", "x-modal-token-secret": "as-nope"}):
+        with _raw(path) as sock:
+            opened = api_pb2.StreamOpen(method="CallStream", metadata=metadata)
+            sock.sendall(_frame(OPEN, opened.SerializeToString()))
+            status = _status(sock)
+        assert status.code == "UNAUTHENTICATED", (metadata, status)
+        assert status.error_kind == "AuthError"
+
+
+@pytest.mark.parametrize("frames, code", [
+    ([_frame(MESSAGE, b"hello")], "INVALID_ARGUMENT"),                       # no OPEN first
+    ([_frame(OPEN, b"\xff\xff\xff")], "INVALID_ARGUMENT"),                    # OPEN is not a StreamOpen
+    ([_frame(OPEN, api_pb2.StreamOpen(method="AppCreate").SerializeToString())], "UNIMPLEMENTED"),
+    ([_frame(OPEN, api_pb2.StreamOpen(method="CallStream").SerializeToString()),
+      _frame(MESSAGE, b"\xff\xfe garbage"), _frame(HALF_CLOSE)], "INVALID_ARGUMENT"),  # not a CallStreamRequest
+    ([_frame(OPEN, api_pb2.StreamOpen(method="DataStream").SerializeToString()),
+      _frame(7, b"")], "INVALID_ARGUMENT"),                                  # an unknown frame kind
+])
+def test_bad_frames_get_an_error_and_the_server_keeps_serving(private_server, frames, code):
+    with _raw(private_server.home / "server-streams.sock") as sock:
+        sock.sendall(b"".join(frames))
+        status = _status(sock)
+    assert status.code == code, status
+    assert status.details  # says what was wrong
+    client = private_server.client()
+    from modal._utils.async_utils import run_sync
+
+    run_sync(client.hello.aio())
+
+
+def test_an_oversized_frame_closes_only_that_connection(private_server):
+    with _raw(private_server.home / "server-streams.sock") as sock:
+        sock.sendall(struct.pack("<IB", MAX_FRAME + 1, OPEN))
+        assert sock.recv(100) == b""  # dropped without reading 80 MiB
+    _run(private_server, "from apps.framed_app import app, square\nwith app.run():\n    assert square.remote(3) == 9\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -183,3 +184,126 @@ def test_bad_mount_path_is_refused(s3, nodal_server):
     with pytest.raises(InvalidError, match="bucket mount path"):
         with app.run():
             pass
+
+
+# ---------- sandboxes: volumes={"/path": CloudBucketMount} through the same service ----------
+
+
+@pytest.fixture(scope="module")
+def sandbox_app(s3, nodal_server, require_containers):
+    return modal.App.lookup("nodal-test-bucket-sandbox", create_if_missing=True)
+
+
+def _creds() -> modal.Secret:
+    return modal.Secret.from_dict({"AWS_ACCESS_KEY_ID": os.environ["NODAL_TEST_S3_KEY_ID"],
+                                   "AWS_SECRET_ACCESS_KEY": os.environ["NODAL_TEST_S3_KEY_SECRET"]})
+
+
+def _bucket_dir(sandbox_id: str) -> Path:
+    return Path(os.environ["NODAL_HOME"]) / "bucket-mounts" / sandbox_id
+
+
+def _run(sb, script: str):
+    p = sb.exec("sh", "-c", script)
+    p.wait()
+    return p.returncode, p.stdout.read(), p.stderr.read()
+
+
+def test_sandbox_reads_and_writes_a_bucket(s3, sandbox_app, wait_until):
+    s3.put_object(Bucket=BUCKET, Key="sbx/in.txt", Body=b"from the bucket")
+    s3.put_object(Bucket=BUCKET, Key="sbx/gone.txt", Body=b"to delete")
+    outside = {k: v for k, v in _contents(s3).items() if not k.startswith("sbx/")}
+    mount = modal.CloudBucketMount(BUCKET, bucket_endpoint_url=os.environ["NODAL_TEST_S3_ENDPOINT"],
+                                   key_prefix="sbx/", secret=_creds())
+    sb = modal.Sandbox.create(app=sandbox_app, volumes={"/bucket": mount})
+    try:
+        code, out, _ = _run(sb, "cat /bucket/in.txt; ls /bucket")
+        assert code == 0 and out == "from the bucket" + "gone.txt\nin.txt\n"  # only what is under key_prefix
+        assert _run(sb, "mkdir -p /bucket/out && printf made-here > /bucket/out/new.txt")[0] == 0
+        # While the sandbox runs, its writes reach the bucket (the server uploads them every few seconds).
+        wait_until(lambda: _contents(s3).get("sbx/out/new.txt") == "made-here", 30, "the upload of out/new.txt")
+        assert _run(sb, "rm /bucket/gone.txt && printf last > /bucket/last.txt")[0] == 0
+        assert _bucket_dir(sb.object_id).is_dir()
+    finally:
+        sb.terminate()
+    sb.wait(raise_on_termination=False)
+    # When wait() returns, the last writes and deletions are in the bucket already: no polling.
+    now = _contents(s3)
+    assert {k: v for k, v in now.items() if k.startswith("sbx/")} == {
+        "sbx/in.txt": "from the bucket", "sbx/out/new.txt": "made-here", "sbx/last.txt": "last"}
+    assert {k: v for k, v in now.items() if not k.startswith("sbx/")} == outside  # other prefixes untouched
+    assert not _bucket_dir(sb.object_id).exists()  # the sandbox's copy is released with it
+
+
+def test_sandbox_entrypoint_writes_reach_the_bucket(s3, sandbox_app):
+    """A sandbox that exits by itself: its output files are uploaded before wait() returns."""
+    mount = modal.CloudBucketMount(BUCKET, bucket_endpoint_url=os.environ["NODAL_TEST_S3_ENDPOINT"],
+                                   key_prefix="sbx-entry/", secret=_creds())
+    sb = modal.Sandbox.create("sh", "-c", "echo result > /mnt/b/result.txt", app=sandbox_app,
+                              volumes={"/mnt/b": mount})
+    sb.wait()
+    assert sb.returncode == 0
+    assert _contents(s3)["sbx-entry/result.txt"] == "result\n"
+
+
+def test_sandbox_read_only_bucket_refuses_writes(s3, sandbox_app):
+    s3.put_object(Bucket=BUCKET, Key="sbx-ro/keep.txt", Body=b"keep")
+    before = _contents(s3)
+    mount = modal.CloudBucketMount(BUCKET, bucket_endpoint_url=os.environ["NODAL_TEST_S3_ENDPOINT"],
+                                   key_prefix="sbx-ro/", secret=_creds(), read_only=True)
+    sb = modal.Sandbox.create(app=sandbox_app, volumes={"/ro": mount})
+    try:
+        assert _run(sb, "cat /ro/keep.txt")[1] == "keep"
+        code, _out, err = _run(sb, "echo x > /ro/new.txt")
+        assert code != 0 and "Read-only file system" in err
+        code, _out, err = _run(sb, "rm /ro/keep.txt")
+        assert code != 0 and "Read-only file system" in err
+    finally:
+        sb.terminate()
+    sb.wait(raise_on_termination=False)
+    assert _contents(s3) == before
+
+
+def test_sandbox_bucket_with_volume_and_bad_input(s3, sandbox_app):
+    endpoint = os.environ["NODAL_TEST_S3_ENDPOINT"]
+    with pytest.raises(InvalidError, match="bucket mount path"):
+        modal.Sandbox.create(app=sandbox_app, volumes={"/tmp": modal.CloudBucketMount(BUCKET)})
+    with pytest.raises(InvalidError, match="modal.Volume or modal.CloudBucketMount"):
+        modal.Sandbox.create(app=sandbox_app, volumes={"/x": "not a mount"})
+    wrong = modal.Secret.from_dict({"AWS_ACCESS_KEY_ID": "AKIANOTAREALKEY00000", "AWS_SECRET_ACCESS_KEY": "no"})
+    with pytest.raises(modal.exception.Error) as info:
+        modal.Sandbox.create(app=sandbox_app, volumes={"/b": modal.CloudBucketMount(
+            BUCKET, bucket_endpoint_url=endpoint, secret=wrong)})
+    assert "InvalidAccessKeyId" in str(info.value) and BUCKET in str(info.value)
+    # A Volume and a bucket side by side in one sandbox.
+    vol = modal.Volume.from_name("nodal-test-bucket-sandbox-vol", create_if_missing=True)
+    with vol.batch_upload(force=True) as batch:
+        batch.put_file(io.BytesIO(b"in the volume"), "/v.txt")
+    sb = modal.Sandbox.create(app=sandbox_app, volumes={
+        "/vol": vol, "/b": modal.CloudBucketMount(BUCKET, bucket_endpoint_url=endpoint, key_prefix="models/",
+                                                  secret=_creds(), read_only=True)})
+    try:
+        assert _run(sb, "cat /vol/v.txt; echo; cat /b/m.bin")[1] == "in the volume\nweights"
+    finally:
+        sb.terminate()
+    sb.wait(raise_on_termination=False)
+
+
+def test_sandbox_create_rpc_validates_bucket_mounts(sandbox_app):
+    """The server refuses malformed mounts a client did not make with CloudBucketMount."""
+    from modal._utils.async_utils import run_sync
+    from modal.client import _default_client
+    from nodal.proto import api_pb2
+
+    client = run_sync(_default_client())
+    image_id = "im-unused"  # validation comes before the image is looked at
+    for bad, fragment in [
+        (api_pb2.BucketMount(mount_path="relative", bucket_name=BUCKET), "bucket mount path"),
+        (api_pb2.BucketMount(mount_path="/b", bucket_name=""), "bucket_name"),
+        (api_pb2.BucketMount(mount_path="/b", bucket_name=BUCKET, key_prefix="../x/"), "key_prefix"),
+        (api_pb2.BucketMount(mount_path="/b", bucket_name=BUCKET, bucket_endpoint_url="file:///etc"),
+         "bucket_endpoint_url"),
+    ]:
+        req = api_pb2.SandboxCreateRequest(app_id=sandbox_app.app_id, image_id=image_id, bucket_mounts=[bad])
+        with pytest.raises(InvalidError, match=fragment):
+            run_sync(client.stub.SandboxCreate(req))

@@ -1,9 +1,10 @@
 """modal.CloudBucketMount: an S3-compatible bucket (AWS S3, Cloudflare R2, GCS, MinIO, ...) mounted
-in a container through `volumes={"/path": CloudBucketMount(...)}`.
+in a function's or a sandbox's container through `volumes={"/path": CloudBucketMount(...)}`.
 
 The Nodal server copies the objects under `key_prefix` into the container's mount directory when
 the container starts; for writable mounts it uploads the files the container created or changed
-(and deletes the ones it removed) after each input and when the container exits.
+(and deletes the ones it removed) after each input and when the container exits (a sandbox's:
+every few seconds while it runs, and when it ends).
 """
 
 from __future__ import annotations

@@ -125,7 +125,10 @@ class Sandbox:
         _experimental_scheduler_placement: Any = None,
         client: Client | None = None,
     ) -> Sandbox:
-        """Start a sandbox running `entrypoint_args` (or idling, without them) and return it."""
+        """Start a sandbox running `entrypoint_args` (or idling, without them) and return it.
+
+        `volumes=` maps absolute paths to modal.Volume or modal.CloudBucketMount values; a writable
+        bucket mount's changes are uploaded while the sandbox runs and when it ends."""
         from modal.image import Image
         from modal.runner import _build_image
         from modal.secret import Secret
@@ -160,6 +163,9 @@ class Sandbox:
         gpu_str = parse_gpu(gpu)
         enc = _check_ports("encrypted_ports", encrypted_ports)
         unenc = _check_ports("unencrypted_ports", unencrypted_ports)
+        from modal.runner import _split_bucket_mounts
+
+        plain_volumes, bucket_pairs = _split_bucket_mounts(dict(volumes or {}))  # CloudBucketMounts go apart
         c = client or await _default_client()
         app_id = await _app_id_for(app, c)
         cache = c.__dict__.setdefault("_sandbox_image_cache", {})
@@ -168,10 +174,12 @@ class Sandbox:
         from modal.runner import _nfs_mounts
 
         nfs_mounts = await _nfs_mounts(dict(network_file_systems or {}))
+        bucket_mounts = [await bm._to_proto(path, c, app_id) for path, bm in bucket_pairs]
         volume_mounts = []
-        for path, vol in sorted((volumes or {}).items(), key=lambda kv: str(kv[0])):
+        for path, vol in sorted(plain_volumes.items(), key=lambda kv: str(kv[0])):
             if not isinstance(vol, Volume):
-                raise InvalidError(f"volumes={{{str(path)!r}: ...}} needs a modal.Volume, not {type(vol).__name__}")
+                raise InvalidError(f"volumes={{{str(path)!r}: ...}} needs a modal.Volume or modal.CloudBucketMount, "
+                                   f"not {type(vol).__name__}")
             _c, volume_id = await vol._ids()
             volume_mounts.append(api_pb2.VolumeMount(mount_path=str(path), volume_id=volume_id))
         req = api_pb2.SandboxCreateRequest(
@@ -183,6 +191,7 @@ class Sandbox:
             secret_ids=secret_ids,
             volume_mounts=volume_mounts,
             nfs_mounts=nfs_mounts,
+            bucket_mounts=bucket_mounts,
             timeout_secs=float(timeout or DEFAULT_TIMEOUT),
             workdir=workdir or "",
             cpu=cpu_req,

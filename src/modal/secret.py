@@ -98,20 +98,11 @@ class Secret:
 
     @classmethod
     def from_dotenv(cls, path: str | None = None, *, filename: str = ".env") -> Secret:
-        """A secret from a .env file (KEY=VALUE lines; found next to `path`, or in the working directory)."""
-        import pathlib
-
-        base = pathlib.Path(path).parent if path else pathlib.Path.cwd()
-        env: dict[str, str] = {}
-        p = base / filename
-        if p.exists():
-            for line in p.read_text().splitlines():
-                line = line.strip()
-                if not line or line.startswith("#") or "=" not in line:
-                    continue
-                k, _, v = line.removeprefix("export ").partition("=")
-                env[k.strip()] = v.strip().strip("'\"")
-        return cls(env)
+        """A secret from a .env file: the first `filename` found in the directory of `path` (or `path`
+        itself, if a directory), or else in the working directory, and then in each parent directory up
+        to the root. No file found gives an empty secret, as in Modal."""
+        found = _find_dotenv(path, filename)
+        return cls(parse_dotenv(found.read_text()) if found is not None else {})
 
     @classmethod
     def from_name(
@@ -131,3 +122,70 @@ class Secret:
         if isinstance(required_keys, str) or not all(isinstance(k, str) for k in required_keys):
             raise InvalidError("required_keys must be a list of str")
         return cls(None, name=name, environment_name=environment_name, required_keys=list(required_keys))
+
+
+def _find_dotenv(path: str | None, filename: str):
+    """The first `filename` in the start directory or one of its parents (None if there is none)."""
+    import pathlib
+
+    if not isinstance(filename, str) or not filename or "/" in filename or filename in (".", ".."):
+        raise InvalidError(f"from_dotenv filename must be a plain file name such as '.env', not {filename!r}")
+    if path is None:
+        start = pathlib.Path.cwd()
+    else:
+        start = pathlib.Path(path).absolute()
+        if not start.exists():
+            raise InvalidError(f"from_dotenv starting path {str(path)!r} does not exist")
+        if not start.is_dir():
+            start = start.parent
+    for directory in (start, *start.parents):
+        candidate = directory / filename
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+_DOTENV_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "$": "$"}
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """KEY=VALUE assignments of a .env file, read as python-dotenv does: blank lines and `#` comments
+    are skipped, `export ` is allowed, 'single quotes' keep their text as is, "double quotes" take
+    backslash escapes, both may span lines, and an unquoted value ends at a ` #` comment. Lines
+    without `=` set nothing."""
+    env: dict[str, str] = {}
+    i, n = 0, len(text)
+    while i < n:
+        end = text.find("\n", i)
+        end = n if end < 0 else end
+        line = text[i:end].strip()
+        if not line or line.startswith("#") or "=" not in line:
+            i = end + 1
+            continue
+        key, _, rest = line.removeprefix("export ").partition("=")
+        key = key.strip()
+        start = i + text[i:end].index("=") + 1  # the value, as an offset in the whole text
+        while start < n and text[start] in " \t":
+            start += 1
+        quote = text[start] if start < n else ""
+        if quote in ("'", '"'):
+            j, out = start + 1, []
+            while j < n and text[j] != quote:
+                if quote == '"' and text[j] == "\\" and j + 1 < n:
+                    out.append(_DOTENV_ESCAPES.get(text[j + 1], "\\" + text[j + 1]))
+                    j += 2
+                    continue
+                out.append(text[j])
+                j += 1
+            value = "".join(out)
+            close = text.find("\n", j)
+            i = n if close < 0 else close + 1
+        else:
+            value = text[start:end]
+            comment = re.search(r"\s#", value)
+            value = (value[: comment.start()] if comment else value).strip()
+            i = end + 1
+        if key:
+            env[key] = value
+    return env
+

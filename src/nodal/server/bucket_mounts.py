@@ -5,6 +5,8 @@ a directory of that container's own, which the launcher binds at the mount path 
 `read_only=True`, so writes fail with EROFS). For writable mounts the worker asks, after each
 input and when it exits, for the files it created or changed to be uploaded and the files it
 deleted to be deleted from the bucket (`BucketMountSync`), the same moments volumes commit.
+Sandboxes have no worker: the sandbox service calls `upload_changes` itself while they run and
+when they end (nodal.server.sandboxes).
 
 Credentials come from the mount's secret: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (optionally
 AWS_SESSION_TOKEN, AWS_REGION) or GOOGLE_ACCESS_KEY_ID / GOOGLE_ACCESS_KEY_SECRET (an HMAC key
@@ -18,6 +20,7 @@ import logging
 import os
 import secrets as _secrets
 import shutil
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -148,9 +151,12 @@ def _scan(directory: Path) -> dict[str, tuple[int, int]]:
     for root, _dirs, files in os.walk(directory):
         for name in files:
             p = Path(root) / name
-            if p.is_symlink() or not p.is_file():
+            try:
+                st = p.lstat()
+            except FileNotFoundError:  # removed while we looked (a running sandbox writes meanwhile)
                 continue
-            st = p.stat()
+            if not stat.S_ISREG(st.st_mode):
+                continue
             found[p.relative_to(directory).as_posix()] = (st.st_size, st.st_mtime_ns)
     return found
 
@@ -169,6 +175,8 @@ def _upload(m: _Mounted) -> tuple[int, int]:
         try:
             s3.upload_file(str(m.directory / rel), spec.bucket_name, spec.key_prefix + rel,
                            ExtraArgs=_payer(spec) or None)
+        except FileNotFoundError:  # removed since the scan: the next sync deletes it from the bucket
+            now.pop(rel, None)
         except Exception as exc:  # noqa: BLE001
             raise _explain(spec, f"write {spec.key_prefix + rel!r} to", exc) from exc
 
@@ -180,10 +188,37 @@ def _upload(m: _Mounted) -> tuple[int, int]:
         except Exception as exc:  # noqa: BLE001
             raise _explain(spec, f"delete {spec.key_prefix + rel!r} from", exc) from exc
     for rel in changed:
-        m.synced[rel] = now[rel]
+        if rel in now:
+            m.synced[rel] = now[rel]
     for rel in gone:
         m.synced.pop(rel, None)
     return len(changed), len(gone)
+
+
+_RESERVED_PATHS = ("", "/root", "/tmp", "/proc", "/dev", "/sys", "/run/nodal")
+
+
+def validate_specs(specs) -> None:
+    """Refuse bucket mounts a client could not have made with modal.CloudBucketMount (every RPC
+    that takes them checks them): raises ApiError("InvalidError") saying what to change."""
+    seen: set[str] = set()
+    for spec in specs:
+        path = spec.mount_path.rstrip("/")
+        if not spec.mount_path.startswith("/") or path in _RESERVED_PATHS or ".." in path.split("/"):
+            raise ApiError("InvalidError", f"bucket mount path {spec.mount_path!r} must be an absolute path "
+                                           "other than /, /root and /tmp")
+        if path in seen:
+            raise ApiError("InvalidError", f"two bucket mounts at {spec.mount_path!r}: give each its own path")
+        seen.add(path)
+        if not spec.bucket_name or "/" in spec.bucket_name or ".." in spec.bucket_name:
+            raise ApiError("InvalidError", f"invalid bucket_name {spec.bucket_name!r} for the mount at {path}")
+        prefix = spec.key_prefix
+        if prefix and (not prefix.endswith("/") or prefix.startswith("/") or ".." in prefix.split("/")):
+            raise ApiError("InvalidError", f"invalid key_prefix {prefix!r}: it must end with '/', not start "
+                                           "with one, and have no '..'")
+        if spec.bucket_endpoint_url and not spec.bucket_endpoint_url.startswith(("http://", "https://")):
+            raise ApiError("InvalidError", f"invalid bucket_endpoint_url {spec.bucket_endpoint_url!r}: "
+                                           "give an http:// or https:// URL")
 
 
 class BucketMountService:
@@ -226,16 +261,27 @@ class BucketMountService:
         expected = self.tokens.get(req.container_id)
         if expected is None or not _secrets.compare_digest(expected, req.token):
             raise ApiError("NotFoundError", f"no running container {req.container_id!r} with bucket mounts")
-        lock = self.locks.setdefault(req.container_id, asyncio.Lock())
-        async with lock:
-            for m in self.mounted.get(req.container_id, []):
-                if m.spec.read_only:
-                    continue
-                try:
-                    await asyncio.to_thread(_upload, m)
-                except BucketMountError as exc:
-                    raise ApiError("ExecutionError", str(exc)) from exc
+        try:
+            await self.upload_changes(req.container_id)
+        except BucketMountError as exc:
+            raise ApiError("ExecutionError", str(exc)) from exc
         return api_pb2.Empty()
+
+    async def upload_changes(self, container_id: str) -> tuple[int, int]:
+        """Upload what a container changed in its writable mounts; returns (uploaded, deleted).
+        The server's own call for containers without a worker (sandboxes). Raises BucketMountError."""
+        lock = self.locks.setdefault(container_id, asyncio.Lock())
+        uploaded = deleted = 0
+        async with lock:
+            for m in self.mounted.get(container_id, []):
+                if not m.spec.read_only:
+                    up, gone = await asyncio.to_thread(_upload, m)
+                    uploaded, deleted = uploaded + up, deleted + gone
+        return uploaded, deleted
+
+    def has_writable(self, container_id: str) -> bool:
+        """Whether a container has a bucket mount it may write to."""
+        return any(not m.spec.read_only for m in self.mounted.get(container_id, []))
 
     def release(self, container_id: str) -> None:
         """Forget a finished container and delete its bucket directories."""

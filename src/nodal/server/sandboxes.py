@@ -5,6 +5,11 @@ containers, but unlike them it gets no Nodal server socket and no SDK: the code
 inside may be untrusted (an AI agent's code interpreter), so it sees only its
 image, its volumes and its secrets. Its container id is its sandbox id.
 
+Cloud bucket mounts (`volumes={"/b": modal.CloudBucketMount(...)}`) go through the same
+`BucketMountService` as function containers; since a sandbox has no worker to ask for uploads,
+the server uploads the changes to writable mounts itself every `BUCKET_SYNC_SECONDS` while the
+sandbox runs and once more when it ends (before `wait` returns).
+
 State lives in the metadata store (one serialized `SandboxInfo` per sandbox), so
 `Sandbox.from_id`, `list` and `wait` work from any client, and a finished
 sandbox's exit code and reason survive the server. Running sandboxes do not
@@ -36,6 +41,8 @@ _SANDBOX_ID = re.compile(r"^sb-[0-9a-f]{24}$")
 _TAG_LIMIT = 64
 _RECENT_OUTPUTS = 256  # finished sandboxes whose stdout/stderr stay readable
 _RECENT_BYTES = 128 * 1024 * 1024  # ... and at most this much of their output in all
+BUCKET_SYNC_SECONDS = 2.0  # how often a running sandbox's writes to bucket mounts are uploaded ...
+BUCKET_SYNC_MAX_SECONDS = 30.0  # ... or less often, down to this, when scanning its mounts takes long
 
 
 def new_sandbox_id() -> str:
@@ -59,6 +66,8 @@ class LiveSandbox:
     terminating: str = ""  # the reason, once terminate or the timeout began
     error: str = ""  # what to tell the user about why it ended, if not its own doing
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)  # its container has ended
+    bucket_task: asyncio.Task | None = None  # uploads its bucket mounts' changes while it runs
 
 
 class SandboxService:
@@ -140,7 +149,31 @@ class SandboxService:
             path = vm.mount_path.rstrip("/")
             if not vm.mount_path.startswith("/") or path in ("", "/proc", "/dev", "/sys", "/tmp"):
                 raise invalid(f"volume mount path {vm.mount_path!r} must be an absolute path other than / and /tmp")
+        if req.bucket_mounts:
+            from nodal.server.bucket_mounts import validate_specs
+
+            validate_specs(req.bucket_mounts)
+            taken = {vm.mount_path.rstrip("/") for vm in req.volume_mounts}
+            for bm in req.bucket_mounts:
+                if bm.mount_path.rstrip("/") in taken:
+                    raise invalid(f"{bm.mount_path!r} has both a volume and a bucket mount: give each its own path")
         return timeout
+
+    def _buckets(self):
+        """The server's BucketMountService (main sets `buckets`, or it is the function launcher's)."""
+        buckets = getattr(self, "buckets", None)
+        if buckets is None:
+            launcher = getattr(getattr(self, "scheduler", None), "launcher", None)
+            buckets = getattr(launcher, "buckets", None)
+        return buckets
+
+    def _release_mounts(self, sandbox_id: str) -> None:
+        """Drop a sandbox's volume views and bucket directories."""
+        if self.volumes is not None:
+            self.volumes.release(sandbox_id)
+        buckets = self._buckets()
+        if buckets is not None:
+            buckets.release(sandbox_id)
 
     async def create(self, req: api_pb2.SandboxCreateRequest) -> api_pb2.SandboxCreateResponse:
         timeout = self._validate(req)
@@ -175,6 +208,23 @@ class SandboxService:
                 raise ApiError("InvalidError", "this server has no volume service")
             view = await self.volumes.mount(sandbox_id, vm.volume_id)
             binds.append(Bind(view, vm.mount_path, read_only=False))
+        buckets = self._buckets() if req.bucket_mounts else None
+        if req.bucket_mounts:
+            from nodal.server.bucket_mounts import BucketMountError
+
+            try:
+                if buckets is None:
+                    raise BucketMountError("this server has no cloud bucket mount service")
+                # The token guards the worker's sync call; a sandbox has no worker, so nobody gets it.
+                for host_dir, mount_path, read_only in await buckets.mount(
+                        sandbox_id, secrets.token_hex(16), req.bucket_mounts):
+                    binds.append(Bind(host_dir, mount_path, read_only=read_only))
+            except BucketMountError as exc:
+                self._release_mounts(sandbox_id)
+                raise ApiError("InvalidError", f"the sandbox could not start: {exc}") from None
+            except BaseException:
+                self._release_mounts(sandbox_id)
+                raise
         command = list(req.entrypoint_args) or list(IDLE_COMMAND)
         spec = ContainerSpec(
             container_id=sandbox_id,
@@ -221,8 +271,7 @@ class SandboxService:
                 pids_limit=PIDS_LIMIT,
             )
         except Exception as exc:
-            if self.volumes is not None:
-                self.volumes.release(sandbox_id)
+            self._release_mounts(sandbox_id)
             self.live.pop(sandbox_id, None)
             info.finished, info.reason, info.exit_code, info.finished_at = True, "failed", 125, time.time()
             info.error = f"the sandbox could not start: {exc}"
@@ -230,6 +279,8 @@ class SandboxService:
             raise ApiError("InvalidError", info.error) from None
         live.started.set()
         live.timeout_task = asyncio.get_running_loop().create_task(self._expire(live, timeout))
+        if buckets is not None and buckets.has_writable(sandbox_id) and not live.exited.is_set():
+            live.bucket_task = asyncio.get_running_loop().create_task(self._sync_buckets(live, buckets))
         if req.encrypted_ports or req.unencrypted_ports:
             try:
                 if self.tunnels is None:
@@ -268,7 +319,50 @@ class SandboxService:
             log.info("sandbox %s timed out after %gs", live.info.sandbox_id, timeout)
             await self._terminate(live, "timeout")
 
+    async def _sync_buckets(self, live: LiveSandbox, buckets) -> None:
+        """Upload a running sandbox's writes to its bucket mounts now and then, until it ends."""
+        from nodal.server.bucket_mounts import BucketMountError
+
+        sandbox_id, last_error, pause = live.info.sandbox_id, "", BUCKET_SYNC_SECONDS
+        while True:
+            try:
+                await asyncio.wait_for(live.exited.wait(), pause)
+                return  # _finished makes the last upload
+            except TimeoutError:
+                pass
+            began = time.monotonic()
+            try:
+                await buckets.upload_changes(sandbox_id)
+                last_error = ""
+                # A mount of many files takes a while to scan: rest ten times as long, within limits.
+                pause = min(BUCKET_SYNC_MAX_SECONDS, max(BUCKET_SYNC_SECONDS, 10 * (time.monotonic() - began)))
+            except (BucketMountError, OSError) as exc:
+                if str(exc) != last_error:  # once per distinct failure, not every round
+                    last_error = str(exc)
+                    log.warning("sandbox %s: %s", sandbox_id, exc)
+                    self._log(live, "stderr", f"nodal: {exc}\n".encode())
+
+    async def _final_bucket_sync(self, live: LiveSandbox) -> None:
+        """The sandbox ended: upload what it last wrote to its bucket mounts (before `wait` returns)."""
+        from nodal.server.bucket_mounts import BucketMountError
+
+        buckets = self._buckets()
+        if live.bucket_task is not None:
+            await asyncio.gather(live.bucket_task, return_exceptions=True)  # let a running upload finish
+        if buckets is None or not buckets.has_writable(live.info.sandbox_id):
+            return
+        try:
+            await buckets.upload_changes(live.info.sandbox_id)
+        except (BucketMountError, OSError) as exc:
+            message = f"nodal: the sandbox's changes to a bucket mount were not all uploaded: {exc}\n"
+            live.output.append(2, message.encode())
+            self._log(live, "stderr", message.encode())
+            if not live.error:
+                live.error = message.strip()
+
     async def _finished(self, live: LiveSandbox, code: int) -> None:
+        live.exited.set()
+        await self._final_bucket_sync(live)
         info = live.info
         info.finished, info.exit_code, info.finished_at = True, code, time.time()
         info.reason = live.terminating
@@ -283,8 +377,7 @@ class SandboxService:
             len(self._recent_outputs) > 1 and sum(o.size for o in self._recent_outputs.values()) > _RECENT_BYTES
         ):
             self._recent_outputs.popitem(last=False)
-        if self.volumes is not None:
-            self.volumes.release(info.sandbox_id)
+        self._release_mounts(info.sandbox_id)
         if self.tunnels is not None:
             self.tunnels.close_container(info.sandbox_id)
         live.done.set()

@@ -21,9 +21,13 @@ the lower version's).
 It needs root (mount(2)) and a kernel with data-only overlay layers (6.5+);
 `overlay_supported()` probes both, and the volume service falls back to copying files.
 
-Known limit: the views are mounted in the server's mount namespace and bound into containers;
-a container started while another's view is mounted copies that mount into its launcher's
-namespace, so an unmounted view's upper directory is only freed once such containers end.
+Views are mounted in the server's mount namespace and bound into containers. A container
+started while another's view is mounted gets a private copy of that mount in its launcher's
+namespace. Releasing a view unmounts it here and then removes its directory, and removing the
+mount point detaches those copies in the other namespaces as well (Linux >= 3.18 lazily
+unmounts mounts on a directory removed elsewhere), so a finished container's view, upper
+directory included, goes when that container ends, not when the later ones do
+(tests/test_volume_view_release.py checks every namespace on the host).
 """
 
 from __future__ import annotations

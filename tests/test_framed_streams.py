@@ -127,3 +127,30 @@ def test_an_oversized_frame_closes_only_that_connection(private_server):
         sock.sendall(struct.pack("<IB", MAX_FRAME + 1, OPEN))
         assert sock.recv(100) == b""  # dropped without reading 80 MiB
     _run(private_server, "from apps.framed_app import app, square\nwith app.run():\n    assert square.remote(3) == 9\n")
+
+
+def test_ctrl_c_interrupts_a_blocking_remote_and_the_thread_calls_on(private_server):
+    """A blocking `.remote()` waits on its own thread's framed stream: Ctrl-C must still end the
+    wait at once, cancel the call, and leave the thread's stream usable for the next call."""
+    out = _run(private_server, """
+import os, signal, threading, time
+import modal
+from apps.framed_app import app, sleepy, square
+with modal.Queue.ephemeral() as started, app.run():
+    assert square.remote(2) == 4  # the thread's stream is open
+    def interrupt():
+        started.get(timeout=60)  # the call is running in its container
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Thread(target=interrupt, daemon=True).start()
+    t = time.monotonic()
+    try:
+        sleepy.remote(started)
+        print("not interrupted")
+    except KeyboardInterrupt:
+        print("interrupted after", round(time.monotonic() - t), "s")
+    print("then", square.remote(4))
+""")
+    lines = out.splitlines()
+    assert lines[-2].startswith("interrupted after"), out
+    assert int(lines[-2].split()[2]) < 60
+    assert lines[-1] == "then 16"

@@ -15,15 +15,19 @@ from typing import Any
 
 from modal._container import current_input_id
 from modal._serialization import deserialize, serialize_args
-from modal.client import Client
+from modal._utils.async_utils import NO_FAST_PATH, run_sync
+from modal.client import Client, translate_stream_error
 from modal.exception import (
+    ConnectionError,
     ExecutionError,
     FunctionTimeoutError,
     InputCancellation,
     InternalFailure,
     RemoteError,
+    error_from_name,
 )
 from nodal.proto import api_pb2
+from nodal.proto.framing import EOF, StreamError
 
 INLINE_LIMIT = 2 * 1024 * 1024  # bigger payloads go through the blob store
 MAP_BATCH = 1000  # inputs per CallPutInputs message
@@ -120,6 +124,47 @@ async def call_once(client: Client, function_id: str, inp: api_pb2.Input) -> Any
         raise
     finally:
         stream.close_call(call_id)
+
+
+def call_once_blocking(client: Client, function_id: str, args: tuple, kwargs: dict, method_name: str) -> Any:
+    """`.remote()` for a blocking caller, on the calling thread's own framed CallStream: the
+    input goes out and the output comes back without a hop to the SDK's event loop. NO_FAST_PATH
+    where that does not apply (no framed socket, an argument for the blob store); the caller then
+    takes `call_once` on the loop. Waits as long as the call runs, like `call_once`."""
+    data = serialize_args(args, kwargs)
+    if len(data) > INLINE_LIMIT:
+        return NO_FAST_PATH
+    stream = client.blocking_call_stream()
+    if stream is None:
+        return NO_FAST_PATH
+    call_id = new_call_id()
+    put = api_pb2.CallPutInputs(
+        call_id=call_id, function_id=function_id, last=True, parent_input_id=current_input_id() or "",
+        inputs=[api_pb2.Input(idx=0, args=api_pb2.Payload(data=data), method_name=method_name)],
+    )
+    try:
+        stream.write(api_pb2.CallStreamRequest(put=put))
+        while True:
+            resp = stream.read()
+            if resp is EOF:
+                raise ConnectionError("the Nodal server closed the call stream")
+            if resp.error_call_id == call_id:
+                raise error_from_name(resp.error_kind or "Error", resp.error)
+            for out in resp.outputs:
+                if out.call_id != call_id:
+                    continue  # a call this thread gave up on (interrupted) answering late
+                result = out.result
+                if result.status == api_pb2.RESULT_STATUS_SUCCESS and not result.data.blob:
+                    return deserialize(result.data.data) if result.data.data else None
+                return run_sync(result_value(client, result))
+    except StreamError as err:
+        raise translate_stream_error(err) from None
+    except KeyboardInterrupt:
+        try:  # the caller gave up: the call is no longer wanted (as call_once does when cancelled)
+            stream.write(api_pb2.CallStreamRequest(cancel=api_pb2.CallCancelRequest(call_id=call_id)))
+        except StreamError:
+            pass
+        raise
 
 
 async def call_gen(client: Client, function_id: str, inp: api_pb2.Input) -> AsyncIterator[Any]:

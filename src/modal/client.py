@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import threading
 from typing import Any
 
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
-from nodal.proto.framing import FramedCall, StreamError
+from nodal.proto.framing import BlockingStream, FramedCall, StreamError
 from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"
@@ -277,6 +278,8 @@ class Client:
         self._closed = False
         self._metadata: tuple[tuple[str, str], ...] = ()
         self._streams_socket = ""  # the server's framed-stream socket, when this client may use it
+        self._thread_streams = threading.local()  # each thread's BlockingStream (blocking_call_stream)
+        self._blocking_streams: list[BlockingStream] = []  # all of them, closed with the client
 
     @property
     def is_closed(self) -> bool:
@@ -326,6 +329,22 @@ class Client:
         else:
             path = announced
         return path if path and os.path.exists(path) else ""
+
+    def blocking_call_stream(self) -> BlockingStream | None:
+        """The calling thread's own CallStream on a blocking socket (None where the server offers
+        no framed socket, or it cannot be reached: callers then take the event-loop path)."""
+        if not self._streams_socket or self._closed or self._stub is None:
+            return None
+        stream = getattr(self._thread_streams, "call", None)
+        if stream is not None and stream.usable():
+            return stream
+        try:
+            stream = BlockingStream(self._streams_socket, "CallStream", dict(self._metadata))
+        except (OSError, StreamError):
+            return None
+        self._thread_streams.call = stream
+        self._blocking_streams = [s for s in self._blocking_streams if not s.closed] + [stream]
+        return stream
 
     def open_stream(self, method: str) -> Any:
         """A new `CallStream`, `DataStream` or `WorkerStream`: framed where the server offers it,
@@ -424,6 +443,8 @@ class Client:
 
     async def _close(self) -> None:
         self._closed = True
+        for stream in self._blocking_streams:
+            stream.close()
         if self._call_stream is not None:
             self._call_stream.close()
         if self._channel is not None:

@@ -8,13 +8,20 @@ down the client's call stream. The work happens on the server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modal import _invocation as inv
-from modal._utils.async_utils import live_classmethod, live_function, live_method, live_method_gen
+from modal._utils.async_utils import (
+    NO_FAST_PATH,
+    live_classmethod,
+    live_function,
+    live_method,
+    live_method_gen,
+)
 from modal.client import Client, _default_client
 from modal.exception import (
     ConnectionError,
@@ -128,7 +135,15 @@ class Function:
         if not want_gen and self.is_generator:
             raise InvalidError(f"{self._tag} is a generator function; use .remote_gen() to iterate its results")
 
-    @live_method
+    def _remote_blocking(self, *args: Any, **kwargs: Any) -> Any:
+        """`.remote()` from a blocking caller, answered on its own thread when the handle is
+        resolved and the server offers a framed socket (else NO_FAST_PATH: the loop path)."""
+        client = self._client
+        if self._function_id is None or client is None or client.is_closed or self.is_generator:
+            return NO_FAST_PATH
+        return inv.call_once_blocking(client, self._function_id, args, kwargs, self._method_name)
+
+    @functools.partial(live_method, blocking=_remote_blocking)
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
         self._check_mode(want_gen=False)

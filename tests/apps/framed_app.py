@@ -16,3 +16,11 @@ def transport() -> dict:
 @app.function()
 def square(x: int) -> int:
     return x * x
+
+
+@app.function()
+def sleepy(started) -> None:
+    import time
+
+    started.put("running")
+    time.sleep(120)  # ok: the caller interrupts it (tests/test_framed_streams.py)

@@ -159,12 +159,20 @@ async def iter_aio(agen: AsyncIterator[T]) -> AsyncIterator[T]:
             await run_aio(aclose())
 
 
+NO_FAST_PATH = object()  # what a `blocking=` fast path returns when it cannot answer the call
+
+
 class _Bound:
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None) -> None:
         self._fn = fn
+        self._blocking = blocking
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._blocking is not None and not _on_background_loop():
+            value = self._blocking(*args, **kwargs)
+            if value is not NO_FAST_PATH:
+                return value
         return run_sync(self._fn(*args, **kwargs))
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
@@ -180,17 +188,24 @@ class _BoundGen(_Bound):
 
 
 class live_method:
-    """Descriptor: an async method exposed as a blocking call with an `.aio` variant."""
+    """Descriptor: an async method exposed as a blocking call with an `.aio` variant.
+
+    `blocking` (optional): a sync method that answers the blocking call directly on the calling
+    thread, or returns NO_FAST_PATH to leave it to the async method on the SDK loop. The hot
+    blocking calls use it to skip the hop to the loop thread and back."""
 
     bound_type = _Bound
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None) -> None:
         self.fn = fn
+        self.blocking = blocking
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self
+        if self.blocking is not None:
+            return self.bound_type(self.fn.__get__(obj, objtype), self.blocking.__get__(obj, objtype))
         return self.bound_type(self.fn.__get__(obj, objtype))
 
 

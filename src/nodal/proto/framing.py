@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import struct
 from collections.abc import Mapping
 from typing import Any
@@ -254,3 +255,95 @@ class FramedCall:
             self._ended = StreamError("CANCELLED", "the stream was cancelled")
         if self._protocol is not None:
             self._protocol.close()
+
+
+class BlockingStream:
+    """A framed stream on a blocking socket, for a thread that would only wait anyway: a blocking
+    `f.remote()` writes its input and reads its output on the calling thread, with no hop to an
+    event loop and back. One per thread; not thread-safe."""
+
+    def __init__(self, path: str, method: str, metadata: Mapping[str, str] = (), *, timeout: float = 10.0) -> None:
+        if method not in METHODS:
+            raise ValueError(f"{method} is not served framed (only {', '.join(METHODS)})")
+        self._response_type = getattr(api_pb2, _SERVICE.methods_by_name[method].output_type.name)
+        self._buf = bytearray()
+        self.closed = False
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)  # connecting only: a reply may take as long as the call does
+            sock.connect(path)
+            sock.settimeout(None)
+            self._sock = sock
+            self.send(OPEN, api_pb2.StreamOpen(method=method, metadata=dict(metadata)).SerializeToString())
+        except BaseException:
+            sock.close()
+            raise
+
+    def send(self, kind: int, payload: bytes = b"") -> None:
+        if len(payload) > MAX_FRAME:
+            raise StreamError("RESOURCE_EXHAUSTED", f"a message of {len(payload)} bytes is larger than max "
+                              f"({MAX_FRAME} bytes)")
+        try:
+            self._sock.sendall(HEADER.pack(len(payload), kind) + payload)
+        except OSError as exc:
+            self.close()
+            raise StreamError("UNAVAILABLE", f"the connection closed ({exc})") from None
+
+    def write(self, message: Any) -> None:
+        self.send(MESSAGE, message.SerializeToString())
+
+    def usable(self) -> bool:
+        """Whether the server still holds this stream open (it sent nothing since: no STATUS, no
+        close), checked without blocking before a new call goes out on it."""
+        if self.closed:
+            return False
+        if self._buf:
+            return True
+        try:
+            peeked = self._sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            peeked = b""
+        if not peeked:
+            self.close()
+            return False
+        return True
+
+    def read(self) -> Any:
+        """The next response (blocking), `EOF` when the server ended the stream, or StreamError."""
+        buf = self._buf
+        while True:
+            if len(buf) >= 5:
+                length, kind = HEADER.unpack_from(buf)
+                if length > MAX_FRAME:
+                    self.close()
+                    raise StreamError("RESOURCE_EXHAUSTED", f"a frame of {length} bytes is larger than max")
+                if len(buf) >= 5 + length:
+                    payload = bytes(buf[5:5 + length])
+                    del buf[:5 + length]
+                    if kind == MESSAGE:
+                        return self._response_type.FromString(payload)
+                    self.close()
+                    status = api_pb2.StreamStatus.FromString(payload) if kind == STATUS else None
+                    if status is not None and status.code == "OK":
+                        return EOF
+                    if status is None:
+                        raise StreamError("INTERNAL", f"the server sent a frame of unknown kind {kind}")
+                    raise StreamError(status.code, status.details, status.error_kind)
+            if self.closed:
+                raise StreamError("UNAVAILABLE", "the connection is closed")
+            try:
+                chunk = self._sock.recv(262144)
+            except OSError as exc:
+                self.close()
+                raise StreamError("UNAVAILABLE", f"the connection closed ({exc})") from None
+            if not chunk:
+                self.close()
+                raise StreamError("UNAVAILABLE", "the server closed the connection")
+            buf += chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._sock.close()

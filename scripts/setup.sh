@@ -53,10 +53,11 @@ if command -v dpkg >/dev/null 2>&1; then
   if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}" || say "could not install ${missing[*]} (need root or sudo); containers will not work until they are installed"
   fi
-  # --dev: wrk (bench/web.py's load generator) and chromium (the web endpoints' browser test)
+  # --dev: wrk (bench/web.py's load generator), chromium (the web endpoints' browser test) and
+  # chromium-driver (Selenium drives it in tests/test_dashboard_browser.py)
   if [ "$dev" -eq 1 ]; then
     web_missing=()
-    for p in wrk chromium; do installed "$p" || web_missing+=("$p"); done
+    for p in wrk chromium chromium-driver; do installed "$p" || web_missing+=("$p"); done
     if [ "${#web_missing[@]}" -gt 0 ]; then
       apt_install "${web_missing[@]}" || say "could not install ${web_missing[*]}; the web benchmark / browser test will be skipped"
     fi

@@ -126,7 +126,7 @@ def test_owner_link_gives_a_strict_http_only_cookie(dash):
     assert ok.status_code == 303 and ok.headers["location"] == "/_nodal/apps"
     cookie = ok.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/_nodal/" in cookie
-    assert ok.headers["referrer-policy"] == "no-referrer"
+    assert ok.headers["referrer-policy"] == "same-origin"
     who = anon.get("/_nodal/api/session").json()
     assert who == {"workspace": "default", "user": "owner", "admin": True, "kind": "owner"}
 
@@ -160,7 +160,7 @@ def test_apps_and_app_page(dash):
     row = next(a for a in apps["deployed"] if a["app_id"] == dash["app_id"])
     assert row["state"] == "deployed" and row["version"] >= 1 and row["environment"] == "main"
     fns = dash["fns"]
-    assert set(fns) == {"square", "fail", "every_six_hours", "web"}
+    assert set(fns) == {"square", "fail", "every_six_hours", "web", "hog"}
     assert fns["every_six_hours"]["schedule"]["next_run"] > time.time()
     assert fns["every_six_hours"]["schedule"]["spec"] == "every 6h"
     url = fns["web"]["endpoints"][0]["url"]
@@ -225,6 +225,57 @@ def test_containers_page_lists_the_apps_containers(dash):
     assert mine[0]["container_id"] in http.get("/_nodal/containers").text
 
 
+def test_containers_show_cpu_and_memory_read_from_the_kernel(dash, wait_until):
+    """A busy container with limits (so a cgroup) shows its memory against its limit and its CPU;
+    one without limits (no cgroup) shows what its processes use. This host has no GPUs: the GPU
+    column stays away (the nvidia-smi parsing is covered by test_gpu_usage_parsing)."""
+    http = dash["http"]
+    running = dash["module"].hog.spawn(80, 20.0)  # 80 MiB held, one core busy for 20 s
+    hog_id = dash["fns"]["hog"]["function_id"]
+
+    def busy():
+        for c in http.get("/_nodal/api/containers").json():
+            u = c["usage"]
+            if c["function_id"] == hog_id and u and (u["memory_bytes"] or 0) >= 80 * 1024 * 1024 \
+                    and (u["cpu_seconds"] or 0) >= 1.0:
+                return c
+        return None
+
+    row = wait_until(busy, timeout=90, what="the hog container's usage")
+    u = row["usage"]
+    assert u["source"] == "cgroup" and u["memory_limit_bytes"] == 512 * 1024 * 1024, u
+    assert u["memory_bytes"] < 512 * 1024 * 1024 and u["gpus"] == []
+    # A second reading: the rate since the first one, about one core (the hard cap is 1.0).
+    def rated():
+        now = next((c["usage"] for c in http.get("/_nodal/api/containers").json()
+                    if c["container_id"] == row["container_id"]), None)
+        return now if now and now["cpu_window"] == "now" else None
+
+    again = wait_until(rated, timeout=30, what="a CPU rate")
+    assert 30 <= again["cpu_percent"] <= 130, again
+    assert again["cpu_seconds"] >= u["cpu_seconds"]
+    page = http.get("/_nodal/containers").text
+    assert row["container_id"] in page and "512.0 MiB" in page and "<th>GPU</th>" not in page
+    fn_page = http.get(f"/_nodal/functions/{hog_id}").text
+    assert row["container_id"] in fn_page and "of 512.0 MiB" in fn_page
+    assert running.get(timeout=120) == 80 * 1024 * 1024
+    dash["module"].square.remote(8)  # a container without limits: no cgroup, its processes counted
+    plain = [c for c in http.get("/_nodal/api/containers").json()
+             if c["function_id"] == dash["fns"]["square"]["function_id"] and c["usage"]]
+    assert plain and plain[0]["usage"]["source"] == "processes"
+    assert plain[0]["usage"]["memory_bytes"] > 5 * 1024 * 1024 and plain[0]["usage"]["memory_limit_bytes"] is None
+    assert plain[0]["usage"]["cpu_seconds"] > 0
+
+
+def test_gpu_usage_parsing():
+    from nodal.server.dashboard.resources import parse_gpu_usage
+
+    found = parse_gpu_usage("0, 87, 40321, 81559\n1, [N/A], [N/A], 81559\nbogus line\n")
+    assert found[0] == {"index": 0, "utilization_percent": 87, "memory_used_mb": 40321, "memory_total_mb": 81559}
+    assert found[1]["utilization_percent"] is None and found[1]["memory_total_mb"] == 81559
+    assert set(found) == {0, 1}
+
+
 # ---------- logs ----------
 def test_logs_with_filters(dash, wait_until):
     http = dash["http"]
@@ -270,6 +321,54 @@ def test_log_stream_follows_new_lines(dash):
                 break
     assert any("dashboard-square 77" in e["data"] for e in seen)
     assert all(e["function"] == "square" for e in seen)
+
+
+def _sse_events(resp, deadline: float):
+    """(event, data) pairs of a server-sent event stream, until `deadline` (monotonic)."""
+    event = None
+    for line in resp.iter_lines():
+        if time.monotonic() > deadline:
+            return
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            yield event, json.loads(line[6:])
+            event = None
+
+
+def _succeeded(html: str) -> int:
+    m = re.search(r'<span class="n">(\d+)</span><span>succeeded</span>', html)
+    assert m, html[:500]
+    return int(m.group(1))
+
+
+def test_pages_push_their_live_block_over_sse(dash):
+    """A page asked for as an event stream (what the page's script does) sends its live block,
+    then a fresh one as soon as an input finishes: no polling, no reload."""
+    http = dash["http"]
+    fn = dash["fns"]["square"]["function_id"]
+    sse = {"Accept": "text/event-stream"}
+    with http.stream("GET", f"/_nodal/functions/{fn}", headers=sse, timeout=httpx.Timeout(60)) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        events = _sse_events(resp, time.monotonic() + 60)
+        kind, first = next(events, (None, ""))
+        assert kind == "html" and "<html" not in first and '<svg class="chart"' in first
+        before = _succeeded(first)
+        dash["module"].square.remote(31)
+        newer = next((html for kind, html in events if kind == "html" and _succeeded(html) > before), None)
+        assert newer is not None, "no fresher live block within 60 s"
+        assert _succeeded(newer) == before + 1
+    with http.stream("GET", "/_nodal/containers", headers=sse, timeout=httpx.Timeout(60)) as resp:
+        kind, block = next(_sse_events(resp, time.monotonic() + 60))
+        assert kind == "html" and ("<table" in block or "No containers" in block)
+    assert http.get("/_nodal/functions/fu-0123456789abcdef01234567", headers=sse).status_code == 404
+    assert http.get(f"/_nodal/functions/{fn}?minutes=0", headers=sse).status_code == 400
+    assert http.get("/_nodal/secrets", headers=sse).status_code == 406  # no live block there
+    vol = _object_id(dash, "volumes", dash["vol_name"])
+    assert http.get(f"/_nodal/volumes/{vol}/download?path=top.bin", headers=sse).status_code == 406
+    assert _anon(dash).get(f"/_nodal/functions/{fn}", headers=sse).status_code == 401
+    page = http.get(f"/_nodal/functions/{fn}").text  # the page itself is still the whole page
+    assert page.startswith("<!doctype html>") and 'data-live="1"' in page
 
 
 # ---------- volumes, dicts, queues ----------
@@ -493,6 +592,103 @@ def test_percentiles_buckets_and_schedule_text():
     assert h.find_input("fu-1", "in-2").traceback == "Trace" and h.find_input("fu-1", "in-1").exception == ""
     assert describe_schedule({"type": "cron", "cron_string": "0 9 * * 1", "timezone": "UTC"}) == "cron: 0 9 * * 1"
     assert describe_schedule({"type": "period", "hours": 6, "minutes": 30, "days": 0}) == "every 6h 30min"
+
+
+def test_store_keeps_call_history(metadata_store):
+    """The store half of the call history, on SQLite and PostgreSQL alike: rows, added-up minute
+    counts and totals, lookups by function and by call, and retention."""
+    s = metadata_store
+    row = ("in-1", "fc-1", "fu-1", "ta-1", "success", 100.0, 0.5, "", "")
+    s.history_append([row, ("in-2", "fc-2", "fu-1", "ta-1", "failure", 101.0, 1.5, "ValueError('x')", "Trace")],
+                     [("fu-1", 1, 2, 1, 2.0, 2)], [("fu-1", "success", 1), ("fu-1", "failure", 1)])
+    s.history_append([("in-3", "fc-2", "fu-1", "", "timeout", 102.0, None, "", "")],
+                     [("fu-1", 1, 1, 1, 0.0, 0), ("fu-1", 2, 0, 0, 0.0, 0)], [("fu-1", "timeout", 1), ("fu-1", "failure", 0)])
+    assert [r[0] for r in s.history_recent("fu-1", 10)] == ["in-3", "in-2", "in-1"]
+    assert s.history_recent("fu-1", 10)[2] == row and s.history_recent("fu-1", 1)[0][6] is None
+    assert [r[0] for r in s.history_call("fc-2", 10)] == ["in-2", "in-3"] and s.history_call("fc-9", 10) == []
+    assert [tuple(m) for m in s.history_minutes("fu-1", 0)] == [(1, 3, 2, 2.0, 2), (2, 0, 0, 0.0, 0)]
+    assert [m[0] for m in s.history_minutes("fu-1", 2)] == [2]
+    assert s.history_totals("fu-1") == {"success": 1, "failure": 1, "timeout": 1} and s.history_totals("fu-2") == {}
+    s.history_trim(["fu-1"], 2, before=0.0, minutes_before=2)
+    assert [r[0] for r in s.history_recent("fu-1", 10)] == ["in-3", "in-2"]
+    assert [m[0] for m in s.history_minutes("fu-1", 0)] == [2]
+    s.history_trim([], 10, before=101.5, minutes_before=0)
+    assert [r[0] for r in s.history_recent("fu-1", 10)] == ["in-3"]
+    assert s.history_totals("fu-1")["failure"] == 1  # totals are never trimmed
+
+
+def test_call_history_is_read_back_from_the_store(tmp_path):
+    """What one CallHistory recorded and flushed, a new one (a restarted server) reads back."""
+    from nodal.server.dashboard.history import STORED_PER_FLUSH, CallHistory, per_minute
+    from nodal.store.backends.sqlite import SqliteMetadataStore
+
+    store = SqliteMetadataStore(tmp_path / "nodal.db")
+    now = time.time()
+    first = CallHistory(store)
+    first.record("fu-a", "in-1", "fc-1", "ta-1", api_pb2.RESULT_STATUS_SUCCESS, 0.25, now=now - 60)
+    first.record("fu-a", "in-2", "fc-2", "ta-1", api_pb2.RESULT_STATUS_FAILURE, 0.75, "ValueError('bad')",
+                 "Traceback ... ValueError: bad", now=now)
+    for i in range(STORED_PER_FLUSH + 50):  # a burst: only the newest STORED_PER_FLUSH rows are stored
+        first.record("fu-b", f"in-b{i}", "fc-map", "ta-2", api_pb2.RESULT_STATUS_SUCCESS, 0.001, now=now)
+    assert first.get("fu-a").totals == {"success": 1, "failure": 1}
+    first.flush()
+
+    again = CallHistory(store)
+    h = again.get("fu-a")
+    assert [r.input_id for r in h.recent] == ["in-1", "in-2"] and h.totals == {"success": 1, "failure": 1}
+    assert h.recent[1].traceback == "Traceback ... ValueError: bad" and h.recent[0].duration == 0.25
+    buckets = per_minute(h, 5, now=now)
+    assert sum(b.calls for b in buckets) == 2 and sum(b.failures for b in buckets) == 1
+    b = again.get("fu-b")
+    assert b.totals == {"success": STORED_PER_FLUSH + 50} and len(b.recent) == STORED_PER_FLUSH
+    assert sum(x.calls for x in per_minute(b, 1, now=now)) == STORED_PER_FLUSH + 50  # counts stay exact
+    assert [r.input_id for r in again.find_call("fc-2")] == ["in-2"]
+    assert again.get("fu-missing") is None and again.find_call("fc-missing") == []
+    # Recording after the read-back adds to it (not replaces it).
+    again.record("fu-a", "in-3", "fc-3", "ta-1", api_pb2.RESULT_STATUS_SUCCESS, 0.5, now=now)
+    again.flush()
+    assert CallHistory(store).get("fu-a").totals == {"success": 2, "failure": 1}
+    store.close()
+
+
+def test_call_history_survives_a_restart(require_containers, tmp_path_factory, wait_until):
+    """A real server restarted on the same home (and store) still shows a function's recent
+    calls, counts and a failed call's traceback on its pages."""
+    from apps import dashboard_app
+
+    from nodal.store.factory import open_metadata_store
+
+    server = PrivateServer(tmp_path_factory.mktemp("nodal-dashboard-restart"), env={"NODAL_GATEWAY_PORT": "0"})
+    server.start()
+    try:
+        client = server.client()
+        deploy_app(dashboard_app.app, client=client)
+        assert dashboard_app.square.remote(12) == 144
+        with pytest.raises(ValueError, match="kept-over-restart"):
+            dashboard_app.fail.remote("kept-over-restart")
+        store = open_metadata_store(server.env.get("NODAL_DATABASE_URL"), server.home / "nodal.db")
+        try:
+            app = next(a for a in store.list_apps() if a.name == APP_NAME)
+            fail_id = next(f.function_id for f in store.list_functions(app.app_id) if f.tag == "fail")
+            wait_until(lambda: store.history_totals(fail_id).get("failure") == 1, timeout=30,
+                       what="the finished inputs to be written to the store")
+        finally:
+            store.close()
+        server.restart()
+        base = (server.home / "gateway.url").read_text().strip()
+        secret = (server.home / "dashboard-secret").read_text().strip()
+        with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as http:
+            assert http.get(f"/_nodal/login?token={secret}").status_code == 303
+            fn = http.get(f"/_nodal/api/functions/{fail_id}").json()
+            assert fn["stats"]["failures"] == 1 and sum(m["failures"] for m in fn["minutes"]) == 1
+            failed = fn["recent"][0]
+            assert failed["status"] == "failure" and "kept-over-restart" in failed["exception"]
+            call = http.get(f"/_nodal/api/calls/{failed['call_id']}").json()
+            assert "ValueError: kept-over-restart" in call["inputs"][0]["traceback"]
+            page = http.get(f"/_nodal/functions/{fail_id}").text
+            assert "kept-over-restart" in page and "No inputs finished" not in page
+    finally:
+        server.stop()
 
 
 def test_log_tail_reads_newest_lines_from_the_end(tmp_path):

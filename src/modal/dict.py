@@ -256,6 +256,16 @@ class _DataObject:
         return _Ephemeral(cls, client, environment_name, init, heartbeat_sleep or EPHEMERAL_HEARTBEAT_SLEEP)
 
 
+def _running_app_id() -> str:
+    """The id of the app whose `app.run()` block this process is in, if exactly one is running:
+    an ephemeral object made there is deleted when that app stops (in a container the server
+    knows the app from the container's credential)."""
+    from modal.app import App
+
+    running = {a._app_id for a in App._all_apps if a._running and a._app_id}
+    return running.pop() if len(running) == 1 else ""
+
+
 class _Ephemeral:
     """The context manager `X.ephemeral()` returns: a fresh anonymous object, deleted at exit.
 
@@ -292,7 +302,7 @@ class _Ephemeral:
         client = self._client or await _default_client()
         resp = await client.stub.DataObjectGetOrCreate(
             api_pb2.DataObjectGetOrCreateRequest(
-                kind=self._cls._kind, environment_name=self._env, ephemeral=True
+                kind=self._cls._kind, environment_name=self._env, ephemeral=True, app_id=_running_app_id()
             )
         )
         self._obj = self._cls(environment_name=self._env, object_id=resp.object_id, client=client)
@@ -313,9 +323,12 @@ class _Ephemeral:
         obj = self._obj
         if obj is None or obj._client is None or obj._object_id is None:
             return
-        await obj._client.stub.DataObjectDelete(
-            api_pb2.DataObjectDeleteRequest(kind=self._cls._kind, object_id=obj._object_id)
-        )
+        try:
+            await obj._client.stub.DataObjectDelete(
+                api_pb2.DataObjectDeleteRequest(kind=self._cls._kind, object_id=obj._object_id)
+            )
+        except NotFoundError:
+            pass  # already gone: deleted with the app it was made in
 
     def __enter__(self) -> Any:
         return run_sync(self._create())

@@ -1,7 +1,8 @@
-"""The app the dashboard tests deploy: a plain function, a failing one, a schedule and a web
-endpoint (no test-only imports here)."""
+"""The app the dashboard tests deploy: a plain function, a failing one, a schedule, a web
+endpoint and a busy function with cpu/memory limits (no test-only imports here)."""
 
 import sys
+import time
 
 import modal
 
@@ -18,6 +19,20 @@ def square(x: int) -> int:
 def fail(message: str) -> None:
     print(f"dashboard-fail {message}", file=sys.stderr)
     raise ValueError(message)
+
+
+@app.function(cpu=(0.25, 1.0), memory=(64, 512))
+def hog(megabytes: int, seconds: float) -> int:
+    """Hold `megabytes` of touched memory and keep one core busy for `seconds`."""
+    block = bytearray(megabytes * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    print(f"dashboard-hog holding {megabytes} MiB", flush=True)
+    spins = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        spins += 1
+    return len(block) + spins * 0
 
 
 @app.function(schedule=modal.Period(hours=6))

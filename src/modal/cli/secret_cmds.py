@@ -14,6 +14,7 @@ import click
 
 from modal.cli.app_cmds import _client, _environment, _iso, _print_json, _print_table, _rpc, _when
 from modal.cli.run import _env_option
+from modal.secret import parse_dotenv
 
 
 @click.group(name="secret")
@@ -29,22 +30,6 @@ def _read_source(path: str) -> str:
             return f.read()
     except OSError as exc:
         raise click.UsageError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _parse_dotenv(text: str) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            raise click.UsageError("dotenv input has a line that is not KEY=VALUE")
-        k, _, v = line.removeprefix("export ").partition("=")
-        v = v.strip()
-        if len(v) >= 2 and v[0] == v[-1] and v[0] in "'\"":
-            v = v[1:-1]
-        env[k.strip()] = v
-    return env
 
 
 def _parse_json(text: str) -> dict[str, str]:
@@ -71,7 +56,7 @@ def create(name: str, keyvalues: tuple[str, ...], dotenv: str | None, json_path:
 
     values: dict[str, str] = {}
     if dotenv:
-        values.update(_parse_dotenv(_read_source(dotenv)))
+        values.update(parse_dotenv(_read_source(dotenv)))  # as Secret.from_dotenv reads a .env file
     if json_path:
         values.update(_parse_json(_read_source(json_path)))
     for i, kv in enumerate(keyvalues, 1):

@@ -942,18 +942,20 @@ class WorkerInputs(_message.Message):
     def __init__(self, inputs: _Optional[_Iterable[_Union[WorkerInput, _Mapping]]] = ...) -> None: ...
 
 class DataObjectGetOrCreateRequest(_message.Message):
-    __slots__ = ("kind", "name", "environment_name", "create_if_missing", "ephemeral")
+    __slots__ = ("kind", "name", "environment_name", "create_if_missing", "ephemeral", "app_id")
     KIND_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATE_IF_MISSING_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_FIELD_NUMBER: _ClassVar[int]
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
     kind: DataObjectKind
     name: str
     environment_name: str
     create_if_missing: bool
     ephemeral: bool
-    def __init__(self, kind: _Optional[_Union[DataObjectKind, str]] = ..., name: _Optional[str] = ..., environment_name: _Optional[str] = ..., create_if_missing: _Optional[bool] = ..., ephemeral: _Optional[bool] = ...) -> None: ...
+    app_id: str
+    def __init__(self, kind: _Optional[_Union[DataObjectKind, str]] = ..., name: _Optional[str] = ..., environment_name: _Optional[str] = ..., create_if_missing: _Optional[bool] = ..., ephemeral: _Optional[bool] = ..., app_id: _Optional[str] = ...) -> None: ...
 
 class DataObjectGetOrCreateResponse(_message.Message):
     __slots__ = ("object_id",)

@@ -6,9 +6,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from nodal.proto import api_pb2
+from nodal.server import bucket_mounts
 from nodal.server.errors import ApiError, invalid, not_found
 from nodal.server.ids import is_id, new_id
 from nodal.server.logs import LogHub
@@ -68,6 +70,8 @@ class AppService:
         self.heartbeats: dict[str, float] = {}
         self._reaper: asyncio.Task | None = None
         self.on_apps_changed = lambda: None  # the schedule runner re-plans (set by main)
+        # Called with the id of each app that stops (e.g. to delete its ephemeral Dicts and Queues).
+        self.on_stopped: list[Callable[[str], object]] = []
 
     def start(self) -> None:
         # Ephemeral apps cannot outlive the server that ran them: their clients are gone.
@@ -75,6 +79,7 @@ class AppService:
             if app.state == api_pb2.APP_STATE_EPHEMERAL:
                 app.state, app.stopped_at = api_pb2.APP_STATE_STOPPED, time.time()
                 self.store.put_app(app)
+                self._stopped(app.app_id)
             elif app.state in LIVE_STATES:  # deployed apps' warm containers come back with the server
                 for f in self.store.list_functions(app.app_id):
                     if api_pb2.FunctionDef.FromString(f.definition).min_containers:
@@ -142,6 +147,10 @@ class AppService:
                 nfs_obj = self.store.get_data_object(nm.nfs_id)
                 if nfs_obj is None or nfs_obj.kind != api_pb2.DATA_OBJECT_KIND_NETWORK_FILE_SYSTEM:
                     raise not_found(f"function {d.tag!r} mounts network file system {nm.nfs_id!r} that does not exist")
+            try:  # CloudBucketMounts in volumes=: a raw client could send any spec
+                bucket_mounts.validate_specs(d.bucket_mounts)
+            except ApiError as err:
+                raise ApiError(err.kind, f"function {d.tag!r}: {err.message}") from None
             records.append(FunctionRecord(new_id("function"), app.app_id, d.tag, d.SerializeToString()))
         for d in req.functions:  # else its containers could never start (and the scheduler would retry forever)
             if self.store.get_image(d.image_id) is None:
@@ -247,6 +256,14 @@ class AppService:
         for pool in [p for p in self.scheduler.pools.values() if p.app_id == app.app_id]:
             await self.scheduler.stop_pool(pool, f"{reason} ({app.app_id})")
         self.logs.close_app(app.app_id)
+        self._stopped(app.app_id)
+
+    def _stopped(self, app_id: str) -> None:
+        for hook in self.on_stopped:
+            try:
+                hook(app_id)
+            except Exception:  # noqa: BLE001 - one failing hook must not keep the app from stopping
+                log.exception("on_stopped hook for app %s failed", app_id)
 
     def live_app_by_name(self, name: str, environment: str) -> AppRecord:
         for app in self.store.app_versions(name, environment):

@@ -19,7 +19,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from nodal.proto import api_pb2
+from nodal.server.auth import identity
 from nodal.server.errors import ApiError, invalid, not_found
+from nodal.server.ids import is_id
 from nodal.store.metadata import DataObjectRecord, MetadataStore
 
 log = logging.getLogger("nodal.data")
@@ -40,6 +42,8 @@ MAX_WAIT = 60.0  # the longest single long-poll; clients call again to wait long
 ITERATE_BATCH = 100
 EPHEMERAL_TTL = 300.0  # an ephemeral object unheard-of for this long lost its owner: delete it
 SWEEP_EVERY = 30.0
+
+_APP_LIVE_STATES = (api_pb2.APP_STATE_EPHEMERAL, api_pb2.APP_STATE_DETACHED, api_pb2.APP_STATE_DEPLOYED)
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
 
@@ -91,7 +95,9 @@ class DataService:
         kind_name = self._kind_name(req.kind)
         env = req.environment_name or "main"
         if req.ephemeral:
-            return self._create(req.kind, None, env)
+            return self._create(req.kind, None, env, self._owner_app(req))
+        if req.app_id:
+            raise invalid("app_id is only for ephemeral objects; a named object outlives its app")
         check_name(req.name, kind_name)
         found = self.store.find_data_object(req.kind, req.name, env)
         if found is not None:
@@ -102,10 +108,39 @@ class DataService:
             )
         return self._create(req.kind, req.name, env)
 
-    def _create(self, kind: int, name: str | None, env: str) -> str:
+    def _owner_app(self, req: api_pb2.DataObjectGetOrCreateRequest) -> str:
+        """The running app a new ephemeral Dict or Queue belongs to ("" for none): a container's
+        own app (from its credential, whatever the request says), else the `app_id` the client
+        sent (the app its `app.run()` block runs). An app that already stopped (a retired
+        version still draining) owns nothing: the object lives by its owner's heartbeats."""
+        if req.kind not in (DICT, QUEUE):
+            if req.app_id:
+                raise invalid(f"app_id ties only ephemeral Dicts and Queues to an app, not a {_KIND_NAMES[req.kind]}")
+            return ""
+        who = identity.current()
+        app_id = who.app_id if who.kind == "container" else req.app_id
+        if not app_id:
+            return ""
+        if not is_id(app_id, "app"):
+            raise invalid(f"malformed app id {app_id!r}")
+        app = self.store.get_app(app_id)
+        if app is None:
+            raise not_found(f"app {app_id} not found")
+        return app_id if app.state in _APP_LIVE_STATES else ""
+
+    def delete_app_objects(self, app_id: str) -> list[str]:
+        """Delete the ephemeral objects that belong to app `app_id` (called when it stops)."""
+        doomed = self.store.app_data_objects(app_id) if app_id else []
+        for object_id in doomed:
+            self._delete_object(object_id)
+        if doomed:
+            log.info("deleted %d ephemeral object(s) of stopped app %s", len(doomed), app_id)
+        return doomed
+
+    def _create(self, kind: int, name: str | None, env: str, app_id: str = "") -> str:
         object_id = f"{_ID_PREFIX[kind]}-{secrets.token_hex(12)}"
         try:
-            self.store.put_data_object(DataObjectRecord(object_id, kind, name, env, time.time()))
+            self.store.put_data_object(DataObjectRecord(object_id, kind, name, env, time.time(), app_id))
         except sqlite3.IntegrityError:  # cannot happen on one event loop, but be exact
             raise ApiError("AlreadyExistsError", f"{_KIND_NAMES[kind]} {name!r} already exists") from None
         return object_id

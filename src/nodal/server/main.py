@@ -148,6 +148,7 @@ async def serve(socket_path: Path | None = None) -> None:
     servicer.nfs = nfs
     servicer.buckets = buckets
     data.on_delete.append(nfs.object_deleted)
+    apps.on_stopped.append(data.delete_app_objects)  # ephemeral Dicts/Queues go with their app
     sandboxes = SandboxService(store, runtime, images, apps, logs, secrets=secrets, volumes=volumes)
     servicer.sandboxes = sandboxes  # modal.Sandbox, modal container, modal shell
     sandboxes.scheduler = scheduler  # function containers: modal container list/stop, modal.forward

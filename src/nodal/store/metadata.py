@@ -65,6 +65,7 @@ class DataObjectRecord:
     name: str | None
     environment: str
     created_at: float
+    app_id: str = ""  # ephemeral: the app it belongs to, deleted when that app stops ("" = none)
 
 
 @dataclass
@@ -187,6 +188,10 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def stale_ephemeral(self, before: float) -> list[str]:
         """Ephemeral objects last heard from before `before`."""
+
+    @abc.abstractmethod
+    def app_data_objects(self, app_id: str) -> list[str]:
+        """The ids of the (ephemeral) objects that belong to app `app_id`."""
 
     @abc.abstractmethod
     def find_data_object(self, kind: int, name: str, environment: str) -> DataObjectRecord | None: ...
@@ -368,6 +373,35 @@ class MetadataStore(abc.ABC):
         raise NotImplementedError
 
     def secret_owner(self, secret_id: str) -> str | None:
+        raise NotImplementedError
+
+    # ---- the dashboard's call history (nodal/server/dashboard/history.py) ----
+    # Input rows: (input_id, call_id, function_id, container_id, status, finished_at, duration,
+    # exception, traceback); minute rows: (function_id, minute, calls, failures, latency_sum,
+    # latency_n), added onto what is stored; total rows: (function_id, status, count), added too.
+    def history_append(self, inputs: list[tuple], minutes: list[tuple], totals: list[tuple]) -> None:
+        """Store finished inputs and add per-minute and per-status counts, all in one transaction."""
+        raise NotImplementedError
+
+    def history_recent(self, function_id: str, limit: int) -> list[tuple]:
+        """A function's newest `limit` input rows, newest first."""
+        raise NotImplementedError
+
+    def history_call(self, call_id: str, limit: int) -> list[tuple]:
+        """A call's input rows, oldest first."""
+        raise NotImplementedError
+
+    def history_minutes(self, function_id: str, since_minute: int) -> list[tuple]:
+        """(minute, calls, failures, latency_sum, latency_n) from `since_minute` (unix time // 60) on."""
+        raise NotImplementedError
+
+    def history_totals(self, function_id: str) -> dict[str, int]:
+        """Finished inputs of a function by status name."""
+        raise NotImplementedError
+
+    def history_trim(self, function_ids: list[str], keep: int, before: float, minutes_before: int) -> None:
+        """Keep the newest `keep` rows of each of `function_ids`; drop rows finished before `before`
+        and minute counts older than `minutes_before`."""
         raise NotImplementedError
 
     @abc.abstractmethod

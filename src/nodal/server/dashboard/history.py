@@ -1,21 +1,36 @@
-"""Recent function inputs as the dashboard shows them: outcomes, latencies, per-minute counts.
+"""Finished function inputs as the dashboard shows them: outcomes, latencies, per-minute counts.
 
 The control plane keeps no per-input history for streamed calls (`.remote()`, `.map()`): their
-results go straight to the caller. The dashboard observes every finished input instead, in
-memory, bounded per function (the newest RECENT_PER_FUNCTION inputs and BUCKET_MINUTES
-per-minute buckets), so a server that ran millions of calls still answers a page in
-microseconds. History starts when the server starts; it is a monitor, not an archive.
+results go straight to the caller. The dashboard observes every finished input instead and keeps,
+per function, the newest RECENT_PER_FUNCTION inputs and BUCKET_MINUTES per-minute buckets in
+memory, so a server that ran millions of calls still answers a page in microseconds.
+
+With a metadata store, the history also outlives the server: finished inputs are buffered and
+written in one transaction every FLUSH_SECONDS (at most STORED_PER_FLUSH inputs per function
+per flush, so a function finishing thousands of inputs a second costs a bounded write; minute
+counts and totals stay exact), and a function's history is read back the first time it is
+needed after a start. The store keeps the newest RECENT_PER_FUNCTION inputs of each function
+(none older than KEEP_DAYS) and KEEP_DAYS of minute counts. A crash loses at most the last
+FLUSH_SECONDS.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import logging
 import time
 from dataclasses import dataclass, field
 
 from nodal.proto import api_pb2
 
+log = logging.getLogger("nodal.dashboard")
+
 RECENT_PER_FUNCTION = 1000
+FLUSH_SECONDS = 1.0
+STORED_PER_FLUSH = 250  # input rows per function per flush (the rest are counted, not stored)
+KEEP_DAYS = 30
+TRIM_SECONDS = 60.0
 BUCKET_MINUTES = 60
 MAX_FUNCTIONS = 10_000  # functions tracked at once; the least recently active are forgotten
 MAX_CALLS_INDEXED = 200_000  # call id -> function, for the call page
@@ -64,34 +79,92 @@ class FunctionHistory:
 
 
 class CallHistory:
-    def __init__(self) -> None:
+    def __init__(self, store=None) -> None:
+        """`store`: the metadata store to persist into and read back from (None: memory only)."""
+        self.store = store
         self._functions: collections.OrderedDict[str, FunctionHistory] = collections.OrderedDict()
         self._call_function: collections.OrderedDict[str, str] = collections.OrderedDict()  # call id -> function
+        # Waiting for the next flush: input rows per function, minute and total increments.
+        self._pending_inputs: dict[str, collections.deque] = {}
+        self._pending_minutes: dict[tuple[str, int], list] = {}
+        self._pending_totals: dict[tuple[str, str], int] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._touched: set[str] = set()  # functions written since the last trim
+        self._last_trim = time.monotonic()
 
-    def record(self, function_id: str, input_id: str, call_id: str, container_id: str, status: int,
-               duration: float | None, exception: str = "", traceback: str = "",
-               now: float | None = None) -> None:
-        """Note one finished input of `function_id` (a base function id, never a bound one).
-        On the call path for every input: a few dict and deque operations, nothing more."""
-        now = time.time() if now is None else now
+    # ---------- reading back ----------
+    def _track(self, function_id: str, create: bool) -> FunctionHistory | None:
+        """The in-memory history of a function, read back from the store on first use."""
         h = self._functions.get(function_id)
-        if h is None:
-            h = self._functions[function_id] = FunctionHistory()
-            if len(self._functions) > MAX_FUNCTIONS:  # forget the function tracked longest ago
-                self._functions.popitem(last=False)
+        if h is not None:
+            self._functions.move_to_end(function_id)
+            return h
+        h = self._load(function_id)
+        if h is None and not create:
+            return None
+        h = h or FunctionHistory()
+        self._functions[function_id] = h
+        if len(self._functions) > MAX_FUNCTIONS:  # forget the function used longest ago
+            self._functions.popitem(last=False)
+        return h
+
+    def _load(self, function_id: str) -> FunctionHistory | None:
+        if self.store is None:
+            return None
+        try:
+            if function_id in self._pending_inputs or any(k[0] == function_id for k in self._pending_totals):
+                self.flush()  # so what is read back includes everything recorded so far
+            totals = self.store.history_totals(function_id)
+            if not totals:
+                return None
+            rows = self.store.history_recent(function_id, RECENT_PER_FUNCTION)
+            minutes = self.store.history_minutes(function_id, int(time.time() // 60) - BUCKET_MINUTES + 1)
+        except Exception:  # noqa: BLE001 - a store without history support, or a failing one: memory only
+            self._store_failed("read")
+            return None
+        h = FunctionHistory()
+        h.totals = dict(totals)
+        for r in reversed(rows):
+            h.recent.append(InputRecord(*r))
+            self._index_call(r[1], function_id)
+        for minute, calls, failures, latency_sum, latency_n in minutes:
+            h.buckets.append(Bucket(int(minute), int(calls), int(failures), float(latency_sum), int(latency_n)))
+        return h
+
+    def _store_failed(self, what: str) -> None:
+        log.warning("dashboard call history: could not %s the metadata store; keeping it in memory only",
+                    what, exc_info=True)
+        self.store = None
+        self._pending_inputs.clear()
+        self._pending_minutes.clear()
+        self._pending_totals.clear()
+
+    def _index_call(self, call_id: str, function_id: str) -> None:
         index = self._call_function
         if call_id not in index:
             index[call_id] = function_id
             if len(index) > MAX_CALLS_INDEXED:
                 index.popitem(last=False)
+
+    # ---------- recording ----------
+    def record(self, function_id: str, input_id: str, call_id: str, container_id: str, status: int,
+               duration: float | None, exception: str = "", traceback: str = "",
+               now: float | None = None) -> None:
+        """Note one finished input of `function_id` (a base function id, never a bound one).
+        On the call path for every input: a few dict and deque operations, nothing more (the
+        store is read once per function after a start, and written by a timer)."""
+        now = time.time() if now is None else now
+        h = self._track(function_id, create=True)
+        self._index_call(call_id, function_id)
         name = STATUS_NAMES.get(status, "unknown")
         if status == _SUCCESS:
             failed = 0
-            h.recent.append(InputRecord(input_id, call_id, function_id, container_id, name, now, duration))
+            rec = InputRecord(input_id, call_id, function_id, container_id, name, now, duration)
         else:
             failed = 1
-            h.recent.append(InputRecord(input_id, call_id, function_id, container_id, name, now, duration,
-                                        exception[:MAX_MESSAGE], traceback[:MAX_MESSAGE]))
+            rec = InputRecord(input_id, call_id, function_id, container_id, name, now, duration,
+                              exception[:MAX_MESSAGE], traceback[:MAX_MESSAGE])
+        h.recent.append(rec)
         totals = h.totals
         totals[name] = totals.get(name, 0) + 1
         minute = int(now // 60)
@@ -104,21 +177,92 @@ class CallHistory:
         if duration is not None:
             b.latency_sum += duration
             b.latency_n += 1
+        if self.store is not None:
+            self._pend(rec, minute, failed, duration)
 
+    def _pend(self, rec: InputRecord, minute: int, failed: int, duration: float | None) -> None:
+        fid = rec.function_id
+        rows = self._pending_inputs.get(fid)
+        if rows is None:
+            rows = self._pending_inputs[fid] = collections.deque(maxlen=STORED_PER_FLUSH)
+        rows.append(rec)  # beyond STORED_PER_FLUSH the oldest waiting row gives way
+        m = self._pending_minutes.get((fid, minute))
+        if m is None:
+            m = self._pending_minutes[(fid, minute)] = [0, 0, 0.0, 0]
+        m[0] += 1
+        m[1] += failed
+        if duration is not None:
+            m[2] += duration
+            m[3] += 1
+        key = (fid, rec.status)
+        self._pending_totals[key] = self._pending_totals.get(key, 0) + 1
+        if self._flush_handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no event loop (a script or a unit test): flush() writes
+            self._flush_handle = loop.call_later(FLUSH_SECONDS, self._flush_tick)
+
+    def _flush_tick(self) -> None:
+        self._flush_handle = None
+        self.flush()
+        if self.store is not None and time.monotonic() - self._last_trim >= TRIM_SECONDS:
+            self.trim()
+
+    def flush(self) -> None:
+        """Write what was recorded since the last flush to the store, in one transaction."""
+        if self.store is None or not self._pending_totals:
+            return
+        inputs = [(r.input_id, r.call_id, r.function_id, r.container_id, r.status, r.finished_at, r.duration,
+                   r.exception, r.traceback)
+                  for rows in self._pending_inputs.values() for r in rows]
+        minutes = [(fid, minute, m[0], m[1], m[2], m[3]) for (fid, minute), m in self._pending_minutes.items()]
+        totals = [(fid, status, n) for (fid, status), n in self._pending_totals.items()]
+        self._touched.update(self._pending_inputs)
+        self._pending_inputs = {}
+        self._pending_minutes = {}
+        self._pending_totals = {}
+        try:
+            self.store.history_append(inputs, minutes, totals)
+        except Exception:  # noqa: BLE001 - see _store_failed
+            self._store_failed("write")
+
+    def trim(self) -> None:
+        """Apply the store's retention (newest RECENT_PER_FUNCTION per function, KEEP_DAYS)."""
+        self._last_trim = time.monotonic()
+        if self.store is None:
+            return
+        touched, self._touched = sorted(self._touched), set()
+        now = time.time()
+        try:
+            self.store.history_trim(touched, RECENT_PER_FUNCTION, now - KEEP_DAYS * 86400,
+                                    int(now // 60) - KEEP_DAYS * 1440)
+        except Exception:  # noqa: BLE001 - see _store_failed
+            self._store_failed("trim")
+
+    # ---------- queries ----------
     def get(self, function_id: str) -> FunctionHistory | None:
-        return self._functions.get(function_id)
+        return self._track(function_id, create=False)
 
     def find_input(self, function_id: str, input_id: str) -> InputRecord | None:
-        h = self._functions.get(function_id)
+        h = self.get(function_id)
         if h is None:
             return None
         return next((r for r in reversed(h.recent) if r.input_id == input_id), None)
 
-
     def find_call(self, call_id: str) -> list[InputRecord]:
         """The recent inputs of one call, oldest first."""
-        h = self._functions.get(self._call_function.get(call_id, ""))
-        return [r for r in h.recent if r.call_id == call_id] if h is not None else []
+        function_id = self._call_function.get(call_id)
+        h = self.get(function_id) if function_id else None
+        found = [r for r in h.recent if r.call_id == call_id] if h is not None else []
+        if found or self.store is None:
+            return found
+        try:  # an older call, or one from before a restart
+            self.flush()
+            return [InputRecord(*r) for r in self.store.history_call(call_id, RECENT_PER_FUNCTION)]
+        except Exception:  # noqa: BLE001 - see _store_failed
+            self._store_failed("read")
+            return []
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

@@ -288,7 +288,7 @@ class Queries:
         else:  # a streamed call (.remote/.map): only the dashboard's history saw its inputs
             found = self.s.history.find_call(call_id) if self.s.history is not None else []
             if not found:
-                raise NotFound(f"call {call_id!r} not found (streamed calls are kept only while recent)")
+                raise NotFound(f"call {call_id!r} not found (streamed calls keep their newest 1,000 inputs per function for 30 days)")
             fn, app = self._function(ws, found[0].function_id)
             args, created, state = "", None, "done"
         seen = {r.input_id: r for r in (self.s.history.find_call(call_id) if self.s.history is not None else [])}

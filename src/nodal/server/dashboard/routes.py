@@ -14,6 +14,7 @@ input: unknown ids → 404, malformed parameters → 400, no session → login p
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -30,8 +31,9 @@ from nodal.server.auth.tokens import AuthFailure
 from nodal.server.dashboard.auth import COOKIE, SESSION_TTL, DashboardAuth, Session, ensure_secret
 from nodal.server.dashboard.charts import calls_chart
 from nodal.server.dashboard.history import CallHistory, observe
-from nodal.server.dashboard.live import stream_logs
+from nodal.server.dashboard.live import Changes, stream_logs, stream_page
 from nodal.server.dashboard.queries import LOG_STREAMS, BadInput, NotFound, Queries, Services
+from nodal.server.dashboard.resources import UsageSampler, probes
 
 log = logging.getLogger("nodal.dashboard")
 
@@ -42,7 +44,10 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the login URL carries the secret: never leak it onward
+    # The login URL carries the secret: never send a referrer to another origin. ("no-referrer"
+    # would also make browsers send `Origin: null` on the dashboard's own form posts, which the
+    # same-origin check must refuse.)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
@@ -113,11 +118,14 @@ class Dashboard:
 
     def __init__(self, services: Services, home: Path | None = None) -> None:
         if services.history is None:
-            services.history = CallHistory()
+            services.history = CallHistory(services.store)
             observe(services.scheduler, services.history)
         self.services = services
         self.queries = Queries(services)
         self.auth = DashboardAuth(services.tokens, ensure_secret(home))
+        self.sampler = UsageSampler()
+        self.changes = Changes()  # raised whenever an input finishes: live pages render again
+        services.scheduler.input_observers.append(lambda pool, pin, result: self.changes.notify())
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -228,6 +236,8 @@ class Dashboard:
                                        "missing or wrong anti-CSRF token: reload the page and try again")
             token = identity_ctx.set_current(session.identity)  # audit events name the viewer
             try:
+                if not post and not api and request.headers.get("Accept", "").startswith("text/event-stream"):
+                    return await self._live(request, session, handler)
                 resp = await handler(request, session)
             except NotFound as exc:
                 return self._error(request, session, api, 404, str(exc))
@@ -245,6 +255,27 @@ class Dashboard:
             return resp
 
         return wrapped
+
+    async def _live(self, request: web.Request, session: Session, handler: Handler) -> web.StreamResponse:
+        """The page's live block over SSE (see live.py): the page's own handler, rendering only
+        its `live` block; pages without one answer 406."""
+        request["live_block"] = True
+
+        async def render() -> str | None:
+            try:
+                resp = await handler(request, session)
+            except NotFound:
+                return None
+            return resp.text if _is_block(resp) else None
+
+        def _is_block(resp: web.StreamResponse) -> bool:
+            return isinstance(resp, web.Response) and resp.status == 200 and resp.content_type == "text/html"
+
+        resp = await handler(request, session)  # NotFound, BadInput: the usual 404, 400
+        if not _is_block(resp):
+            return self._json({"error": "this page has no live view"}, 406)
+        return await stream_page(request, resp.text, render, self.changes,
+                                 lambda: self._session(request) is session, SECURITY_HEADERS)
 
     def _page(self, handler: Handler, post: bool = False):
         return self._guard(handler, post, api=False)
@@ -268,7 +299,13 @@ class Dashboard:
               status: int = 200) -> web.Response:
         ctx = {"prefix": PREFIX, "session": session, "csrf": session.csrf if session else "",
                "who": self._who(session), "path": request.path, **context}
-        body = self.templates.get_template(template).render(**ctx)
+        tmpl = self.templates.get_template(template)
+        if request.get("live_block") and status == 200:  # only the live block, for the page's SSE stream
+            if "live" not in tmpl.blocks:
+                return web.Response(status=406, text="", headers=SECURITY_HEADERS)
+            return web.Response(text="".join(tmpl.blocks["live"](tmpl.new_context(ctx))),
+                                content_type="text/html", headers=SECURITY_HEADERS)
+        body = tmpl.render(**ctx)
         return web.Response(status=status, text=body, content_type="text/html", headers=SECURITY_HEADERS)
 
     @staticmethod
@@ -358,6 +395,7 @@ class Dashboard:
     async def function_page(self, request: web.Request, session: Session) -> web.StreamResponse:
         minutes = self._int(request, "minutes", 30, 5, 60)
         fn = self.queries.function(self._ws(session), request.match_info["function_id"], minutes=minutes)
+        await self.with_usage(fn["container_list"])
         return self._html(request, "function.html", {"title": f"Function {fn['tag']}", "fn": fn,
                                                      "chart": calls_chart(fn["minutes"]), "minutes": minutes},
                           session)
@@ -369,9 +407,22 @@ class Dashboard:
     async def api_call(self, request: web.Request, session: Session) -> web.StreamResponse:
         return self._json(self.queries.call(self._ws(session), request.match_info["call_id"]))
 
+    async def with_usage(self, rows: list[dict]) -> list[dict]:
+        """Add each container's CPU, memory and GPU figures (`usage`) to container rows, in place.
+        The kernel's files are read in a worker thread; the runtime's handles on the event loop."""
+        if not rows:
+            return rows
+        now = time.monotonic()
+        found = probes(self.services.scheduler.runtime, [(c["container_id"], now - c["uptime"]) for c in rows])
+        usage = await asyncio.to_thread(self.sampler.snapshot, found)
+        for c in rows:
+            u = usage.get(c["container_id"])
+            c["usage"] = u.as_dict() if u is not None else None
+        return rows
+
     async def containers_page(self, request: web.Request, session: Session) -> web.StreamResponse:
-        return self._html(request, "containers.html",
-                          {"title": "Containers", "containers": self.queries.containers(self._ws(session))}, session)
+        rows = await self.with_usage(self.queries.containers(self._ws(session)))
+        return self._html(request, "containers.html", {"title": "Containers", "containers": rows}, session)
 
     def _log_filters(self, request: web.Request):
         q = request.query
@@ -527,11 +578,12 @@ class Dashboard:
     async def api_function(self, request: web.Request, session: Session) -> web.StreamResponse:
         minutes = self._int(request, "minutes", 30, 5, 60)
         recent = self._int(request, "recent", 50, 1, 1000)
-        return self._json(self.queries.function(self._ws(session), request.match_info["function_id"],
-                                                minutes=minutes, recent=recent))
+        fn = self.queries.function(self._ws(session), request.match_info["function_id"], minutes=minutes, recent=recent)
+        await self.with_usage(fn["container_list"])
+        return self._json(fn)
 
     async def api_containers(self, request: web.Request, session: Session) -> web.StreamResponse:
-        return self._json(self.queries.containers(self._ws(session)))
+        return self._json(await self.with_usage(self.queries.containers(self._ws(session))))
 
     async def api_logs(self, request: web.Request, session: Session) -> web.StreamResponse:
         keep = self._log_filters(request)

@@ -142,6 +142,28 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE secrets ADD COLUMN owner_env TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the dashboard's call history (see the SQLite entry); `seq` orders rows finished together.
+    """
+    CREATE TABLE call_history (
+        input_id TEXT NOT NULL, call_id TEXT NOT NULL, function_id TEXT NOT NULL, container_id TEXT NOT NULL,
+        status TEXT NOT NULL, finished_at DOUBLE PRECISION NOT NULL, duration DOUBLE PRECISION,
+        exception TEXT NOT NULL, traceback TEXT NOT NULL, seq BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX call_history_by_function ON call_history(function_id, finished_at);
+    CREATE INDEX call_history_by_call ON call_history(call_id);
+    CREATE TABLE call_minutes (
+        function_id TEXT NOT NULL, minute BIGINT NOT NULL, calls BIGINT NOT NULL, failures BIGINT NOT NULL,
+        latency_sum DOUBLE PRECISION NOT NULL, latency_n BIGINT NOT NULL, PRIMARY KEY (function_id, minute)
+    );
+    CREATE TABLE call_totals (
+        function_id TEXT NOT NULL, status TEXT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (function_id, status)
+    );
+    """,
+    # 12: the app an ephemeral Dict/Queue belongs to (see the SQLite entry).
+    """
+    ALTER TABLE data_objects ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX data_objects_by_app ON data_objects(app_id) WHERE app_id != '';
+    """,
 ]
 
 # Held while migrating, so servers starting together against one database migrate it once.
@@ -431,12 +453,15 @@ class PostgresMetadataStore(PostgresIdentityTables, MetadataStore):
     # ---- dicts and queues ----
     def put_data_object(self, obj: DataObjectRecord) -> None:
         self._write(
-            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at)"
-            " VALUES (%s,%s,%s,%s,%s,%s)",
+            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at, app_id)"
+            " VALUES (%s,%s,%s,%s,%s,%s,%s)",
             (obj.object_id, obj.kind, obj.name, obj.environment, obj.created_at,
-             obj.created_at if obj.name is None else None),
+             obj.created_at if obj.name is None else None, obj.app_id),
             guard=True,
         )
+
+    def app_data_objects(self, app_id: str) -> list[str]:
+        return [r[0] for r in self._all("SELECT object_id FROM data_objects WHERE app_id = %s", (app_id,))]
 
     def heartbeat_data_object(self, object_id: str, now: float) -> bool:
         return self._write(
@@ -711,3 +736,59 @@ class PostgresMetadataStore(PostgresIdentityTables, MetadataStore):
         if not include_finished:
             sql += " AND finished = 0"
         return [r[0] for r in self._all(sql + " ORDER BY created_at", args)]
+
+    # ---- the dashboard's call history ----
+    _HISTORY_COLUMNS = ("input_id, call_id, function_id, container_id, status, finished_at, duration, exception,"
+                        " traceback")
+
+    def history_append(self, inputs: list[tuple], minutes: list[tuple], totals: list[tuple]) -> None:
+        with self._atomic():
+            self._write_many(f"INSERT INTO call_history ({self._HISTORY_COLUMNS}) VALUES"
+                             " (%s,%s,%s,%s,%s,%s,%s,%s,%s)", inputs)
+            self._write_many(
+                "INSERT INTO call_minutes VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (function_id, minute) DO UPDATE"
+                " SET calls = call_minutes.calls + EXCLUDED.calls,"
+                " failures = call_minutes.failures + EXCLUDED.failures,"
+                " latency_sum = call_minutes.latency_sum + EXCLUDED.latency_sum,"
+                " latency_n = call_minutes.latency_n + EXCLUDED.latency_n",
+                minutes,
+            )
+            self._write_many(
+                "INSERT INTO call_totals VALUES (%s,%s,%s) ON CONFLICT (function_id, status) DO UPDATE SET"
+                " count = call_totals.count + EXCLUDED.count",
+                totals,
+            )
+
+    def history_recent(self, function_id: str, limit: int) -> list[tuple]:
+        return self._all(
+            f"SELECT {self._HISTORY_COLUMNS} FROM call_history WHERE function_id = %s"
+            " ORDER BY finished_at DESC, seq DESC LIMIT %s",
+            (function_id, limit),
+        )
+
+    def history_call(self, call_id: str, limit: int) -> list[tuple]:
+        return self._all(
+            f"SELECT {self._HISTORY_COLUMNS} FROM call_history WHERE call_id = %s ORDER BY finished_at, seq LIMIT %s",
+            (call_id, limit),
+        )
+
+    def history_minutes(self, function_id: str, since_minute: int) -> list[tuple]:
+        return self._all(
+            "SELECT minute, calls, failures, latency_sum, latency_n FROM call_minutes"
+            " WHERE function_id = %s AND minute >= %s ORDER BY minute",
+            (function_id, since_minute),
+        )
+
+    def history_totals(self, function_id: str) -> dict[str, int]:
+        return dict(self._all("SELECT status, count FROM call_totals WHERE function_id = %s", (function_id,)))
+
+    def history_trim(self, function_ids: list[str], keep: int, before: float, minutes_before: int) -> None:
+        with self._atomic():
+            for function_id in function_ids:
+                self._write(
+                    "DELETE FROM call_history WHERE function_id = %s AND finished_at <= (SELECT finished_at FROM"
+                    " call_history WHERE function_id = %s ORDER BY finished_at DESC LIMIT 1 OFFSET %s)",
+                    (function_id, function_id, keep),
+                )
+            self._write("DELETE FROM call_history WHERE finished_at < %s", (before,))
+            self._write("DELETE FROM call_minutes WHERE minute < %s", (minutes_before,))

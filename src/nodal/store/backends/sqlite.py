@@ -125,6 +125,31 @@ MIGRATIONS: list[str] = [
     );
     ALTER TABLE secrets ADD COLUMN owner_env TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the dashboard's call history (finished inputs, per-minute counts, totals per status),
+    # so a function's page still shows its recent calls after a restart. Bounded: see
+    # nodal/server/dashboard/history.py for what is kept.
+    """
+    CREATE TABLE call_history (
+        input_id TEXT NOT NULL, call_id TEXT NOT NULL, function_id TEXT NOT NULL, container_id TEXT NOT NULL,
+        status TEXT NOT NULL, finished_at REAL NOT NULL, duration REAL, exception TEXT NOT NULL,
+        traceback TEXT NOT NULL
+    );
+    CREATE INDEX call_history_by_function ON call_history(function_id, finished_at);
+    CREATE INDEX call_history_by_call ON call_history(call_id);
+    CREATE TABLE call_minutes (
+        function_id TEXT NOT NULL, minute INTEGER NOT NULL, calls INTEGER NOT NULL, failures INTEGER NOT NULL,
+        latency_sum REAL NOT NULL, latency_n INTEGER NOT NULL, PRIMARY KEY (function_id, minute)
+    );
+    CREATE TABLE call_totals (
+        function_id TEXT NOT NULL, status TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (function_id, status)
+    );
+    """,
+    # 12: an ephemeral Dict/Queue made while an app runs belongs to it ('' = to no app) and is
+    # deleted when that app stops.
+    """
+    ALTER TABLE data_objects ADD COLUMN app_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX data_objects_by_app ON data_objects(app_id) WHERE app_id != '';
+    """,
 ]
 
 
@@ -318,11 +343,15 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
 
     def put_data_object(self, obj: DataObjectRecord) -> None:
         self.db.execute(
-            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO data_objects (object_id, kind, name, environment, created_at, heartbeat_at, app_id)"
+            " VALUES (?,?,?,?,?,?,?)",
             (obj.object_id, obj.kind, obj.name, obj.environment, obj.created_at,
-             obj.created_at if obj.name is None else None),
+             obj.created_at if obj.name is None else None, obj.app_id),
         )
+
+    def app_data_objects(self, app_id: str) -> list[str]:
+        rows = self.db.execute("SELECT object_id FROM data_objects WHERE app_id = ?", (app_id,)).fetchall()
+        return [r[0] for r in rows]
 
     def heartbeat_data_object(self, object_id: str, now: float) -> bool:
         cur = self.db.execute(
@@ -618,3 +647,53 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
         if not include_finished:
             sql += " AND finished = 0"
         return [r[0] for r in self.db.execute(sql + " ORDER BY created_at", args).fetchall()]
+
+    # ---- the dashboard's call history ----
+    def history_append(self, inputs: list[tuple], minutes: list[tuple], totals: list[tuple]) -> None:
+        with self._atomic():
+            self.db.executemany("INSERT INTO call_history VALUES (?,?,?,?,?,?,?,?,?)", inputs)
+            self.db.executemany(
+                "INSERT INTO call_minutes VALUES (?,?,?,?,?,?) ON CONFLICT (function_id, minute) DO UPDATE SET"
+                " calls = call_minutes.calls + excluded.calls, failures = call_minutes.failures + excluded.failures,"
+                " latency_sum = call_minutes.latency_sum + excluded.latency_sum,"
+                " latency_n = call_minutes.latency_n + excluded.latency_n",
+                minutes,
+            )
+            self.db.executemany(
+                "INSERT INTO call_totals VALUES (?,?,?) ON CONFLICT (function_id, status) DO UPDATE SET"
+                " count = call_totals.count + excluded.count",
+                totals,
+            )
+
+    def history_recent(self, function_id: str, limit: int) -> list[tuple]:
+        return self.db.execute(
+            "SELECT * FROM call_history WHERE function_id = ? ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+            (function_id, limit),
+        ).fetchall()
+
+    def history_call(self, call_id: str, limit: int) -> list[tuple]:
+        return self.db.execute(
+            "SELECT * FROM call_history WHERE call_id = ? ORDER BY finished_at, rowid LIMIT ?", (call_id, limit)
+        ).fetchall()
+
+    def history_minutes(self, function_id: str, since_minute: int) -> list[tuple]:
+        return self.db.execute(
+            "SELECT minute, calls, failures, latency_sum, latency_n FROM call_minutes"
+            " WHERE function_id = ? AND minute >= ? ORDER BY minute",
+            (function_id, since_minute),
+        ).fetchall()
+
+    def history_totals(self, function_id: str) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, count FROM call_totals WHERE function_id = ?", (function_id,))
+        return dict(rows.fetchall())
+
+    def history_trim(self, function_ids: list[str], keep: int, before: float, minutes_before: int) -> None:
+        with self._atomic():
+            for function_id in function_ids:
+                self.db.execute(
+                    "DELETE FROM call_history WHERE function_id = ? AND finished_at <= (SELECT finished_at FROM"
+                    " call_history WHERE function_id = ? ORDER BY finished_at DESC LIMIT 1 OFFSET ?)",
+                    (function_id, function_id, keep),
+                )
+            self.db.execute("DELETE FROM call_history WHERE finished_at < ?", (before,))
+            self.db.execute("DELETE FROM call_minutes WHERE minute < ?", (minutes_before,))

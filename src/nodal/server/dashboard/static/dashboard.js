@@ -1,4 +1,4 @@
-// Nodal dashboard: keyboard shortcuts, live refresh of #live blocks, following logs over SSE.
+// Nodal dashboard: keyboard shortcuts, live #live blocks and log following over SSE.
 "use strict";
 
 (function () {
@@ -23,14 +23,34 @@
     });
   });
 
-  // ---- live blocks: re-fetch this page and swap in the fresh #live block ----
+  // ---- live blocks: the server pushes this page's fresh #live block over SSE (same URL,
+  // Accept: text/event-stream); without EventSource, re-fetch the page every few seconds ----
   var live = document.getElementById("live");
-  if (live && live.dataset.refresh) {
+  var busy = function () {
+    // Leave the block alone while a <details> in it is open or focus is inside it.
+    return live.querySelector("details[open]") || live.contains(document.activeElement);
+  };
+  if (live && live.dataset.live && window.EventSource) {
+    var waiting = null;
+    var apply = function () {
+      if (waiting === null || busy()) return;
+      var t = document.createElement("template");
+      t.innerHTML = waiting;
+      waiting = null;
+      live.replaceChildren(t.content);
+      live.dispatchEvent(new CustomEvent("nodal:updated", { bubbles: true }));
+    };
+    var feed = new EventSource(window.location.href);
+    feed.addEventListener("html", function (ev) { waiting = JSON.parse(ev.data); apply(); });
+    feed.addEventListener("gone", function () { feed.close(); });
+    feed.addEventListener("end", function () { feed.close(); });
+    live.addEventListener("toggle", apply, true);  // a <details> closed: show what came meanwhile
+    live.addEventListener("focusout", function () { window.setTimeout(apply, 0); });
+    window.addEventListener("pagehide", function () { feed.close(); });
+  } else if (live && live.dataset.refresh) {
     var seconds = Math.max(2, parseInt(live.dataset.refresh, 10) || 5);
     var refresh = function () {
-      if (document.hidden) return;
-      // Leave the block alone while a <details> in it is open or focus is inside it.
-      if (live.querySelector("details[open]") || live.contains(document.activeElement)) return;
+      if (document.hidden || busy()) return;
       fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : null; })
         .then(function (text) {

@@ -53,9 +53,18 @@ async def load_payload(client: Client, payload: api_pb2.Payload) -> bytes:
 
 async def make_input(client: Client, idx: int, args: tuple, kwargs: dict, method_name: str = "") -> api_pb2.Input:
     data = serialize_args(args, kwargs)
-    if len(data) <= INLINE_LIMIT:  # the common case, without a coroutine hop (hot in .map)
+    if len(data) <= INLINE_LIMIT:
         return api_pb2.Input(idx=idx, args=api_pb2.Payload(data=data), method_name=method_name)
     return api_pb2.Input(idx=idx, args=await make_payload(client, data), method_name=method_name)
+
+
+def _inline_input(idx: int, args: tuple, kwargs: dict, method_name: str) -> tuple[api_pb2.Input | None, bytes]:
+    """(the input, when its arguments fit inline: the common case, without a coroutine (hot in
+    .map); else None and the arguments for the blob store)."""
+    data = serialize_args(args, kwargs)
+    if len(data) <= INLINE_LIMIT:
+        return api_pb2.Input(idx=idx, args=api_pb2.Payload(data=data), method_name=method_name), data
+    return None, data
 
 
 def _with_remote_traceback(exc: BaseException, tb: str) -> BaseException:
@@ -235,8 +244,9 @@ async def call_map(
     stream = client.call_stream()
     call_id = new_call_id()
     q = stream.open(call_id)
-    room = asyncio.Semaphore(MAP_MAX_INFLIGHT)
+    room_freed = asyncio.Event()  # set when an output arrives while the feeder waits for room
     sent = 0
+    received = 0
     done_sending = False
     feeder_error: list[BaseException] = []
     parent = current_input_id() or ""
@@ -256,12 +266,17 @@ async def call_map(
 
         try:
             async for args in _arg_tuples(iterators, star):
-                if room.locked() and batch:
-                    await flush()  # never sit on inputs while waiting for outputs
-                await room.acquire()
+                while sent - received >= MAP_MAX_INFLIGHT:
+                    if batch:
+                        await flush()  # never sit on inputs while waiting for outputs
+                    room_freed.clear()
+                    await room_freed.wait()
                 if not batch:
                     batch_started = loop.time()
-                batch.append(await make_input(client, sent, args, kwargs, method_name))
+                inp, data = _inline_input(sent, args, kwargs, method_name)
+                if inp is None:
+                    inp = api_pb2.Input(idx=sent, args=await make_payload(client, data), method_name=method_name)
+                batch.append(inp)
                 sent += 1
                 if len(batch) >= MAP_BATCH or loop.time() - batch_started > 0.005:
                     await flush()
@@ -274,7 +289,6 @@ async def call_map(
             q.put_nowait(_FEEDER_DONE)
 
     feeder = asyncio.get_running_loop().create_task(feed())
-    received = 0
     pending: dict[int, Any] = {}
     next_idx = 0
     ok = False
@@ -290,8 +304,13 @@ async def call_map(
             if isinstance(item, BaseException):
                 raise item
             received += 1
-            room.release()
-            value = await _outcome(client, item.result, return_exceptions)
+            if sent - received < MAP_MAX_INFLIGHT:
+                room_freed.set()
+            result = item.result
+            if result.status == api_pb2.RESULT_STATUS_SUCCESS and not result.data.blob:  # the hot case
+                value = deserialize(result.data.data) if result.data.data else None
+            else:
+                value = await _outcome(client, result, return_exceptions)
             if not order_outputs:
                 yield value
                 continue

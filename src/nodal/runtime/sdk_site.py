@@ -227,5 +227,7 @@ def worker_command(python: str) -> list[str]:
     return [
         python,
         "-c",
-        f"import sys; sys.path.append({SITE_DEST!r}); from nodal.worker.main import main; main()",
+        # The cyclic GC stays off while the worker and the user's module import (the worker turns
+        # it back on before user code runs): start-up allocates much and frees little.
+        f"import gc; gc.disable(); import sys; sys.path.append({SITE_DEST!r}); from nodal.worker.main import main; main()",
     ]

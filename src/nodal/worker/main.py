@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import gc
 import inspect
 import os
 import queue
@@ -342,8 +343,12 @@ class Worker:
         self.slots = asyncio.Semaphore(concurrency)
         self.threads = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="modal-input")
         try:
-            self.service = await asyncio.get_running_loop().run_in_executor(
-                self.threads, load, d, init.serialized_params)
+            try:
+                self.service = await asyncio.get_running_loop().run_in_executor(
+                    self.threads, load, d, init.serialized_params)
+            finally:
+                gc.freeze()  # what start-up made lives as long as the container: never scan it again
+                gc.enable()  # off since the interpreter started (nodal.runtime.sdk_site.worker_command)
             await self._hydrate(dict(init.app_function_ids))
             for hook in self.service.enter_hooks:
                 if inspect.iscoroutinefunction(hook):

@@ -143,7 +143,7 @@ def call_once_blocking(client: Client, function_id: str, args: tuple, kwargs: di
     data = serialize_args(args, kwargs)
     if len(data) > INLINE_LIMIT:
         return NO_FAST_PATH
-    stream = client.blocking_call_stream()
+    stream = client.blocking_stream("CallStream")
     if stream is None:
         return NO_FAST_PATH
     call_id = new_call_id()

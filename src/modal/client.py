@@ -278,7 +278,7 @@ class Client:
         self._closed = False
         self._metadata: tuple[tuple[str, str], ...] = ()
         self._streams_socket = ""  # the server's framed-stream socket, when this client may use it
-        self._thread_streams = threading.local()  # each thread's BlockingStream (blocking_call_stream)
+        self._thread_streams = threading.local()  # each thread's BlockingStreams, by method (blocking_stream)
         self._blocking_streams: list[BlockingStream] = []  # all of them, closed with the client
 
     @property
@@ -330,19 +330,20 @@ class Client:
             path = announced
         return path if path and os.path.exists(path) else ""
 
-    def blocking_call_stream(self) -> BlockingStream | None:
-        """The calling thread's own CallStream on a blocking socket (None where the server offers
-        no framed socket, or it cannot be reached: callers then take the event-loop path)."""
+    def blocking_stream(self, method: str) -> BlockingStream | None:
+        """The calling thread's own `method` stream (CallStream or DataStream) on a blocking socket;
+        None where the server offers no framed socket or it cannot be reached (callers then take
+        the event-loop path)."""
         if not self._streams_socket or self._closed or self._stub is None:
             return None
-        stream = getattr(self._thread_streams, "call", None)
+        stream = getattr(self._thread_streams, method, None)
         if stream is not None and stream.usable():
             return stream
         try:
-            stream = BlockingStream(self._streams_socket, "CallStream", dict(self._metadata))
+            stream = BlockingStream(self._streams_socket, method, dict(self._metadata))
         except (OSError, StreamError):
             return None
-        self._thread_streams.call = stream
+        setattr(self._thread_streams, method, stream)
         self._blocking_streams = [s for s in self._blocking_streams if not s.closed] + [stream]
         return stream
 

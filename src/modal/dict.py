@@ -11,16 +11,25 @@ lazy hydration, ephemeral lifetimes, deletion, and pickling into containers.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import re
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, TypeVar
 
 from modal._serialization import deserialize, serialize
-from modal._utils.async_utils import live_classmethod, live_method, live_method_gen, run_aio, run_sync
+from modal._utils.async_utils import (
+    NO_FAST_PATH,
+    live_classmethod,
+    live_method,
+    live_method_gen,
+    run_aio,
+    run_sync,
+)
 from modal.client import Client, _default_client
 from modal.exception import InvalidError, NotFoundError, deprecation_warning
 from nodal.proto import api_pb2
-from nodal.proto.framing import StreamError
+from nodal.proto.framing import EOF, StreamError
 
 EPHEMERAL_HEARTBEAT_SLEEP = 60.0  # the server deletes an ephemeral object unheard-of for 5 minutes
 _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
@@ -126,6 +135,34 @@ async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
     return await stream.call(**op)
 
 
+_blocking_op_ids = itertools.count(1)
+
+
+def data_call_blocking(client: Client, **op: Any) -> Any:
+    """`data_call` for a blocking caller, on the calling thread's own framed DataStream (no hop
+    to the SDK's event loop); NO_FAST_PATH where the client has no framed socket."""
+    from modal.client import translate_stream_error
+    from modal.exception import ConnectionError, error_from_name
+
+    stream = client.blocking_stream("DataStream")
+    if stream is None:
+        return NO_FAST_PATH
+    op_id = next(_blocking_op_ids)
+    try:
+        stream.write(api_pb2.DataStreamRequest(ops=[api_pb2.DataOp(id=op_id, **op)]))
+        while True:
+            resp = stream.read()
+            if resp is EOF:
+                raise ConnectionError("the Nodal server closed the data stream")
+            for result in resp.results:
+                if result.id == op_id:  # others: ops this thread gave up on (interrupted)
+                    if result.error_kind:
+                        raise error_from_name(result.error_kind, result.error_message)
+                    return result
+    except StreamError as err:
+        raise translate_stream_error(err) from None
+
+
 class _DataObject:
     """A handle to a server-side Dict or Queue: found by name at first use, or ephemeral by id."""
 
@@ -180,6 +217,27 @@ class _DataObject:
             )
             self._object_id = resp.object_id
         return self._client, self._object_id
+
+    def _ids_now(self) -> tuple[Client, str] | None:
+        """The client and id when both are known and connected already (a blocking fast path's
+        condition; else the async method resolves them)."""
+        client = self._client
+        if client is None or client.is_closed or client._stub is None or self._object_id is None:
+            return None
+        return client, self._object_id
+
+    async def _op(self, make: Any, read: Any) -> Any:
+        """One non-blocking op: `make(object_id)` gives the DataOp's fields, `read(result)` the value."""
+        client, object_id = await self._ids()
+        return read(await data_call(client, **make(object_id)))
+
+    def _op_blocking(self, make: Any, read: Any) -> Any:
+        """`_op` on the calling thread (data_call_blocking), or NO_FAST_PATH."""
+        ids = self._ids_now()
+        if ids is None:
+            return NO_FAST_PATH
+        result = data_call_blocking(ids[0], **make(ids[1]))
+        return result if result is NO_FAST_PATH else read(result)
 
     @live_method
     async def hydrate(self: D, client: Client | None = None) -> D:
@@ -394,25 +452,47 @@ class Dict(_DataObject):
         req = api_pb2.DictPutRequest(dict_id=dict_id, entries=entries, skip_if_exists=skip_if_exists)
         return (await data_call(client, dict_put=req)).dict_put.created
 
-    @live_method
+    # Each op below is (fields of its DataOp for an object id, its value from the result), run by
+    # `_op` on the SDK loop or, for a blocking call, by `_op_blocking` on the caller's thread.
+    def _get_op(self, key: Any, default: Any = None) -> tuple[Any, Any]:
+        k = serialize(key)
+        return (lambda oid: {"dict_get": api_pb2.DictGetRequest(dict_id=oid, key=k, want_value=True)},
+                lambda r: deserialize(r.dict_get.value) if r.dict_get.found else default)
+
+    def _contains_op(self, key: Any) -> tuple[Any, Any]:
+        k = serialize(key)
+        return (lambda oid: {"dict_get": api_pb2.DictGetRequest(dict_id=oid, key=k)},
+                lambda r: r.dict_get.found)
+
+    def _put_op(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> tuple[Any, Any]:
+        entries = [api_pb2.DictEntry(key=serialize(key), value=serialize(value))]
+        return (lambda oid: {"dict_put": api_pb2.DictPutRequest(
+                    dict_id=oid, entries=entries, skip_if_exists=skip_if_exists)},
+                lambda r: r.dict_put.created)
+
+    def _get_blocking(self, key: Any, default: Any = None) -> Any:
+        return self._op_blocking(*self._get_op(key, default))
+
+    def _contains_blocking(self, key: Any) -> Any:
+        return self._op_blocking(*self._contains_op(key))
+
+    def _put_blocking(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> Any:
+        return self._op_blocking(*self._put_op(key, value, skip_if_exists=skip_if_exists))
+
+    @functools.partial(live_method, blocking=_get_blocking)
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of `key`, or `default` when it is absent."""
-        client, dict_id = await self._ids()
-        req = api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key), want_value=True)
-        resp = (await data_call(client, dict_get=req)).dict_get
-        return deserialize(resp.value) if resp.found else default
+        return await self._op(*self._get_op(key, default))
 
-    @live_method
+    @functools.partial(live_method, blocking=_contains_blocking)
     async def contains(self, key: Any) -> bool:
         """Whether `key` is present."""
-        client, dict_id = await self._ids()
-        req = api_pb2.DictGetRequest(dict_id=dict_id, key=serialize(key))
-        return (await data_call(client, dict_get=req)).dict_get.found
+        return await self._op(*self._contains_op(key))
 
-    @live_method
+    @functools.partial(live_method, blocking=_put_blocking)
     async def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         """Set `key` to `value`; with `skip_if_exists`, leave an existing key alone. True if written."""
-        return await self._put_entries([(key, value)], skip_if_exists)
+        return await self._op(*self._put_op(key, value, skip_if_exists=skip_if_exists))
 
     @live_method
     async def update(self, other: Any = None, /, **kwargs: Any) -> None:

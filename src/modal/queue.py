@@ -8,13 +8,14 @@ polling from here. Limits, as Modal documents them: 100,000 partitions per queue
 
 from __future__ import annotations
 
+import functools
 import queue as _stdlib_queue
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from modal._serialization import deserialize, serialize
-from modal._utils.async_utils import live_method, live_method_gen
+from modal._utils.async_utils import NO_FAST_PATH, live_method, live_method_gen
 from modal.client import Client
 from modal.dict import EPHEMERAL_HEARTBEAT_SLEEP, _DataObject, _Ephemeral, data_call
 from modal.exception import InvalidError, RequestSizeError
@@ -74,9 +75,10 @@ class Queue(_DataObject):
         return key
 
     # ---------- put ----------
-    async def _put_many(
-        self, vs: list[Any], block: bool, timeout: float | None, partition: str | None, partition_ttl: int
-    ) -> None:
+    def _put_values(
+        self, vs: list[Any], timeout: float | None, partition: str | None, partition_ttl: int
+    ) -> tuple[bytes, list[bytes]]:
+        """The partition key and serialized items of a put, checked against the limits."""
         _check_timeout(timeout)
         key = self.validate_partition_key(partition)
         if isinstance(partition_ttl, bool) or not isinstance(partition_ttl, int) or partition_ttl <= 0:
@@ -91,6 +93,31 @@ class Queue(_DataObject):
                 raise RequestSizeError(
                     f"Queue items are limited to 256 KiB; this one is {len(data)} bytes serialized"
                 )
+        return key, values
+
+    def _put_blocking(
+        self, v: Any, block: bool = True, timeout: float | None = None, *, partition: str | None = None,
+        partition_ttl: int = DEFAULT_PARTITION_TTL,
+    ) -> Any:
+        """`put`'s first, non-waiting try on the caller's thread; a full partition that may be
+        waited on goes to `put` on the loop (whose first try repeats this one: it changed nothing)."""
+        key, values = self._put_values([v], timeout, partition, partition_ttl)
+        full = self._op_blocking(
+            lambda oid: {"queue_put": api_pb2.QueuePutRequest(
+                queue_id=oid, partition=key, values=values, partition_ttl=partition_ttl, timeout=0)},
+            lambda r: r.queue_put.full)
+        if full is NO_FAST_PATH:
+            return NO_FAST_PATH
+        if not full:
+            return None
+        if not block or timeout == 0:
+            raise _stdlib_queue.Full(f"Queue {self._name or self._object_id} partition is full")
+        return NO_FAST_PATH
+
+    async def _put_many(
+        self, vs: list[Any], block: bool, timeout: float | None, partition: str | None, partition_ttl: int
+    ) -> None:
+        key, values = self._put_values(vs, timeout, partition, partition_ttl)
         if not values:
             return
         client, queue_id = await self._ids()
@@ -116,7 +143,7 @@ class Queue(_DataObject):
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 raise _stdlib_queue.Full(f"Queue {self._name or queue_id} partition is full")
 
-    @live_method
+    @functools.partial(live_method, blocking=_put_blocking)
     async def put(
         self,
         v: Any,
@@ -143,13 +170,34 @@ class Queue(_DataObject):
         await self._put_many(list(vs), block, timeout, partition, partition_ttl)
 
     # ---------- get ----------
-    async def _get(
-        self, n_values: int, block: bool, timeout: float | None, partition: str | None
-    ) -> list[Any]:
+    def _get_key(self, n_values: int, timeout: float | None, partition: str | None) -> bytes:
+        """The partition key of a get, its arguments checked."""
         _check_timeout(timeout)
         if isinstance(n_values, bool) or not isinstance(n_values, int) or n_values <= 0:
             raise InvalidError("n_values must be a positive integer")
-        key = self.validate_partition_key(partition)
+        return self.validate_partition_key(partition)
+
+    def _get_blocking(self, block: bool = True, timeout: float | None = None, *, partition: str | None = None) -> Any:
+        """`get`'s first, non-waiting try on the caller's thread; an empty partition that may be
+        waited on goes to `get` on the loop (whose first try repeats this one: it took nothing)."""
+        key = self._get_key(1, timeout, partition)
+        values = self._op_blocking(
+            lambda oid: {"queue_get": api_pb2.QueueGetRequest(queue_id=oid, partition=key, n_values=1, timeout=0)},
+            lambda r: list(r.queue_get.values))
+        if values is NO_FAST_PATH:
+            return NO_FAST_PATH
+        if values:
+            return deserialize(values[0])
+        if not block:
+            return None
+        if timeout == 0:
+            raise _stdlib_queue.Empty()
+        return NO_FAST_PATH
+
+    async def _get(
+        self, n_values: int, block: bool, timeout: float | None, partition: str | None
+    ) -> list[Any]:
+        key = self._get_key(n_values, timeout, partition)
         client, queue_id = await self._ids()
         deadline = None if timeout is None else time.monotonic() + timeout
         # First without waiting, over the client's data stream (the fast path); then, if the
@@ -174,7 +222,7 @@ class Queue(_DataObject):
             if deadline is not None and time.monotonic() >= deadline:
                 raise _stdlib_queue.Empty()
 
-    @live_method
+    @functools.partial(live_method, blocking=_get_blocking)
     async def get(
         self, block: bool = True, timeout: float | None = None, *, partition: str | None = None
     ) -> Any:

@@ -232,3 +232,52 @@ def metadata_store(request, tmp_path):
         yield store
     finally:
         store.close()
+
+
+# ---- reading what a test server stored, on either backend ----
+
+
+def server_database_url(server=None) -> str | None:
+    """The PostgreSQL URL of a test server's metadata store, or None when it keeps SQLite in its
+    home. `server`: a conftest.PrivateServer (its own database), or None for the session's server."""
+    if server is not None:
+        return server.env.get("NODAL_DATABASE_URL")
+    return os.environ.get("NODAL_DATABASE_URL") if _SUITE_SERVER is not None else None
+
+
+def read_rows(home: Path, database_url: str | None, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of a read-only query (`?` placeholders) on a server's metadata store, while it runs or
+    not: SQLite at `home/nodal.db` (opened read-only), or the PostgreSQL database at `database_url`
+    (both stores have the same schema)."""
+    if database_url:
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{home / 'nodal.db'}?mode=ro", uri=True)
+    try:
+        return db.execute(sql, params).fetchall()
+    finally:
+        db.close()
+
+
+def stored_bytes(home: Path, database_url: str | None) -> bytes:
+    """Everything a server's metadata store holds, as bytes: SQLite's files (database and
+    write-ahead log), or every row of every table of the PostgreSQL database as text (bytea
+    columns also raw), for tests that check a value is not stored in the clear."""
+    if not database_url:
+        return b"".join(p.read_bytes() for p in sorted(home.glob("nodal.db*")) if p.is_file())
+    import psycopg
+
+    out = bytearray()
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").fetchall()]
+        for table in tables:
+            for row in conn.execute(f'SELECT * FROM "{table}"').fetchall():
+                for value in row:
+                    out += value if isinstance(value, bytes | bytearray | memoryview) else str(value).encode()
+                    out += b"\0"
+    return bytes(out)

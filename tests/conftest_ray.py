@@ -62,6 +62,7 @@ class RayCluster:
     address: str
     env: dict[str, str]
     nodes: dict[str, RayNode] = field(default_factory=dict)
+    temp_dir: Path | None = None
 
     def stop_node(self, name: str, timeout: float = 5.0) -> None:
         """Kill one node's processes (its raylet, workers and the containers they hold)."""
@@ -136,14 +137,10 @@ def _ray_start(name: str, args: list[str], root: Path, env: dict[str, str]) -> R
     return node
 
 
-@pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory):
-    if importlib.util.find_spec("ray") is None or not _RAY.exists():
-        pytest.skip("ray is not installed in this Python (the `bench` extra)")
-    ip = outward_ip()
-    if ip is None:
-        pytest.skip("needs a non-loopback address (containers reach the server through NAT)")
-    root = Path(tmp_path_factory.mktemp("ray"))
+def start_cluster(root: Path, ip: str, cpus_per_node: int = 2) -> RayCluster:
+    """A head node (`node_a` resource) and a second node joining it (`node_b`), with token
+    authentication on a private token and logs under `root`; stop it with `stop_cluster`.
+    (Also used by bench/scaleout.py.)"""
     temp_dir = Path(f"/tmp/nodal-ray-{secrets.token_hex(4)}")  # Ray's socket paths must stay short
     token = root / "auth_token"
     token.write_text(secrets.token_hex(32))
@@ -152,9 +149,10 @@ def ray_cluster(tmp_path_factory):
     full_env = {**os.environ, **env, "RAY_USAGE_STATS_ENABLED": "0"}
     full_env.pop("RAY_ADDRESS", None)
     port = free_port(ip)
-    common = ["--num-cpus", "2", "--disable-usage-stats", "--object-store-memory", str(100 * 1024 * 1024),
-              "--temp-dir", str(temp_dir)]
+    common = ["--num-cpus", str(cpus_per_node), "--disable-usage-stats", "--object-store-memory",
+              str(100 * 1024 * 1024), "--temp-dir", str(temp_dir)]
     cluster = RayCluster(root, f"{ip}:{port}", env)
+    cluster.temp_dir = temp_dir
     try:
         cluster.nodes["node_a"] = _ray_start(
             "node_a", ["--head", "--port", str(port), "--node-ip-address", ip, "--include-dashboard", "false",
@@ -162,11 +160,32 @@ def ray_cluster(tmp_path_factory):
         cluster.nodes["node_b"] = _ray_start(
             "node_b", ["--address", cluster.address, "--node-ip-address", ip, "--resources", '{"node_b": 1}',
                        *common], root, full_env)
+    except BaseException:
+        stop_cluster(cluster)
+        raise
+    return cluster
+
+
+def stop_cluster(cluster: RayCluster) -> None:
+    """Stop every node of the cluster (its process groups: nothing of it outlives this)."""
+    for name in list(cluster.nodes)[::-1]:
+        cluster.stop_node(name)
+    if cluster.temp_dir is not None:
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    if importlib.util.find_spec("ray") is None or not _RAY.exists():
+        pytest.skip("ray is not installed in this Python (the `bench` extra)")
+    ip = outward_ip()
+    if ip is None:
+        pytest.skip("needs a non-loopback address (containers reach the server through NAT)")
+    cluster = start_cluster(Path(tmp_path_factory.mktemp("ray")), ip)
+    try:
         yield cluster
     finally:
-        for name in list(cluster.nodes)[::-1]:
-            cluster.stop_node(name)
-        shutil.rmtree(temp_dir, ignore_errors=True)
+        stop_cluster(cluster)
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +199,7 @@ def ray_server(require_containers, ray_cluster, tmp_path_factory):
         "NODAL_RAY_ADDRESS": ray_cluster.address,
         "NODAL_LISTEN": f"{ip}:{free_port(ip)}",
         "NODAL_RAY_SCRATCH": str(ray_cluster.root / "containers"),
+        "NODAL_RAY_LAYER_CACHE": str(ray_cluster.root / "layers"),  # one directory per node under it
         **ray_cluster.env,
     })
     server.start()

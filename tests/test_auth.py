@@ -138,8 +138,11 @@ def test_a_revoked_token_is_refused_at_once(tls_server):
     admin.TokenRevoke(api_pb2.TokenRevokeRequest(token_id=token[0]))
     details = _refused(lambda: conn.WhoAmI(api_pb2.Empty()), grpc.StatusCode.UNAUTHENTICATED)
     assert "revoked" in details
-    # the table holds only a hash of the secret
-    db = (tls_server.home / "nodal.db").read_bytes()
+    # the table holds only a hash of the secret (SQLite's files, or PostgreSQL's rows)
+    from conftest_postgres import server_database_url, stored_bytes
+
+    db = stored_bytes(tls_server.home, server_database_url(tls_server))
+    assert db
     assert token[1].encode() not in db
     events = [(e.action, e.target) for e in admin.AuditList(api_pb2.AuditListRequest()).events]
     assert ("token.create", token[0]) in events and ("token.revoke", token[0]) in events

@@ -102,11 +102,11 @@ def test_unreachable_ray_address_fails_at_server_start(tmp_path):
 class _Map:
     """`gated.map(range(n))` in a client process of its own; the test steers its inputs."""
 
-    def __init__(self, server: PrivateServer, n: int) -> None:
+    def __init__(self, server: PrivateServer, n: int, function: str = "gated") -> None:
         code = (
             "import json, sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_app as r\n"
             "with r.app.run():\n"
-            f"    print('RESULT', json.dumps(list(r.gated.map(range({n})))))\n"
+            f"    print('RESULT', json.dumps(list(r.{function}.map(range({n})))))\n"
         )
         env = {**os.environ, "NODAL_HOME": str(server.home)}
         env.pop("MODAL_SERVER_URL", None)
@@ -224,6 +224,318 @@ def test_sandboxes_of_a_ray_server_run_on_its_host(ray_server):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "OUT from-sandbox 0" in proc.stdout and "EXEC exec-ok" in proc.stdout, proc.stdout
+
+
+# ---------- exec into a container on a node, and block_network ----------
+
+MODAL_CLI = [sys.executable, "-m", "modal.cli.entry"]
+
+
+def _cli(server: PrivateServer, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NODAL_HOME": str(server.home)}
+    env.pop("MODAL_SERVER_URL", None)
+    return subprocess.run([*MODAL_CLI, *args], cwd=TESTS_DIR.parent, env=env, capture_output=True, text=True,
+                          timeout=timeout, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                          check=False)
+
+
+class _Held:
+    """`held.remote()` in a client process of its own: a container that waits for /tmp/go."""
+
+    def __init__(self, server: PrivateServer) -> None:
+        code = (
+            "import sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_app as r\n"
+            "with r.app.run():\n"
+            "    print('RESULT', r.held.remote(), flush=True)\n"
+        )
+        env = {**os.environ, "NODAL_HOME": str(server.home)}
+        env.pop("MODAL_SERVER_URL", None)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=TESTS_DIR.parent,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def result(self, timeout: float = 120) -> str:
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+            raise AssertionError(f"held() did not finish in {timeout}s:\n{out[-2000:]}\n{err[-4000:]}") from None
+        assert self.proc.returncode == 0, out[-2000:] + err[-4000:]
+        return out.split("RESULT ", 1)[1].splitlines()[0].strip()
+
+
+def test_exec_into_a_container_on_a_ray_node(ray_cluster, ray_server, host_containers, monkeypatch):
+    """`modal container exec` (pipes, stdin, exit code) and `modal shell <container>` (a terminal
+    of the requested size) run in a function container placed on a Ray node, through its actor."""
+    from test_sandbox_shell import MODAL, PtySession
+
+    names = ray_cluster.node_ids()
+    run = _Held(ray_server)
+    task = host_containers.find_file("/tmp/held-started", timeout=180)
+    node = _containers_of(host_containers)[task][1]
+    assert node in names
+    try:
+        out = _cli(ray_server, "container", "exec", task, "sh", "-c",
+                   "echo exec-on-$NODAL_NODE_ID; echo to-stderr >&2; ls /tmp")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"exec-on-{node}" in out.stdout and "held-started" in out.stdout
+        assert "to-stderr" in out.stdout + out.stderr
+        piped = _cli(ray_server, "container", "exec", "--no-pty", task, "sh", "-c",
+                     "read first; echo got-$first; cat; exit 7", stdin="hello\nrest-of-input\n")
+        assert piped.returncode == 7, piped.stdout + piped.stderr
+        assert "got-hello" in piped.stdout and "rest-of-input" in piped.stdout
+        missing = _cli(ray_server, "container", "exec", task, "no-such-command-here")
+        assert missing.returncode == 127, missing.stdout + missing.stderr
+
+        monkeypatch.setenv("NODAL_HOME", str(ray_server.home))
+        monkeypatch.delenv("MODAL_SERVER_URL", raising=False)
+        shell = PtySession([*MODAL, "shell", task, "--cmd", "tty; stty size; echo shell-on-$NODAL_NODE_ID; exit 3"],
+                           rows=33, cols=91)
+        try:
+            shell.expect(f"shell-on-{node}")
+            assert shell.wait() == 3
+            text = shell.output.decode(errors="replace")
+            assert "/dev/pts/" in text and "33 91" in text, text
+        finally:
+            shell.close()
+    finally:
+        host_containers.write_file(task, "/tmp/go")
+    assert run.result() == node
+
+
+def test_block_network_on_a_ray_node_leaves_only_the_server(ray_server):
+    """A blocked container on a node reaches the server (its input arrives, its result and a call
+    to another function go back) but nothing else: not even another port of the server's own
+    address, which a container with a network reaches."""
+    import socket
+
+    ip = ray_server.env["NODAL_LISTEN"].rsplit(":", 1)[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind((ip, 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        proc = ray_server.python(
+            "import json, sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_app as r\n"
+            "with r.app.run():\n"
+            f"    print('OPEN', json.dumps(r.open_probe.remote({ip!r}, {port})), flush=True)\n"
+            f"    print('BLOCKED', json.dumps(r.blocked_probe.remote({ip!r}, {port})), flush=True)\n",
+            timeout=240,
+        )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    opened, _node = json.loads(proc.stdout.split("OPEN ", 1)[1].splitlines()[0])
+    assert opened == "connected"
+    blocked, node, squared = json.loads(proc.stdout.split("BLOCKED ", 1)[1].splitlines()[0])
+    assert blocked.startswith("refused:") and node and squared == 16, blocked
+
+
+# ---------- image layers shipped to the nodes by content identity ----------
+
+
+def test_image_layers_reach_each_node_through_the_blob_store(ray_cluster, ray_server, host_containers):
+    """Each node keeps its own layer cache (their directories differ): a container on either
+    node stacks its image's layers from that node's cache, fetched from the blob store by the
+    layers' content identity (whiteouts kept), not from the server's image directory."""
+    from nodal.runtime.ray_layers import node_layer_cache_root
+
+    names = ray_cluster.node_ids()
+    before = set(_containers_of(host_containers))
+    run = _Map(ray_server, 2, function="layered")
+    busy = _two_busy_containers(host_containers, exclude=before)
+    assert {names[node] for node in busy.values()} == {"node_a", "node_b"}
+    caches = {node: node_layer_cache_root(ray_server.env["NODAL_RAY_LAYER_CACHE"], node) for node in busy.values()}
+    assert len(set(caches.values())) == 2  # two nodes, two layer directories
+    blob_dir = ray_server.home / "blobs"
+    shipped: dict[str, set[str]] = {}
+    for task, node in busy.items():
+        layers = {p.name for p in caches[node].iterdir() if not p.name.startswith(".")}
+        assert len(layers) == 2, layers  # the image's two layers (the host root is each node's own)
+        for sha in layers:
+            assert (blob_dir / sha[:2] / sha).is_file()  # the identity names a blob in the store
+        shipped[node] = layers
+        pid = _containers_of(host_containers)[task][0]
+        mounts = Path(f"/proc/{pid}/mountinfo").read_text()
+        assert all(sha in mounts for sha in layers)  # its overlay stacks the node's copies
+        assert "images/layers" not in mounts  # not the server's own layer directories
+    assert len({frozenset(v) for v in shipped.values()}) == 1  # the same layers, by identity, on both
+    for task in busy:
+        host_containers.write_file(task, "/tmp/go")
+    results = run.result()
+    assert sorted(r[0] for r in results) == [0, 1]
+    assert all(marker == "layer-42" and not gone for _i, marker, gone, _node in results), results
+
+
+def test_layer_packed_once_and_fetched_once_per_node_cache(tmp_path):
+    """Pure shipping logic (no cluster): a layer directory is packed into the blob store once,
+    and concurrent starts on one node fetch it once, with owners, modes and a whiteout kept."""
+    import asyncio
+    import stat
+    import threading
+
+    from nodal.runtime.ray_layers import BlobSource, LayerPacker, NodeLayerCache
+    from nodal.store.blobs.local_dir import LocalDirBlobStore
+
+    layer = tmp_path / "layer"
+    (layer / "etc").mkdir(parents=True)
+    (layer / "etc" / "conf").write_text("shipped")
+    os.chmod(layer / "etc" / "conf", 0o640)
+    if os.geteuid() == 0:
+        os.mknod(layer / "etc" / "deleted", stat.S_IFCHR | 0o000, os.makedev(0, 0))  # an overlay whiteout
+        os.setxattr(layer / "etc", "trusted.overlay.opaque", b"y")  # an opaque directory
+    blobs = LocalDirBlobStore(tmp_path / "blobs")
+    packer = LayerPacker(blobs, tmp_path / "state")
+    first = asyncio.run(packer.refs([Path("/"), layer]))
+    again = asyncio.run(LayerPacker(blobs, tmp_path / "state").refs([layer]))
+    assert [r.index for r in first] == [1] and first[0].sha256 == again[0].sha256  # "/" is not shipped
+    assert len(list((tmp_path / "blobs").glob("??/*"))) == 1  # packed once
+
+    caches = [NodeLayerCache(tmp_path / "node", BlobSource.of_server(blobs)) for _ in range(4)]
+    threads = [threading.Thread(target=c.ensure, args=(first[0],)) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(len(c.fetched) for c in caches) == 1  # one fetch; the others found it
+    got = caches[0].path(first[0].sha256)
+    assert (got / "etc" / "conf").read_text() == "shipped"
+    assert stat.S_IMODE((got / "etc" / "conf").stat().st_mode) == 0o640
+    if os.geteuid() == 0:
+        assert stat.S_ISCHR((got / "etc" / "deleted").lstat().st_mode)
+        assert os.getxattr(got / "etc", "trusted.overlay.opaque") == b"y"
+
+
+# ---------- a volume across nodes ----------
+
+
+def test_volume_committed_on_one_node_is_read_on_the_other(ray_cluster, ray_server, host_containers):
+    """A container on node A writes and commits a volume file; a container on node B, already
+    running with the volume mounted, sees it after reload()."""
+    import secrets
+
+    names = ray_cluster.node_ids()
+    before = set(_containers_of(host_containers))
+    run = _Map(ray_server, 2, function="volume_step")
+    busy = _two_busy_containers(host_containers, exclude=before)
+    by_name = {names[node]: task for task, node in busy.items()}
+    assert set(by_name) == {"node_a", "node_b"}
+    text = f"from-node-a-{secrets.token_hex(4)}"
+    host_containers.write_file(by_name["node_a"], "/tmp/go", f"write:{text}")
+    writer = by_name["node_a"]
+    _wait_until(lambda: any(host_containers.path(pid, "/tmp/committed").exists()
+                            for pid in host_containers.pids(writer)), 120, "the volume commit on node_a")
+    host_containers.write_file(by_name["node_b"], "/tmp/go", "read")
+    results = {r[1]: r for r in run.result()}
+    assert results["wrote"][2] == text and names[results["wrote"][3]] == "node_a"
+    assert results["read"][2] == text and names[results["read"][3]] == "node_b"
+
+
+# ---------- warm actors ----------
+
+
+def _actor_processes() -> set[int]:
+    """Pids of the Ray worker processes holding a container actor (idle warm ones included)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"ContainerActor" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _ancestors(pid: int) -> list[int]:
+    out = []
+    while pid > 1:
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            break
+        out.append(pid)
+    return out
+
+
+def test_a_default_container_starts_in_an_actor_started_before_it(ray_server, host_containers):
+    """A container that asks for no cpu, memory or GPU takes one of the actors the server keeps
+    started (Ray's ~1 s worker start is not on its path), and the pool is refilled."""
+    warm = _wait_until(lambda: _actor_processes() or None, 60, "the server's warm actors")
+    code = (
+        "import sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_app as r\n"
+        "with r.app.run():\n"
+        "    print('RESULT', r.parked.remote(), flush=True)\n"
+    )
+    env = {**os.environ, "NODAL_HOME": str(ray_server.home)}
+    env.pop("MODAL_SERVER_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=TESTS_DIR.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    task = None
+    try:
+        task = host_containers.find_file("/tmp/parked-started", timeout=120)
+        pid = host_containers.pids(task)[0]
+        holder = [p for p in _ancestors(pid) if p in _actor_processes()]
+        assert holder and holder[0] in warm, (holder, warm)  # an actor that was up before the call
+        # the pool is refilled: as many idle actors as before, besides the one now holding it
+        _wait_until(lambda: len(_actor_processes() - {holder[0]}) >= len(warm), 60, "the pool to refill")
+    finally:
+        if task is not None:
+            host_containers.write_file(task, "/tmp/go")
+        else:
+            proc.kill()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+
+
+# ---------- an s3:// blob store: the nodes fetch code blobs from the bucket ----------
+
+
+@pytest.fixture(scope="module")
+def ray_s3_server(require_containers, ray_cluster, tmp_path_factory):
+    """A second Ray server on the same cluster, its blob store a bucket on a local S3 server."""
+    from conftest_s3 import MotoS3
+
+    s3 = MotoS3.start(tmp_path_factory.mktemp("moto"))
+    try:
+        s3.client().create_bucket(Bucket="nodal-ray-blobs")
+        ip = ray_cluster.address.rsplit(":", 1)[0]
+        server = PrivateServer(tmp_path_factory.mktemp("nodal-ray-s3-home"), env={
+            "NODAL_RUNTIME": "ray", "NODAL_RAY_ADDRESS": ray_cluster.address,
+            "NODAL_LISTEN": f"{ip}:{free_port(ip)}",
+            "NODAL_RAY_SCRATCH": str(ray_cluster.root / "containers-s3"),
+            "NODAL_RAY_LAYER_CACHE": str(ray_cluster.root / "layers-s3"),
+            **ray_cluster.env, **s3.env("s3://nodal-ray-blobs/cluster"),
+        })
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        s3.stop()
+
+
+def test_with_a_bucket_nodes_fetch_the_app_code_by_its_sha256(ray_s3_server):
+    """The app's code is bound into a container on a node from that node's blob cache, fetched
+    from the bucket by sha256, not from the server's own cache of the bucket."""
+    import hashlib
+
+    proc = ray_s3_server.python(
+        "import json, sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_app as r\n"
+        "with r.app.run():\n"
+        "    print('RESULT', json.dumps(r.square_via_another.remote(5)), flush=True)\n",
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    value, node = json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    assert value == 25
+    from nodal.runtime.ray_layers import node_layer_cache_root
+
+    code_sha = hashlib.sha256((TESTS_DIR / "apps" / "ray_app.py").read_bytes()).hexdigest()
+    node_cache = node_layer_cache_root(ray_s3_server.env["NODAL_RAY_LAYER_CACHE"], node) / ".blobs"
+    assert (node_cache / code_sha[:2] / code_sha).is_file()  # fetched on the node that ran it
+    assert (node_cache / code_sha[:2] / code_sha).read_bytes() == (TESTS_DIR / "apps" / "ray_app.py").read_bytes()
+
+
+# ---------- last: it stops node_b for good (the module's cluster has one node after it) ----------
 
 
 def test_node_stopped_mid_map_answers_every_input_once(ray_cluster, ray_server, host_containers):

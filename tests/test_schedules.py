@@ -6,7 +6,6 @@ tests deploy (or `app.run()`) tests/apps/schedule_app.py and watch real runs.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 
@@ -130,15 +129,13 @@ def test_stopped_app_does_not_fire(tmp_path):
 # ---------- end to end: real server, real containers ----------
 
 
-def _calls(home, function_id: str) -> list[float]:
-    """When each call of `function_id` was accepted (the call history in the server's store)."""
-    db = sqlite3.connect(f"file:{home / 'nodal.db'}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT created_at FROM calls WHERE function_id = ? ORDER BY created_at", (function_id,)
-        ).fetchall()
-    finally:
-        db.close()
+def _calls(server, function_id: str) -> list[float]:
+    """When each call of `function_id` was accepted (the call history in the server's store:
+    SQLite or, under NODAL_TEST_STORE=postgres, PostgreSQL)."""
+    from conftest_postgres import read_rows, server_database_url
+
+    rows = read_rows(server.home, server_database_url(server),
+                     "SELECT created_at FROM calls WHERE function_id = ? ORDER BY created_at", (function_id,))
     return [r[0] for r in rows]
 
 
@@ -153,13 +150,12 @@ def test_period_fires_under_app_run(nodal_server, wait_until):
 def test_deployed_schedule_fires_without_client_survives_restart(private_server, wait_until):
     from apps.schedule_app import app, tick
 
-    home = private_server.home
     client = private_server.client()
     deploy_app(app, client=client)
     v1 = tick.object_id
     fires = modal.Dict.from_name("nodal-test-schedule-fires", create_if_missing=True, client=client)
     wait_until(
-        lambda: len(_calls(home, v1)) >= 3 and fires.len() >= 2,
+        lambda: len(_calls(private_server, v1)) >= 3 and fires.len() >= 2,
         timeout=30,
         what="scheduled runs of the deployed app",
     )
@@ -168,12 +164,12 @@ def test_deployed_schedule_fires_without_client_survives_restart(private_server,
     private_server.stop()
     stopped_at = time.time()
     time.sleep(3.5)  # ok: the scenario itself: ~3 ticks pass while no server runs
-    before = len(_calls(home, v1))
+    before = len(_calls(private_server, v1))
     private_server.start()
-    wait_until(lambda: len(_calls(home, v1)) >= before + 3, timeout=30, what="runs after the restart")
-    after = [t for t in _calls(home, v1) if t > stopped_at]
+    wait_until(lambda: len(_calls(private_server, v1)) >= before + 3, timeout=30, what="runs after the restart")
+    after = [t for t in _calls(private_server, v1) if t > stopped_at]
     assert len([t for t in after if t < after[0] + 0.9]) <= 2, after  # not one per missed tick
-    everything = _calls(home, v1)
+    everything = _calls(private_server, v1)
     assert len(everything) <= (everything[-1] - everything[0]) + 3, everything  # no double firing
 
     # A new version replaces the old one's schedule.
@@ -182,11 +178,11 @@ def test_deployed_schedule_fires_without_client_survives_restart(private_server,
     v2 = tick.object_id
     assert v2 != v1
     deployed_at = time.time()
-    wait_until(lambda: len(_calls(home, v2)) >= 2, timeout=30, what="runs of the new version")
-    assert [t for t in _calls(home, v1) if t > deployed_at] == []
+    wait_until(lambda: len(_calls(private_server, v2)) >= 2, timeout=30, what="runs of the new version")
+    assert [t for t in _calls(private_server, v1) if t > deployed_at] == []
 
     # Stopping the app stops its schedule.
     run_sync(client.stub.AppStop(api_pb2.AppStopRequest(app_id=app.app_id)))
     stopped = time.time()
     time.sleep(1.5)  # ok: the observation window: a live Period(seconds=1) would fire in it
-    assert [t for t in _calls(home, v2) if t > stopped] == []
+    assert [t for t in _calls(private_server, v2) if t > stopped] == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PrivateServer
+from conftest_postgres import read_rows, server_database_url, stored_bytes
 from cryptography.fernet import Fernet, InvalidToken
 
 ROOT = Path(__file__).parent.parent
@@ -29,17 +29,14 @@ def _cli(home: Path, *args: str, env: dict | None = None) -> subprocess.Complete
                           stdin=subprocess.DEVNULL, check=False)
 
 
-def _rows(home: Path) -> dict[str, str]:
-    """The secrets table as stored (ciphertext), read through SQLite while the server runs."""
-    db = sqlite3.connect(f"file:{home / 'nodal.db'}?mode=ro", uri=True)
-    try:
-        return dict(db.execute("SELECT secret_id, env_json FROM secrets").fetchall())
-    finally:
-        db.close()
+def _rows(home: Path, database_url: str | None = None) -> dict[str, str]:
+    """The secrets table as stored (ciphertext), read while the server runs: through SQLite in
+    `home`, or the server's PostgreSQL database (`database_url`, NODAL_TEST_STORE=postgres)."""
+    return dict(read_rows(home, database_url, "SELECT secret_id, env_json FROM secrets"))
 
 
-def _db_bytes(home: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in sorted(home.glob("nodal.db*")) if p.is_file())
+def _db_bytes(home: Path, database_url: str | None = None) -> bytes:
+    return stored_bytes(home, database_url)
 
 
 def _mode(path: Path) -> int:
@@ -76,7 +73,8 @@ def test_rotation_over_rpc_keeps_secrets_working(private_server, wait_until):
     for args in ((name, f"LEAK_CANARY={canary}", f"SECOND={second}"), (other, f"THIRD={third}")):
         created = _cli(home, "secret", "create", *args)
         assert created.returncode == 0, created.stderr
-    before = _rows(home)
+    db_url = server_database_url(private_server)
+    before = _rows(home, db_url)
     assert len(before) >= 2
 
     resp = _rotate(private_server.client())  # over the owner's unix socket: a server admin
@@ -90,14 +88,14 @@ def test_rotation_over_rpc_keeps_secrets_working(private_server, wait_until):
     assert not (home / "secret.key.next").exists()
     assert not list(home.glob("secret.key*.tmp-*"))
 
-    after = _rows(home)
+    after = _rows(home, db_url)
     assert after.keys() == before.keys()
     for secret_id, sealed in after.items():
         assert sealed != before[secret_id]
         json.loads(Fernet(new_key).decrypt(sealed.encode()))  # every row is under the new key
         with pytest.raises(InvalidToken):
             Fernet(old_key).decrypt(sealed.encode())
-    data = _db_bytes(home)
+    data = _db_bytes(home, db_url)
     for value in (canary, second, third):
         assert value.encode() not in data
 
@@ -260,14 +258,14 @@ def test_env_key_is_rotated_by_restarting_with_the_previous_one(tmp_path, env_ke
             _rotate(server.client())
         assert "restart" in str(info.value)
         assert not (home / "secret.key").exists()
-        (secret_id, sealed), = _rows(home).items()
+        (secret_id, sealed), = _rows(home, server_database_url(server)).items()
         Fernet(k1.encode()).decrypt(sealed.encode())
 
         # the documented procedure: restart with the new key and the old one as previous
         server.stop()
         env_key(k2, previous=k1)
         server.start()
-        sealed = _rows(home)[secret_id]
+        sealed = _rows(home, server_database_url(server))[secret_id]
         assert json.loads(Fernet(k2.encode()).decrypt(sealed.encode())) == {"V": value}
         with pytest.raises(InvalidToken):
             Fernet(k1.encode()).decrypt(sealed.encode())

@@ -30,9 +30,11 @@ def _name(prefix: str) -> str:
 
 
 def _db_bytes() -> bytes:
-    """The metadata store's bytes on disk: the database and its write-ahead log."""
-    home = Path(os.environ["NODAL_HOME"])
-    return b"".join(p.read_bytes() for p in sorted(home.glob("nodal.db*")) if p.is_file())
+    """What the session server's metadata store holds: SQLite's database and write-ahead log,
+    or (NODAL_TEST_STORE=postgres) every row of its PostgreSQL database."""
+    from conftest_postgres import server_database_url, stored_bytes
+
+    return stored_bytes(Path(os.environ["NODAL_HOME"]), server_database_url())
 
 
 def _env_app(secrets: list[modal.Secret], app_name: str):

@@ -4,7 +4,9 @@ NODAL_RUNTIME: `local` (the default: containers on this host) or `ray` (containe
 on the Ray cluster at NODAL_RAY_ADDRESS, HOST:PORT of its head). The Ray backend needs the
 server's TLS listener (NODAL_LISTEN), since containers on other nodes reach the server over
 TCP: at the address NODAL_SERVER_ADVERTISE (https://HOST:PORT) when set, else the
-NODAL_LISTEN address. Every misconfiguration is a SystemExit whose message says what to set.
+NODAL_LISTEN address. Image layers reach the nodes through the server's blob store
+(NODAL_BLOB_URL) into each node's layer cache under NODAL_RAY_LAYER_CACHE (default
+/var/tmp/nodal-ray-layers). Every misconfiguration is a SystemExit whose message says what to set.
 """
 
 from __future__ import annotations
@@ -80,10 +82,23 @@ def open_runtime() -> RuntimeBackend:
         raise SystemExit(
             "NODAL_RUNTIME=ray needs Ray installed in the server's Python (`pip install 'nodal[bench]'`)"
         ) from None
-    from nodal.runtime.ray_backend import RayConfigError, RayRuntime, RemoteServer, node_local_scratch
+    from nodal.runtime.ray_backend import (
+        DEFAULT_WARM_ACTORS,
+        RayConfigError,
+        RayRuntime,
+        RemoteServer,
+        node_local_scratch,
+    )
+    from nodal.store.blobs.factory import open_blob_store
 
     remote = RemoteServer(advertised_server_url(), server_ca_file())
+    blobs = open_blob_store()  # image layers reach the nodes through it (SystemExit when unusable)
+    layer_cache = os.environ.get("NODAL_RAY_LAYER_CACHE", "").strip()
+    warm = os.environ.get("NODAL_RAY_WARM_ACTORS", "").strip()
+    if warm and not warm.isdigit():
+        raise SystemExit(f"NODAL_RAY_WARM_ACTORS must be a whole number (0 turns the pool off), not {warm!r}")
     try:
-        return RayRuntime(address, remote, node_local_scratch(), paths.containers_dir())
+        return RayRuntime(address, remote, node_local_scratch(), paths.containers_dir(), blobs=blobs,
+                          layer_cache=layer_cache, warm_actors=int(warm) if warm else DEFAULT_WARM_ACTORS)
     except RayConfigError as exc:
         raise SystemExit(str(exc)) from None

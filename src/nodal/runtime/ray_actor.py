@@ -14,6 +14,16 @@ follows it with two kinds of calls:
 `grace`). The server kills the actor once the container has ended; if the actor's node dies,
 bubblewrap's `--die-with-parent` takes the container's processes with it.
 
+Exec (`modal container exec`, `modal shell <container>`) runs through the actor too: the
+local runtime on the node enters the container (`exec_start`), and the server moves the
+process's bytes with `exec_read` (a long poll of output chunks, then the exit code),
+`exec_write`/`exec_close_stdin`, `exec_signal` and `exec_resize` (see `ray_exec.py`).
+
+`block_network=True`: the container's network namespace keeps only its loopback, plus one
+listener the actor opens inside it at the server's own address (`ray_confine.py`), relayed to
+the server. The container reaches the Nodal server (TLS end to end, the same URL as any
+container on a Ray node) and nothing else.
+
 This module imports Ray lazily, so the server and the pure-logic tests need not load it.
 """
 
@@ -26,6 +36,7 @@ from collections import deque
 from pathlib import Path
 
 from nodal.runtime.backend import ContainerSpec
+from nodal.runtime.ray_exec import ActorExecs
 
 MAX_BUFFERED_LINES = 10_000  # log lines kept between two polls; older ones are dropped
 POLL_SECONDS = 5.0  # a poll with nothing to report returns after this long
@@ -34,10 +45,14 @@ POLL_SECONDS = 5.0  # a poll with nothing to report returns after this long
 class ContainerActor:
     """One container on the node this actor was placed on."""
 
-    def __init__(self, scratch_root: str) -> None:
+    def __init__(self, scratch_root: str, layer_cache: str = "", blob_source=None) -> None:
+        """`layer_cache`: where this node keeps image layers (`ray_layers.NodeLayerCache`, one
+        directory per node under it); `blob_source`: how it reads the server's blob store."""
         from nodal.runtime.local import LocalRuntime
 
         self.scratch_root = Path(scratch_root)
+        self.layer_cache = layer_cache
+        self.blob_source = blob_source
         self.runtime: LocalRuntime | None = None
         self._make_runtime = lambda gpus: LocalRuntime(self.scratch_root, gpus=gpus)
         self.lines: deque[tuple[str, str]] = deque()
@@ -45,6 +60,8 @@ class ContainerActor:
         self.exit_code: int | None = None
         self.changed: asyncio.Event | None = None
         self.container_id = ""
+        self.execs: ActorExecs | None = None
+        self.confinement = None  # ray_confine.Confinement of a block_network container
 
     def _gpus(self, spec: ContainerSpec):
         """The GPUs Ray assigned to this actor (only those: other actors own the rest)."""
@@ -57,16 +74,44 @@ class ContainerActor:
         assigned = {str(i) for i in ray.get_gpu_ids()}
         return [d for d in discover_gpus() if str(d.index) in assigned or d.uuid in assigned]
 
-    async def start(self, spec: ContainerSpec) -> str:
-        """Launch the container; returns the id of the Ray node it runs on."""
+    async def start(self, spec: ContainerSpec, layer_refs: list | tuple = (), blob_refs: list | tuple = ()) -> str:
+        """Launch the container; returns the id of the Ray node it runs on. `layer_refs`: the
+        spec's layers to take from this node's layer cache, fetched from the blob store by
+        their content identity first when the node lacks them; `blob_refs`: (index, sha256) of
+        binds to take from the node's blob cache the same way (`ray_layers.py`)."""
         import ray
 
         node_id = ray.get_runtime_context().get_node_id()
+        if layer_refs or blob_refs:
+            from nodal.runtime.backend import Bind
+            from nodal.runtime.ray_layers import NodeLayerCache, node_layer_cache_root
+
+            cache = NodeLayerCache(node_layer_cache_root(self.layer_cache, node_id), self.blob_source)
+            layers, binds = list(spec.layers), list(spec.binds)
+            for ref in layer_refs:
+                layers[ref.index] = await asyncio.to_thread(cache.ensure, ref)
+            for index, sha in blob_refs:
+                path = await asyncio.to_thread(cache.blob, sha)
+                binds[index] = Bind(path, binds[index].dest, read_only=True)
+            spec = dataclasses.replace(spec, layers=layers, binds=binds)
         self.changed = asyncio.Event()
         self.container_id = spec.container_id
         self.runtime = self._make_runtime(self._gpus(spec))
+        self.execs = ActorExecs(self.runtime, spec.container_id)
         spec = dataclasses.replace(spec, env={**spec.env, "NODAL_NODE_ID": node_id})
-        await self.runtime.start(spec, self._on_log, self._on_exit)
+        if spec.block_network:
+            from nodal.runtime.network import slirp4netns_path
+            from nodal.runtime.ray_confine import Confinement, ConfinementError
+
+            if slirp4netns_path() is None:  # without it the launcher would fall back to the host's network
+                raise ConfinementError("block_network on a Ray node needs slirp4netns installed on the node")
+            # The launcher's own block_network would cut the container off from the server too:
+            # it starts with a NAT namespace that `confine` takes down before its command runs.
+            self.confinement = Confinement.for_spec(spec, lambda: self.runtime.upper_dir(spec.container_id))
+            await self.runtime.start(dataclasses.replace(spec, block_network=False), self._on_log,
+                                     self._on_exit, on_network=self.confinement.confine)
+        else:
+            await self.runtime.start(spec, self._on_log, self._on_exit)
         return node_id
 
     def _on_log(self, _cid: str, stream: str, line: str) -> None:
@@ -78,6 +123,8 @@ class ContainerActor:
         self.changed.set()
 
     def _on_exit(self, _cid: str, code: int) -> None:
+        if self.confinement is not None:
+            self.confinement.close()
         self.exit_code = code
         assert self.changed is not None
         self.changed.set()
@@ -102,6 +149,36 @@ class ContainerActor:
         """SIGTERM the container, SIGKILL it after `grace_seconds`; returns once it is cleaned up."""
         if self.runtime is not None:
             await self.runtime.stop(self.container_id, grace_seconds)
+
+    # ---------- exec into the container (see ray_exec.py) ----------
+    async def exec_start(self, exec_id: int, command: list[str], env: dict[str, str] | None, workdir: str | None,
+                         pty: bool, stdout: int, stderr: int) -> int:
+        """Start `command` in the container; its pid on this node."""
+        if self.execs is None:
+            raise ValueError(f"container {self.container_id!r} is not running")
+        return await self.execs.start(exec_id, command, env=env, workdir=workdir, pty=pty, stdout=stdout,
+                                      stderr=stderr)
+
+    async def exec_read(self, exec_id: int) -> tuple[list[tuple[int, bytes]], int | None]:
+        """(output chunks as (fd, bytes) since the last call, the exit code once all is sent)."""
+        assert self.execs is not None
+        return await self.execs.read(exec_id)
+
+    async def exec_write(self, exec_id: int, data: bytes) -> None:
+        assert self.execs is not None
+        await self.execs.write(exec_id, data)
+
+    async def exec_close_stdin(self, exec_id: int) -> None:
+        assert self.execs is not None
+        self.execs.close_stdin(exec_id)
+
+    async def exec_signal(self, exec_id: int, sig: int) -> None:
+        assert self.execs is not None
+        self.execs.signal(exec_id, sig)
+
+    async def exec_resize(self, exec_id: int, rows: int, cols: int) -> None:
+        assert self.execs is not None
+        self.execs.resize(exec_id, rows, cols)
 
     def pid(self) -> int:
         """The actor's process id (tests use it to check nothing outlives a node)."""

@@ -10,13 +10,17 @@ its container with a non-zero exit code, so the scheduler retries the inputs per
 
 Containers on Ray nodes reach the server over TCP+TLS (`server_url`, `server_ca`): the
 container launcher asks the runtime for `remote_server` and gives the container
-NODAL_SERVER_URL and the CA file instead of the unix socket. Image layers, code blobs and
-volume views are host paths: valid on every node only while the nodes share the filesystem
-(true for a cluster on one machine; fetching layers by content identity is not done yet).
+NODAL_SERVER_URL and the CA file instead of the unix socket. Image layers travel through the
+blob store by content identity (`ray_layers.py`: packed once on the server, fetched once per
+node into the node's layer cache before the container starts); with an s3:// blob store, so
+do the code and file blobs a container binds. Volume views (and the code blobs of a directory
+blob store) are host paths: valid on every node only while the nodes share the filesystem
+(true for a cluster on one machine, or a shared mount).
 
-Sandboxes (which need stdin pipes, raw output and exec into the container) run on the
-server's own host through an embedded `LocalRuntime`; `exec` into a Ray-placed container is
-not supported yet.
+Sandboxes (which need stdin pipes and raw output) run on the server's own host through an
+embedded `LocalRuntime`. `exec` into a Ray-placed container (`modal container exec`, `modal
+shell <container>`) runs through the container's actor on its node (`ray_exec.py`), and
+`block_network=True` leaves a container on a node only the server to talk to (`ray_confine.py`).
 """
 
 from __future__ import annotations
@@ -51,7 +55,14 @@ DEFAULT_CPU = 0.125  # what a container without a cpu request asks Ray for (the 
 CONNECT_TIMEOUT_SECONDS = 20.0  # ray.init against the cluster
 _RESOURCES_TTL = 1.0  # seconds a snapshot of the cluster's resources is reused
 LOST_EXIT_CODE = 137  # a container whose actor (or node) died: as if SIGKILLed
+DEFAULT_LAYER_CACHE = "/var/tmp/nodal-ray-layers"  # on each node (NODAL_RAY_LAYER_CACHE on the server)
+# Actors of the default shape (no cpu/memory/GPU request) kept started ahead of need: Ray takes
+# ~1 s to start an actor's worker process, which a container taking a warm one does not wait for.
+DEFAULT_WARM_ACTORS = 2
 _ACTOR_NAMESPACE = "nodal"
+# Calls one container's actor runs at once: its output poll, and per exec'd process a poll and
+# its input (async methods: waiting costs nothing).
+_ACTOR_CONCURRENCY = 256
 # Nodal's canonical GPU types → Ray's accelerator type names, where they differ.
 _RAY_ACCELERATORS = {"A100-80GB": "A100-80G", "A100-40GB": "A100-40G"}
 
@@ -156,16 +167,21 @@ class _RayContainer:
     stopping: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
+    pooled: bool = False  # its actor came from the warm pool (started before this container)
 
 
 class RayRuntime(RuntimeBackend):
     """Runs each container in its own Ray actor, on the node Ray places it."""
 
     def __init__(self, address: str, remote_server: RemoteServer, node_scratch: Path,
-                 local_scratch: Path) -> None:
+                 local_scratch: Path, blobs: Any = None, layer_cache: str = "",
+                 warm_actors: int = DEFAULT_WARM_ACTORS) -> None:
         """Connects to the cluster at `address` (RayConfigError when it cannot). Containers use
         `node_scratch` on their node for their writable layers; sandboxes, which run on this
-        host, use `local_scratch`."""
+        host, use `local_scratch`. With `blobs` (the server's blob store) image layers are
+        shipped to nodes through it into `layer_cache` on each node; without, layers are used
+        at their host paths (nodes sharing this machine's disk). `warm_actors` actors of the
+        default shape are kept started for containers that ask for no cpu, memory or GPU."""
         connect(address)
         import ray
 
@@ -176,6 +192,15 @@ class RayRuntime(RuntimeBackend):
         self.node_scratch = node_scratch
         self.local_scratch = local_scratch
         self._actor_class = ray.remote(ContainerActor)
+        self.packer = None
+        self.blob_source = None
+        self.layer_cache = layer_cache or DEFAULT_LAYER_CACHE
+        if blobs is not None:
+            from nodal import paths
+            from nodal.runtime.ray_layers import BlobSource, LayerPacker
+
+            self.packer = LayerPacker(blobs, paths.nodal_home() / "ray-layers")
+            self.blob_source = BlobSource.of_server(blobs)
         self._containers: dict[str, _RayContainer] = {}
         self._finished: dict[str, ContainerStatus] = {}
         self._lost: set[str] = set()  # ended because their actor or node died, not by a stop
@@ -183,6 +208,9 @@ class RayRuntime(RuntimeBackend):
         self._local: Any = None  # LocalRuntime for sandboxes, made on first use
         # The image builder runs on this host: it sees this host's GPUs (Image steps' gpu=).
         self.gpus = GpuAllocator(discover_gpus())
+        self.warm_actors = max(0, warm_actors)
+        self._pool: list[Any] = []  # started actors of the default shape, oldest first
+        self._fill_pool()
         total = ray.cluster_resources()
         log.info("containers run on the Ray cluster at %s (%d nodes, %g CPUs) and reach this server at %s",
                  address, sum(1 for n in ray.nodes() if n.get("Alive")), total.get("CPU", 0.0), remote_server.url)
@@ -203,6 +231,7 @@ class RayRuntime(RuntimeBackend):
         still waiting for placement count as asked for: Ray's own figures lag behind)."""
         total, _available = self._resources()
         asked_cpu = sum(actor_options(c.spec)["num_cpus"] for c in self._containers.values())
+        asked_cpu += DEFAULT_CPU * len(self._pool)
         asked_mb = sum(c.spec.memory_mb for c in self._containers.values())
         return Resources(cpu=total.get("CPU", 0.0) - asked_cpu,
                          memory_mb=int(total.get("memory", 0.0) / (1024 * 1024)) - asked_mb)
@@ -232,16 +261,39 @@ class RayRuntime(RuntimeBackend):
         cid = spec.container_id
         if cid in self._containers or cid in self._finished:
             raise ValueError(f"container id {cid!r} is already in use")
-        actor = self._actor_class.options(
-            name=f"nodal-{cid}", max_restarts=0, max_concurrency=8, **actor_options(spec)
-        ).remote(str(self.node_scratch))
-        record = _RayContainer(spec=spec, actor=actor)
+        actor = self._take_warm(spec)
+        pooled = actor is not None
+        if actor is None:
+            actor = self._new_actor(actor_options(spec), name=f"nodal-{cid}")
+        record = _RayContainer(spec=spec, actor=actor, pooled=pooled)
         self._containers[cid] = record
         record.task = asyncio.create_task(self._follow(record, on_log, on_exit), name=f"ray-container-{cid}")
+
+    def _new_actor(self, options: dict[str, Any], name: str | None = None) -> Any:
+        """Create a container actor (Ray places and starts it in the background)."""
+        extra = {"name": name} if name else {}
+        return self._actor_class.options(
+            max_restarts=0, max_concurrency=_ACTOR_CONCURRENCY, **extra, **options
+        ).remote(str(self.node_scratch), self.layer_cache, self.blob_source)
+
+    def _fill_pool(self) -> None:
+        while len(self._pool) < self.warm_actors:
+            self._pool.append(self._new_actor({"num_cpus": DEFAULT_CPU}))
+
+    def _take_warm(self, spec: ContainerSpec) -> Any | None:
+        """A started actor of the default shape for `spec` (None if it asks for more, or the
+        pool is empty); the pool is refilled behind it."""
+        if not self._pool or actor_options(spec) != {"num_cpus": DEFAULT_CPU}:
+            return None
+        actor = self._pool.pop(0)
+        self._fill_pool()
+        return actor
 
     async def _follow(self, record: _RayContainer, on_log: LogSink, on_exit: ExitCallback) -> None:
         """Start the container in its actor, relay its output, and report its end exactly once."""
         from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        from nodal.runtime.ray_layers import blob_binds
 
         cid = record.spec.container_id
 
@@ -253,7 +305,22 @@ class RayRuntime(RuntimeBackend):
 
         code = LOST_EXIT_CODE
         try:
-            record.node_id = await record.actor.start.remote(record.spec)
+            try:
+                refs = await self.packer.refs(record.spec.layers) if self.packer is not None else []
+                blob_refs = blob_binds(record.spec.binds, self.packer.blobs) if self.packer is not None else []
+            except Exception as exc:  # noqa: BLE001 - reported as the container's failure to start
+                emit("stderr", f"[nodal] the image's layers could not be shipped to Ray nodes: {exc}")
+                code = 1
+                raise _StartFailed from None
+            try:
+                record.node_id = await record.actor.start.remote(record.spec, refs, blob_refs)
+            except RayActorError:
+                if not record.pooled or record.stopping:
+                    raise
+                # The warm actor died while it waited (its node went away): a fresh one instead.
+                self._kill(record)
+                record.actor, record.pooled = self._new_actor(actor_options(record.spec), name=f"nodal-{cid}"), False
+                record.node_id = await record.actor.start.remote(record.spec, refs, blob_refs)
             if record.state is ContainerState.STARTING:
                 record.state = ContainerState.RUNNING
             while True:
@@ -263,6 +330,8 @@ class RayRuntime(RuntimeBackend):
                 if exit_code is not None:
                     code = exit_code
                     break
+        except _StartFailed:
+            pass
         except RayTaskError as exc:  # the launch itself failed on the node
             emit("stderr", f"[nodal] the container could not start on its Ray node: {exc.cause!r}")
             code = 1
@@ -340,15 +409,55 @@ class RayRuntime(RuntimeBackend):
         record = self._containers.get(container_id)
         return record.node_id if record is not None else ""
 
-    async def exec(self, container_id: str, command: list[str], **kwargs: Any) -> ExecProcess:
+    async def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        workdir: str | None = None,
+        pty: bool = False,
+        stdout: int = asyncio.subprocess.PIPE,
+        stderr: int = asyncio.subprocess.PIPE,
+    ) -> ExecProcess:
+        """Start `command` in a running container: on this host for a sandbox, else through the
+        container's actor on its node (the process's bytes relayed by `ray_exec.RayExecProcess`).
+        ValueError when the container is not running; RuntimeError when its node cannot start it."""
         if self._local is not None and self._local.status(container_id) is not None:
-            return await self._local.exec(container_id, command, **kwargs)
-        raise NotImplementedError(
-            "exec into a container placed by the Ray backend is not supported yet "
-            "(sandboxes run on the server's host and support it)"
-        )
+            return await self._local.exec(container_id, command, env=env, workdir=workdir, pty=pty,
+                                          stdout=stdout, stderr=stderr)
+        from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        from nodal.runtime.ray_exec import RayExecProcess, next_exec_id
+
+        record = self._containers.get(container_id)
+        if record is None or record.state is not ContainerState.RUNNING or record.stopping:
+            raise ValueError(f"container {container_id!r} is not running")
+        exec_id = next_exec_id()
+        try:
+            pid = await record.actor.exec_start.remote(exec_id, list(command), env, workdir, pty, stdout, stderr)
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, ValueError):
+                raise ValueError(str(cause)) from None
+            raise RuntimeError(f"{type(cause).__name__}: {cause}") from None
+        except RayActorError:
+            raise ValueError(f"container {container_id!r} is not running (its Ray node is gone)") from None
+        except RayError as exc:
+            raise RuntimeError(f"Ray failed to start the process: {_first_line(exc)}") from None
+        return RayExecProcess(record.actor, exec_id, pid, stdout=stdout == asyncio.subprocess.PIPE,
+                              stderr=stderr == asyncio.subprocess.PIPE, pty=pty)
 
     async def shutdown(self, grace_seconds: float = 5.0) -> None:
+        import ray
+
+        self.warm_actors = 0
+        for actor in self._pool:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self._pool.clear()
         await asyncio.gather(*(self.stop(cid, grace_seconds) for cid in list(self._containers)))
         if self._local is not None:
             await self._local.shutdown(grace_seconds)
@@ -367,6 +476,10 @@ class RayRuntime(RuntimeBackend):
         if name in ("stdin_of", "init_pid", "upper_dir", "_running"):
             return getattr(self._local_runtime(), name)
         raise AttributeError(name)
+
+
+class _StartFailed(Exception):
+    """The container could not be started (already reported in its log)."""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -181,7 +181,7 @@ async def _exec(service: SandboxService, req: api_pb2.ProcessExec, requests) -> 
 
         loop.add_reader(master, on_readable)
         if req.rows > 0 and req.cols > 0:
-            _resize(master, req.rows, req.cols)
+            _resize(master, req.rows, req.cols, proc)
 
         async def write(data: bytes) -> None:
             view = memoryview(data)
@@ -200,7 +200,7 @@ async def _exec(service: SandboxService, req: api_pb2.ProcessExec, requests) -> 
 
         pumps.append(loop.create_task(pty_done.wait()))
         feeder = loop.create_task(
-            _feed_stdin(requests, write, close, lambda r, c: _resize(master, r, c), proc.signal)
+            _feed_stdin(requests, write, close, lambda r, c: _resize(master, r, c, proc), proc.signal)
         )
     else:
         for stream, fd in ((proc.stdout, 1), (proc.stderr, 2)):
@@ -262,6 +262,10 @@ async def _exec(service: SandboxService, req: api_pb2.ProcessExec, requests) -> 
                 await asyncio.wait_for(proc.wait(), 2.0)
 
 
-def _resize(master: int, rows: int, cols: int) -> None:
+def _resize(master: int, rows: int, cols: int, proc=None) -> None:
+    remote_resize = getattr(proc, "resize", None)  # a process on another node (ray_exec.RayExecProcess)
+    if remote_resize is not None:
+        remote_resize(rows, cols)
+        return
     with contextlib.suppress(OSError):
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))

@@ -222,7 +222,25 @@ def test_containers_page_lists_the_apps_containers(dash):
     mine = [c for c in rows if c["app_id"] == dash["app_id"]]
     assert mine and {"square"} <= {c["function"] for c in mine}
     assert all(c["container_id"].startswith("ta-") and c["state"] in ("starting", "ready", "draining") for c in mine)
-    assert mine[0]["container_id"] in http.get("/_nodal/containers").text
+    page = http.get("/_nodal/containers").text
+    assert mine[0]["container_id"] in page
+    square = next(c for c in mine if c["function"] == "square")
+    assert square["start_reason"].startswith("scale-up: ")  # started because calls were waiting
+    assert square["start_reason"] in page
+
+
+def test_start_reasons_name_the_backlog_or_the_setting():
+    from nodal.proto import api_pb2
+    from nodal.server.pool import Pool
+
+    pool = Pool("k", "fu-1", "ap-1", api_pb2.FunctionDef(min_containers=2, buffer_containers=1))
+    assert pool.start_reason(0) == "min_containers=2"
+    pool.pending.extend([object()] * 3)  # three inputs waiting, none running
+    assert pool.start_reason(2) == "scale-up: 3 input(s) waiting"
+    assert pool.start_reason(3) == "buffer_containers=1"
+    pool.pending.clear()
+    pool.web_waiting = 1
+    assert pool.start_reason(0) == "scale-up: 1 web request(s) waiting"
 
 
 def test_containers_show_cpu_and_memory_read_from_the_kernel(dash, wait_until):

@@ -34,6 +34,7 @@ class ContainerSlot:
     last_output_at: float = 0.0
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     web_active: int = 0  # web requests running in this container (nodal.server.gateway)
+    start_reason: str = ""  # why the autoscaler started it (Pool.start_reason), shown by the dashboard
 
 
 class Pool:
@@ -108,6 +109,21 @@ class Pool:
         began = max(started_at, slot.last_output_at)
         slot.last_output_at = now
         self.avg_runtime += 0.05 * (max(now - began, 0.0) / self.capacity - self.avg_runtime)
+
+    def start_reason(self, live: int) -> str:
+        """Why one more container starts when `live` are up or starting: the backlog (inputs or web
+        requests), `min_containers`, or `buffer_containers`."""
+        running = sum(len(c.inflight) + c.web_active for c in self.containers.values())
+        for_demand = -(-(len(self.pending) + running + self.web_waiting) // self.capacity)
+        if live < for_demand:
+            if self.pending:
+                return f"scale-up: {len(self.pending)} input(s) waiting"
+            if self.web_waiting:
+                return f"scale-up: {self.web_waiting} web request(s) waiting"
+            return "scale-up: inputs running"
+        if live < self.min_containers:
+            return f"min_containers={self.min_containers}"
+        return f"buffer_containers={self.buffer_containers}"
 
     def desired_containers(self) -> int:
         """The autoscaler's target: enough containers for the backlog, within the bounds."""

@@ -135,12 +135,12 @@ class Scheduler:
         # Start a few at a time: a burst of cold starts on a small host slows every one of them,
         # and ready containers often drain the backlog before more would be up.
         room = max(0, MAX_STARTING_PER_POOL - starting)
-        for _ in range(min(want - len(live), room)):
+        for n in range(min(want - len(live), room)):
             if self.runtime.resources_left().cpu < cpu_each and live:
                 break  # the host is full; the backlog waits for a free container
             if pool.gpu_request and not self._gpu_room(pool, live):
                 break
-            self._start_container(pool)
+            self._start_container(pool, pool.start_reason(len(live) + n))
 
     def _gpu_room(self, pool: Pool, live: list[ContainerSlot]) -> bool:
         """Whether another container of this GPU pool can start now (or falls back to CPU)."""
@@ -167,8 +167,8 @@ class Scheduler:
             counts[used.device.gpu_type] = counts.get(used.device.gpu_type, 0) + 1
         return ", ".join(f"{n} x {t}" for t, n in sorted(counts.items())) or "no GPUs"
 
-    def _start_container(self, pool: Pool) -> ContainerSlot:
-        slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16))
+    def _start_container(self, pool: Pool, reason: str = "") -> ContainerSlot:
+        slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16), start_reason=reason)
         if pool.gpu_request:  # taken now, so a second start in this tick cannot take the same GPUs
             self.runtime.reserve_gpus(slot.container_id, pool.gpu_request)
             pool.gpu_wait_since = None

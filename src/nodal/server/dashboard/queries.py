@@ -327,7 +327,7 @@ class Queries:
                 out.append({"container_id": slot.container_id, "state": slot.state, "app_id": pool.app_id,
                             "app_name": app.name or "(unnamed)", "function_id": pool.function_id,
                             "function": pool.name, "inflight": len(slot.inflight), "handled": slot.handled,
-                            "uptime": max(0.0, now - slot.started_at)})
+                            "uptime": max(0.0, now - slot.started_at), "start_reason": slot.start_reason})
         out.sort(key=lambda c: (c["app_name"], c["function"], c["container_id"]))
         return out
 

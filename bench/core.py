@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/core.py            # all figures
     .venv/bin/python bench/core.py --quick    # smaller counts
+    .venv/bin/python bench/core.py --quick --grpc-streams   # the hot streams on gRPC (as before
+                                                            # the framed sockets), to compare
 
 Prints one table with ratios. Uses its own NODAL_HOME (a temp dir) unless NODAL_HOME is set,
 and stops the server it started.
@@ -156,7 +158,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--spawn", type=int, default=0, help="number of spawned calls (default 1,000,000)")
     parser.add_argument("--no-peers", action="store_true", help="skip Ray and multiprocessing")
+    parser.add_argument("--grpc-streams", action="store_true",
+                        help="keep CallStream/WorkerStream on gRPC (NODAL_STREAMS=grpc for server and client)")
     args = parser.parse_args()
+    if args.grpc_streams:
+        os.environ["NODAL_STREAMS"] = "grpc"
     if "NODAL_HOME" not in os.environ:
         os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
     n_remote, n_map, n_cold, n_spawn = (200, 10_000, 3, 20_000) if args.quick else (2000, 100_000, 10, 1_000_000)

@@ -176,3 +176,16 @@ def test_objects_of_an_app_cut_off_by_a_server_restart_are_deleted(private_serve
     wait_until(lambda: not _exists(modal.Dict(object_id=d.object_id, client=fresh)), GONE_DEADLINE,
                "the cut-off app's ephemeral dict to be deleted at start-up")
     assert modal.Dict(object_id=kept.object_id, client=fresh)["k"] == 1, "named objects stay"
+
+
+def test_inside_nested_runs_the_innermost_app_owns_them_and_volumes_stay_untied(nodal_server, wait_until):
+    outer, inner = modal.App(_name("eph-outer")), modal.App(_name("eph-inner"))
+    for app in (outer, inner):
+        app.function(serialized=True)(lambda: None)
+    with outer.run():
+        with inner.run():
+            with modal.Volume.ephemeral() as vol:  # not tied to an app: refused before the fix
+                vol.listdir("/")
+            d = modal.Dict.ephemeral().__enter__()
+            d["k"] = 1
+        wait_until(lambda: not _exists(d), GONE_DEADLINE, "the inner app's dict to go with the inner app")

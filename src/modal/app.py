@@ -99,6 +99,8 @@ class App:
         self._app_id: str | None = None
         self._client: Client | None = None
         self._running = False
+        self._run_client: Client | None = None  # the client of its `app.run()` while running
+        self._run_started = 0.0  # when that `app.run()` began (the innermost block owns ephemeral objects)
         self._interactive = False
         App._all_apps.append(self)
 

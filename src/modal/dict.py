@@ -314,14 +314,16 @@ class _DataObject:
         return _Ephemeral(cls, client, environment_name, init, heartbeat_sleep or EPHEMERAL_HEARTBEAT_SLEEP)
 
 
-def _running_app_id() -> str:
-    """The id of the app whose `app.run()` block this process is in, if exactly one is running:
-    an ephemeral object made there is deleted when that app stops (in a container the server
-    knows the app from the container's credential)."""
+def _running_app_id(client: Client, kind: int) -> str:
+    """The id of the app of the innermost `app.run()` block this process is in with `client`: an
+    ephemeral Dict or Queue made there is deleted when that app stops (in a container the server
+    knows the app from the container's credential). Other kinds are not tied to apps."""
     from modal.app import App
 
-    running = {a._app_id for a in App._all_apps if a._running and a._app_id}
-    return running.pop() if len(running) == 1 else ""
+    if kind not in (api_pb2.DATA_OBJECT_KIND_DICT, api_pb2.DATA_OBJECT_KIND_QUEUE):
+        return ""
+    running = [a for a in App._all_apps if a._running and a._app_id and a._run_client is client]
+    return max(running, key=lambda a: a._run_started)._app_id if running else ""
 
 
 class _Ephemeral:
@@ -360,7 +362,8 @@ class _Ephemeral:
         client = self._client or await _default_client()
         resp = await client.stub.DataObjectGetOrCreate(
             api_pb2.DataObjectGetOrCreateRequest(
-                kind=self._cls._kind, environment_name=self._env, ephemeral=True, app_id=_running_app_id()
+                kind=self._cls._kind, environment_name=self._env, ephemeral=True,
+                app_id=_running_app_id(client, self._cls._kind),
             )
         )
         self._obj = self._cls(environment_name=self._env, object_id=resp.object_id, client=client)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,7 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
         name=app.name or "", description=app.description or "", state=state,
         environment_name=environment_name or ""))
     app._app_id, app._running, app._interactive = created.app_id, True, interactive
+    app._run_client, app._run_started = client, time.monotonic()
     logs = asyncio.get_running_loop().create_task(_follow_logs(client, created.app_id)) if output.output_enabled() else None
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(client, created.app_id))
     ok = False

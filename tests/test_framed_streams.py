@@ -154,3 +154,32 @@ with modal.Queue.ephemeral() as started, app.run():
     assert lines[-2].startswith("interrupted after"), out
     assert int(lines[-2].split()[2]) < 60
     assert lines[-1] == "then 16"
+
+
+def test_aio_data_ops_run_on_the_callers_own_loop(private_server):
+    """`.aio` Dict/Queue ops from user code run on the caller's event loop (a framed stream of
+    that loop's own), loop after loop; a get that must wait still waits (on the SDK's loop)."""
+    out = _run(private_server, """
+import asyncio, threading
+import modal
+from modal import dict as dict_module
+
+d = modal.Dict.from_name("framed-aio", create_if_missing=True)
+q = modal.Queue.from_name("framed-aio-q", create_if_missing=True)
+d.put("k", 0)
+q.len()  # both handles resolved
+
+async def main(i):
+    await asyncio.gather(*(d.put.aio(f"k{j}", j + i) for j in range(50)))
+    values = await asyncio.gather(*(d.get.aio(f"k{j}") for j in range(50)))
+    assert values == [j + i for j in range(50)], values
+    assert await d.contains.aio("k1") and not await d.contains.aio("nope")
+    await q.put.aio(i)
+    assert await q.get.aio() == i
+    threading.Timer(0.2, lambda: q.put("late")).start()  # a put while the get below waits
+    assert await q.get.aio(timeout=30) == "late"
+    return asyncio.get_running_loop() in dict_module._loop_streams
+
+print([asyncio.run(main(i)) for i in range(3)])
+""")
+    assert out.splitlines()[-1] == "[True, True, True]"

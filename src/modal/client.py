@@ -330,6 +330,11 @@ class Client:
             path = announced
         return path if path and os.path.exists(path) else ""
 
+    @property
+    def framed(self) -> bool:
+        """Whether this client runs its hot streams on the server's framed socket."""
+        return bool(self._streams_socket)
+
     def blocking_stream(self, method: str) -> BlockingStream | None:
         """The calling thread's own `method` stream (CallStream or DataStream) on a blocking socket;
         None where the server offers no framed socket or it cannot be reached (callers then take

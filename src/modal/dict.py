@@ -14,6 +14,7 @@ import asyncio
 import functools
 import itertools
 import re
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar, TypeVar
 
@@ -50,9 +51,6 @@ class _DataStream:
     flight go out together in the next message, so concurrent callers share messages."""
 
     def __init__(self, client: Client) -> None:
-        import grpc
-
-        self._grpc = grpc
         self._rpc = client.open_stream("DataStream")
         self._waiting: dict[int, asyncio.Future] = {}
         self._pending: list[api_pb2.DataOp] = []
@@ -74,7 +72,7 @@ class _DataStream:
         self._waiting.clear()
 
     async def _read(self) -> None:
-        from modal.client import translate_rpc_error, translate_stream_error
+        from modal.client import _grpc_errors, translate_rpc_error, translate_stream_error
 
         try:
             async for resp in self._rpc:
@@ -83,19 +81,22 @@ class _DataStream:
                     if fut is not None and not fut.done():
                         fut.set_result(result)
             self._fail_all(ConnectionError("the Nodal server closed the data stream"))
-        except self._grpc.aio.AioRpcError as err:
-            self._fail_all(translate_rpc_error(err))
         except StreamError as err:
             self._fail_all(translate_stream_error(err))
-        except asyncio.CancelledError:
+        except _grpc_errors() as err:
+            self._fail_all(translate_rpc_error(err))
+        except asyncio.CancelledError:  # the client closed, or the caller's loop is ending
             self._fail_all(ConnectionError("the client was closed"))
+            self._rpc.cancel()
 
     async def _flush(self) -> None:
+        from modal.client import _grpc_errors
+
         try:
             while self._pending and self._broken is None:
                 ops, self._pending = self._pending, []
                 await self._rpc.write(api_pb2.DataStreamRequest(ops=ops))
-        except (self._grpc.aio.AioRpcError, self._grpc.aio.UsageError, asyncio.InvalidStateError, StreamError) as err:
+        except (*_grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
             self._fail_all(ConnectionError(f"the data stream broke while sending: {err}"))
         finally:
             self._writing = False
@@ -133,6 +134,19 @@ async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
     if stream is None or stream.broken:
         stream = client.__dict__["_nodal_data_stream"] = _DataStream(client)
     return await stream.call(**op)
+
+
+_loop_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {id(client): _DataStream}
+
+
+def _stream_on_this_loop(client: Client) -> _DataStream:
+    """The client's DataStream for the running event loop (a user's, not the SDK's): framed
+    streams work on any loop, so `.aio` calls made there need no hop to the SDK loop."""
+    streams = _loop_streams.setdefault(asyncio.get_running_loop(), {})
+    stream = streams.get(id(client))
+    if stream is None or stream.broken:
+        stream = streams[id(client)] = _DataStream(client)
+    return stream
 
 
 _blocking_op_ids = itertools.count(1)
@@ -230,6 +244,14 @@ class _DataObject:
         """One non-blocking op: `make(object_id)` gives the DataOp's fields, `read(result)` the value."""
         client, object_id = await self._ids()
         return read(await data_call(client, **make(object_id)))
+
+    async def _op_here(self, make: Any, read: Any) -> Any:
+        """`_op` on the caller's own event loop (`.aio` from user code), or NO_FAST_PATH where the
+        handle is not resolved yet or the client has no framed socket (gRPC lives on the SDK loop)."""
+        ids = self._ids_now()
+        if ids is None or not ids[0].framed:
+            return NO_FAST_PATH
+        return read(await _stream_on_this_loop(ids[0]).call(**make(ids[1])))
 
     def _op_blocking(self, make: Any, read: Any) -> Any:
         """`_op` on the calling thread (data_call_blocking), or NO_FAST_PATH."""
@@ -482,17 +504,26 @@ class Dict(_DataObject):
     def _put_blocking(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> Any:
         return self._op_blocking(*self._put_op(key, value, skip_if_exists=skip_if_exists))
 
-    @functools.partial(live_method, blocking=_get_blocking)
+    async def _get_here(self, key: Any, default: Any = None) -> Any:
+        return await self._op_here(*self._get_op(key, default))
+
+    async def _contains_here(self, key: Any) -> Any:
+        return await self._op_here(*self._contains_op(key))
+
+    async def _put_here(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> Any:
+        return await self._op_here(*self._put_op(key, value, skip_if_exists=skip_if_exists))
+
+    @functools.partial(live_method, blocking=_get_blocking, here=_get_here)
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of `key`, or `default` when it is absent."""
         return await self._op(*self._get_op(key, default))
 
-    @functools.partial(live_method, blocking=_contains_blocking)
+    @functools.partial(live_method, blocking=_contains_blocking, here=_contains_here)
     async def contains(self, key: Any) -> bool:
         """Whether `key` is present."""
         return await self._op(*self._contains_op(key))
 
-    @functools.partial(live_method, blocking=_put_blocking)
+    @functools.partial(live_method, blocking=_put_blocking, here=_put_here)
     async def put(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> bool:
         """Set `key` to `value`; with `skip_if_exists`, leave an existing key alone. True if written."""
         return await self._op(*self._put_op(key, value, skip_if_exists=skip_if_exists))

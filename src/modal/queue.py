@@ -95,24 +95,31 @@ class Queue(_DataObject):
                 )
         return key, values
 
-    def _put_blocking(
+    def _put_try(
         self, v: Any, block: bool = True, timeout: float | None = None, *, partition: str | None = None,
         partition_ttl: int = DEFAULT_PARTITION_TTL,
-    ) -> Any:
-        """`put`'s first, non-waiting try on the caller's thread; a full partition that may be
-        waited on goes to `put` on the loop (whose first try repeats this one: it changed nothing)."""
+    ) -> tuple[Any, Any]:
+        """`put`'s first, non-waiting try as (the op's fields, its outcome). A full partition that
+        may be waited on reads as NO_FAST_PATH: `put` on the SDK loop then waits (its own first
+        try repeats this one, which changed nothing)."""
         key, values = self._put_values([v], timeout, partition, partition_ttl)
-        full = self._op_blocking(
-            lambda oid: {"queue_put": api_pb2.QueuePutRequest(
-                queue_id=oid, partition=key, values=values, partition_ttl=partition_ttl, timeout=0)},
-            lambda r: r.queue_put.full)
-        if full is NO_FAST_PATH:
+
+        def outcome(result: api_pb2.DataResult) -> Any:
+            if not result.queue_put.full:
+                return None
+            if not block or timeout == 0:
+                raise _stdlib_queue.Full(f"Queue {self._name or self._object_id} partition is full")
             return NO_FAST_PATH
-        if not full:
-            return None
-        if not block or timeout == 0:
-            raise _stdlib_queue.Full(f"Queue {self._name or self._object_id} partition is full")
-        return NO_FAST_PATH
+
+        return (lambda oid: {"queue_put": api_pb2.QueuePutRequest(
+                    queue_id=oid, partition=key, values=values, partition_ttl=partition_ttl, timeout=0)},
+                outcome)
+
+    def _put_blocking(self, *args: Any, **kwargs: Any) -> Any:
+        return self._op_blocking(*self._put_try(*args, **kwargs))
+
+    async def _put_here(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._op_here(*self._put_try(*args, **kwargs))
 
     async def _put_many(
         self, vs: list[Any], block: bool, timeout: float | None, partition: str | None, partition_ttl: int
@@ -143,7 +150,7 @@ class Queue(_DataObject):
             if not block or (deadline is not None and time.monotonic() >= deadline):
                 raise _stdlib_queue.Full(f"Queue {self._name or queue_id} partition is full")
 
-    @functools.partial(live_method, blocking=_put_blocking)
+    @functools.partial(live_method, blocking=_put_blocking, here=_put_here)
     async def put(
         self,
         v: Any,
@@ -177,22 +184,30 @@ class Queue(_DataObject):
             raise InvalidError("n_values must be a positive integer")
         return self.validate_partition_key(partition)
 
-    def _get_blocking(self, block: bool = True, timeout: float | None = None, *, partition: str | None = None) -> Any:
-        """`get`'s first, non-waiting try on the caller's thread; an empty partition that may be
-        waited on goes to `get` on the loop (whose first try repeats this one: it took nothing)."""
+    def _get_try(self, block: bool = True, timeout: float | None = None, *, partition: str | None = None) -> tuple[Any, Any]:
+        """`get`'s first, non-waiting try as (the op's fields, its outcome). An empty partition that
+        may be waited on reads as NO_FAST_PATH: `get` on the SDK loop then waits (its own first
+        try repeats this one, which took nothing)."""
         key = self._get_key(1, timeout, partition)
-        values = self._op_blocking(
-            lambda oid: {"queue_get": api_pb2.QueueGetRequest(queue_id=oid, partition=key, n_values=1, timeout=0)},
-            lambda r: list(r.queue_get.values))
-        if values is NO_FAST_PATH:
+
+        def outcome(result: api_pb2.DataResult) -> Any:
+            values = result.queue_get.values
+            if values:
+                return deserialize(values[0])
+            if not block:
+                return None
+            if timeout == 0:
+                raise _stdlib_queue.Empty()
             return NO_FAST_PATH
-        if values:
-            return deserialize(values[0])
-        if not block:
-            return None
-        if timeout == 0:
-            raise _stdlib_queue.Empty()
-        return NO_FAST_PATH
+
+        return (lambda oid: {"queue_get": api_pb2.QueueGetRequest(queue_id=oid, partition=key, n_values=1, timeout=0)},
+                outcome)
+
+    def _get_blocking(self, *args: Any, **kwargs: Any) -> Any:
+        return self._op_blocking(*self._get_try(*args, **kwargs))
+
+    async def _get_here(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._op_here(*self._get_try(*args, **kwargs))
 
     async def _get(
         self, n_values: int, block: bool, timeout: float | None, partition: str | None
@@ -222,7 +237,7 @@ class Queue(_DataObject):
             if deadline is not None and time.monotonic() >= deadline:
                 raise _stdlib_queue.Empty()
 
-    @functools.partial(live_method, blocking=_get_blocking)
+    @functools.partial(live_method, blocking=_get_blocking, here=_get_here)
     async def get(
         self, block: bool = True, timeout: float | None = None, *, partition: str | None = None
     ) -> Any:

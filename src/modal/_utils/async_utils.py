@@ -163,9 +163,11 @@ NO_FAST_PATH = object()  # what a `blocking=` fast path returns when it cannot a
 
 
 class _Bound:
-    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None,
+                 here: Callable[..., Any] | None = None) -> None:
         self._fn = fn
         self._blocking = blocking
+        self._here = here
         self.__wrapped__ = fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -176,7 +178,16 @@ class _Bound:
         return run_sync(self._fn(*args, **kwargs))
 
     def aio(self, *args: Any, **kwargs: Any) -> Any:
+        if self._here is not None and not _on_background_loop():
+            return _here_first(self._here, self._fn, args, kwargs)
         return run_aio(self._fn(*args, **kwargs))
+
+
+async def _here_first(here: Callable[..., Any], fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    value = await here(*args, **kwargs)
+    if value is NO_FAST_PATH:
+        return await run_aio(fn(*args, **kwargs))
+    return value
 
 
 class _BoundGen(_Bound):
@@ -191,21 +202,28 @@ class live_method:
     """Descriptor: an async method exposed as a blocking call with an `.aio` variant.
 
     `blocking` (optional): a sync method that answers the blocking call directly on the calling
-    thread, or returns NO_FAST_PATH to leave it to the async method on the SDK loop. The hot
-    blocking calls use it to skip the hop to the loop thread and back."""
+    thread, or returns NO_FAST_PATH to leave it to the async method on the SDK loop. `here`
+    (optional): the same for `.aio`, an async method run on the caller's own event loop. The hot
+    calls use them to skip the hop to the SDK loop's thread and back."""
 
     bound_type = _Bound
 
-    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], blocking: Callable[..., Any] | None = None,
+                 here: Callable[..., Any] | None = None) -> None:
         self.fn = fn
         self.blocking = blocking
+        self.here = here
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self
-        if self.blocking is not None:
-            return self.bound_type(self.fn.__get__(obj, objtype), self.blocking.__get__(obj, objtype))
+        if self.blocking is not None or self.here is not None:
+            return self.bound_type(
+                self.fn.__get__(obj, objtype),
+                self.blocking.__get__(obj, objtype) if self.blocking is not None else None,
+                self.here.__get__(obj, objtype) if self.here is not None else None,
+            )
         return self.bound_type(self.fn.__get__(obj, objtype))
 
 

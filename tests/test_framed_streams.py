@@ -183,3 +183,29 @@ async def main(i):
 print([asyncio.run(main(i)) for i in range(3)])
 """)
     assert out.splitlines()[-1] == "[True, True, True]"
+
+
+def test_remote_aio_runs_on_the_callers_own_loop(private_server):
+    """`.remote.aio()` from user code rides a CallStream of the caller's own loop, loop after
+    loop; concurrent calls and a failing one behave as on the SDK's loop."""
+    out = _run(private_server, """
+import asyncio
+from apps.framed_app import app, square
+from modal.client import Client
+
+async def main(i):
+    values = await asyncio.gather(*(square.remote.aio(j) for j in range(20)))
+    assert values == [j * j for j in range(20)], values
+    try:
+        await square.remote.aio("not a number")
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("no error")
+    return asyncio.get_running_loop() in Client._default._loop_call_streams
+
+with app.run():
+    square.remote(1)  # the handle is resolved and the client connected
+    print([asyncio.run(main(i)) for i in range(3)])
+""")
+    assert out.splitlines()[-1] == "[True, True, True]"

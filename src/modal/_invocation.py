@@ -15,7 +15,7 @@ from typing import Any
 
 from modal._container import current_input_id
 from modal._serialization import deserialize, serialize_args
-from modal._utils.async_utils import NO_FAST_PATH, run_sync
+from modal._utils.async_utils import NO_FAST_PATH, run_aio, run_sync
 from modal.client import Client, translate_stream_error
 from modal.exception import (
     ConnectionError,
@@ -117,7 +117,7 @@ async def _next_output(q: asyncio.Queue) -> api_pb2.Output:
 
 
 async def call_once(client: Client, function_id: str, inp: api_pb2.Input) -> Any:
-    """`.remote()`: one input, one output."""
+    """`.remote()`: one input, one output, on the running loop's CallStream (`client.call_stream`)."""
     stream = client.call_stream()
     call_id = new_call_id()
     q = stream.open(call_id)
@@ -127,12 +127,27 @@ async def call_once(client: Client, function_id: str, inp: api_pb2.Input) -> Any
             parent_input_id=current_input_id() or "",
         ))
         out = await _next_output(q)
-        return await result_value(client, out.result)
+        result = out.result
+        if result.status == api_pb2.RESULT_STATUS_SUCCESS and not result.data.blob:
+            return deserialize(result.data.data) if result.data.data else None
+        return await run_aio(result_value(client, result))  # may fetch a blob: gRPC, on the SDK loop
     except asyncio.CancelledError:
         stream.cancel(call_id)
         raise
     finally:
         stream.close_call(call_id)
+
+
+async def call_once_here(client: Client, function_id: str, args: tuple, kwargs: dict, method_name: str) -> Any:
+    """`.remote.aio()` from a user's event loop, run on that loop (its own framed CallStream) with
+    no hop to the SDK's; NO_FAST_PATH where that does not apply (no framed socket, an argument
+    for the blob store), and the call then goes to the SDK loop."""
+    if not client.framed:
+        return NO_FAST_PATH
+    inp, _data = _inline_input(0, args, kwargs, method_name)
+    if inp is None:
+        return NO_FAST_PATH
+    return await call_once(client, function_id, inp)
 
 
 def call_once_blocking(client: Client, function_id: str, args: tuple, kwargs: dict, method_name: str) -> Any:

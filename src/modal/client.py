@@ -16,6 +16,7 @@ import asyncio
 import os
 import sys
 import threading
+import weakref
 from typing import Any
 
 from modal._utils.async_utils import live_classmethod, live_method
@@ -192,8 +193,9 @@ class _CallStream:
             self._broken = translate_stream_error(err)
         except _grpc_errors() as err:
             self._broken = translate_rpc_error(err)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # the client closed, or the (user's) loop is ending
             self._broken = ConnectionError("the client was closed")
+            self._rpc.cancel()
         for q in self._calls.values():
             q.put_nowait(self._broken)
 
@@ -274,7 +276,8 @@ class Client:
         self._server_ca = server_ca
         self._channel: Any = None  # grpc.aio.Channel once connected
         self._stub: _Stub | None = None
-        self._call_stream: _CallStream | None = None
+        self._call_stream: _CallStream | None = None  # on the SDK loop
+        self._loop_call_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # on users' loops
         self._closed = False
         self._metadata: tuple[tuple[str, str], ...] = ()
         self._streams_socket = ""  # the server's framed-stream socket, when this client may use it
@@ -414,9 +417,19 @@ class Client:
         return data
 
     def call_stream(self) -> _CallStream:
-        if self._call_stream is None or self._call_stream.broken:
-            self._call_stream = _CallStream(self)
-        return self._call_stream
+        """The client's CallStream for the running event loop: the SDK loop's (gRPC or framed), or,
+        on a user's loop, one of that loop's own (framed only: callers check `framed` first)."""
+        from modal._utils.async_utils import _on_background_loop
+
+        if _on_background_loop():
+            if self._call_stream is None or self._call_stream.broken:
+                self._call_stream = _CallStream(self)
+            return self._call_stream
+        loop = asyncio.get_running_loop()
+        stream = self._loop_call_streams.get(loop)
+        if stream is None or stream.broken:
+            stream = self._loop_call_streams[loop] = _CallStream(self)
+        return stream
 
     @classmethod
     def from_address_lazy(cls, address: str) -> Client:

@@ -143,7 +143,15 @@ class Function:
             return NO_FAST_PATH
         return inv.call_once_blocking(client, self._function_id, args, kwargs, self._method_name)
 
-    @functools.partial(live_method, blocking=_remote_blocking)
+    async def _remote_here(self, *args: Any, **kwargs: Any) -> Any:
+        """`.remote.aio()` on the caller's own event loop when the handle is resolved (else
+        NO_FAST_PATH: the SDK loop's path)."""
+        client = self._client
+        if self._function_id is None or client is None or client.is_closed or self.is_generator:
+            return NO_FAST_PATH
+        return await inv.call_once_here(client, self._function_id, args, kwargs, self._method_name)
+
+    @functools.partial(live_method, blocking=_remote_blocking, here=_remote_here)
     async def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Run the function in a container and return its result."""
         self._check_mode(want_gen=False)

@@ -67,7 +67,7 @@ with app.run() as running:
     assert list(square.map(range(100))) == [i * i for i in range(100)]
     facts = transport.remote()
     client = Client._default
-    print(isinstance(client.call_stream()._rpc, FramedCall), facts["streams_socket"], facts["grpc_loaded"])
+    print(isinstance(client._call_stream._rpc, FramedCall), facts["streams_socket"], facts["grpc_loaded"])
 """)
     framed, container_socket, grpc_loaded = out.splitlines()[-1].split()
     assert framed == "True", "the client's CallStream is not on the framed socket"
@@ -84,7 +84,7 @@ def test_grpc_still_serves_the_streams_when_framed_is_off(private_server):
         "from modal.client import Client\n"
         "with app.run():\n"
         "    assert list(square.map(range(20))) == [i * i for i in range(20)]\n"
-        "    print(type(Client._default.call_stream()._rpc).__module__)\n")
+        "    print(type(Client._default._call_stream._rpc).__module__)\n")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-1].startswith("grpc")
 

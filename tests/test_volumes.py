@@ -225,3 +225,28 @@ def test_container_views_merge_last_writer_wins_and_release(tmp_path):
 
     assert svc.latest("vo-1")[1]["only-a.txt"][0] == sha256_hex(b"A")
     store.close()
+
+
+def test_commit_naming_contents_by_a_malformed_digest_is_invalid(tmp_path):
+    """A raw VolumeCommit whose put names its contents by something that is not a sha256 digest
+    gets InvalidError (found by tests/test_rpc_fuzz.py: it was an internal error), and the volume
+    keeps its version."""
+    import time
+
+    from modal._utils.async_utils import run_sync
+    from nodal.proto import api_pb2
+    from nodal.server.errors import ApiError
+    from nodal.server.volumes import VolumeService
+    from nodal.store.backends.sqlite import SqliteMetadataStore
+    from nodal.store.blobs.local_dir import LocalDirBlobStore
+    from nodal.store.metadata import DataObjectRecord
+
+    store = SqliteMetadataStore(tmp_path / "db.sqlite")
+    store.put_data_object(DataObjectRecord("vo-1", api_pb2.DATA_OBJECT_KIND_VOLUME, "v", "main", time.time()))
+    svc = VolumeService(store, LocalDirBlobStore(tmp_path / "blobs"), tmp_path / "views")
+    for digest in ("", "Óñ", "ab" * 31, "../" + "a" * 61):
+        req = api_pb2.VolumeCommitRequest(volume_id="vo-1", puts=[api_pb2.VolumeFile(path="f", sha256=digest)])
+        with pytest.raises(ApiError, match="sha256") as info:
+            run_sync(svc.commit(req))
+        assert info.value.kind == "InvalidError"
+    assert svc.latest("vo-1")[0] == 0

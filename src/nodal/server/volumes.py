@@ -35,6 +35,7 @@ from nodal.proto import api_pb2
 from nodal.server import volume_views
 from nodal.server.errors import ApiError, invalid, not_found
 from nodal.server.volume_views import OverlayView
+from nodal.store.blob_store import is_sha256
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 from nodal.store.metadata import MetadataStore
 
@@ -167,6 +168,8 @@ class VolumeService:
                 raise invalid("a volume file needs a path")
             if no_overwrite and path in manifest:
                 raise ApiError("AlreadyExistsError", f"{raw!r} already exists in the volume: pass force=True")
+            if not is_sha256(entry[0]):
+                raise invalid(f"the contents of {raw!r} must be named by a sha256 hex digest, not {entry[0]!r}")
             if not self.blobs.has(entry[0]):
                 raise invalid(f"contents of {raw!r} were not uploaded")
             new[path] = entry

@@ -22,7 +22,7 @@ from typing import Any
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
-from nodal.proto.framing import BlockingStream, FramedCall, StreamError
+from nodal.proto.framing import BlockingStream, FramedCall, StreamError, grpc_errors
 from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"
@@ -78,12 +78,6 @@ def parse_server_url(url: str) -> tuple[str, bool]:
         f"server_url {url!r} is not a Nodal server address: use https://HOST:PORT (or grpcs://HOST:PORT) "
         "for a server reached over TLS, or a unix socket path"
     )
-
-
-def _grpc_errors() -> tuple[type[BaseException], ...]:
-    """gRPC's call errors, once grpc is loaded (nothing can raise them before)."""
-    grpc = sys.modules.get("grpc")
-    return (grpc.aio.AioRpcError, grpc.aio.UsageError) if grpc is not None else ()
 
 
 def _tls_error(message: str) -> bool:
@@ -170,7 +164,7 @@ class _CallStream:
             while self._pending and self._broken is None:
                 req = self._pending.pop(0)
                 await self._rpc.write(req)
-        except (*_grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
+        except (*grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
             if self._broken is None:
                 self._broken = ConnectionError(f"the call stream broke while sending: {err}")
         finally:
@@ -191,7 +185,7 @@ class _CallStream:
             self._broken = ConnectionError("the Nodal server closed the call stream")
         except StreamError as err:
             self._broken = translate_stream_error(err)
-        except _grpc_errors() as err:
+        except grpc_errors() as err:
             self._broken = translate_rpc_error(err)
         except asyncio.CancelledError:  # the client closed, or the (user's) loop is ending
             self._broken = ConnectionError("the client was closed")

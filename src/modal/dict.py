@@ -30,7 +30,7 @@ from modal._utils.async_utils import (
 from modal.client import Client, _default_client
 from modal.exception import InvalidError, NotFoundError, deprecation_warning
 from nodal.proto import api_pb2
-from nodal.proto.framing import EOF, StreamError
+from nodal.proto.framing import EOF, StreamError, grpc_errors
 
 EPHEMERAL_HEARTBEAT_SLEEP = 60.0  # the server deletes an ephemeral object unheard-of for 5 minutes
 _NAME_RE = re.compile(r"^[a-zA-Z0-9._-]{1,64}$")
@@ -72,7 +72,7 @@ class _DataStream:
         self._waiting.clear()
 
     async def _read(self) -> None:
-        from modal.client import _grpc_errors, translate_rpc_error, translate_stream_error
+        from modal.client import translate_rpc_error, translate_stream_error
 
         try:
             async for resp in self._rpc:
@@ -83,20 +83,18 @@ class _DataStream:
             self._fail_all(ConnectionError("the Nodal server closed the data stream"))
         except StreamError as err:
             self._fail_all(translate_stream_error(err))
-        except _grpc_errors() as err:
+        except grpc_errors() as err:
             self._fail_all(translate_rpc_error(err))
         except asyncio.CancelledError:  # the client closed, or the caller's loop is ending
             self._fail_all(ConnectionError("the client was closed"))
             self._rpc.cancel()
 
     async def _flush(self) -> None:
-        from modal.client import _grpc_errors
-
         try:
             while self._pending and self._broken is None:
                 ops, self._pending = self._pending, []
                 await self._rpc.write(api_pb2.DataStreamRequest(ops=ops))
-        except (*_grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
+        except (*grpc_errors(), asyncio.InvalidStateError, StreamError) as err:
             self._fail_all(ConnectionError(f"the data stream broke while sending: {err}"))
         finally:
             self._writing = False
@@ -136,16 +134,18 @@ async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
     return await stream.call(**op)
 
 
-_loop_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {id(client): _DataStream}
+_loop_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {client: _DataStream}, both weak
 
 
 def _stream_on_this_loop(client: Client) -> _DataStream:
     """The client's DataStream for the running event loop (a user's, not the SDK's): framed
     streams work on any loop, so `.aio` calls made there need no hop to the SDK loop."""
-    streams = _loop_streams.setdefault(asyncio.get_running_loop(), {})
-    stream = streams.get(id(client))
+    streams = _loop_streams.get(loop := asyncio.get_running_loop())
+    if streams is None:
+        streams = _loop_streams[loop] = weakref.WeakKeyDictionary()
+    stream = streams.get(client)
     if stream is None or stream.broken:
-        stream = streams[id(client)] = _DataStream(client)
+        stream = streams[client] = _DataStream(client)
     return stream
 
 

@@ -22,6 +22,7 @@ import asyncio
 import collections
 import socket
 import struct
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +34,13 @@ MAX_FRAME = 80 * 1024 * 1024  # as gRPC's message limit on both ends (nodal.serv
 METHODS = ("CallStream", "DataStream", "WorkerStream")  # the streams served framed
 _READ_HIGH_WATER = 1024  # frames queued unread before the socket stops reading
 _SERVICE = api_pb2.DESCRIPTOR.services_by_name["Nodal"]
+
+
+def grpc_errors() -> tuple[type[BaseException], ...]:
+    """gRPC's call errors, once grpc is loaded (nothing can raise them before): what code that
+    drives either kind of stream catches besides StreamError, without importing grpc itself."""
+    grpc = sys.modules.get("grpc")
+    return (grpc.aio.AioRpcError, grpc.aio.UsageError) if grpc is not None else ()
 
 
 class StreamError(Exception):

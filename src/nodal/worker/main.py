@@ -408,10 +408,7 @@ class Worker:
 
 def _stream_errors() -> tuple[type[BaseException], ...]:
     """What a broken WorkerStream raises: framed, or gRPC's errors once grpc is loaded."""
-    grpc = sys.modules.get("grpc")
-    if grpc is None:
-        return (framing.StreamError,)
-    return (framing.StreamError, grpc.aio.AioRpcError, grpc.aio.UsageError)
+    return (framing.StreamError, *framing.grpc_errors())
 
 
 def _ended(directive: Any) -> bool:

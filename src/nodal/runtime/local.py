@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import fcntl
 import inspect
 import logging
 import os
 import signal
+import struct
+import termios
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -282,6 +285,7 @@ class LocalRuntime(RuntimeBackend):
         env: dict[str, str] | None = None,
         workdir: str | None = None,
         pty: bool = False,
+        pty_size: tuple[int, int] | None = None,
         stdout: int = asyncio.subprocess.PIPE,
         stderr: int = asyncio.subprocess.PIPE,
     ) -> ForkedProcess:
@@ -289,7 +293,8 @@ class LocalRuntime(RuntimeBackend):
         and workdir (or `workdir`), holding only the container's capabilities.
 
         With `pty=True` the process gets a new terminal as stdin/stdout/stderr and its controlling
-        terminal; its master side is `ForkedProcess.pty_master`."""
+        terminal, sized `pty_size` (rows, cols) before the command starts; its master side is
+        `ForkedProcess.pty_master`."""
         running = self._running.get(container_id)
         if running is None or running.exited.is_set():
             raise ValueError(f"container {container_id!r} is not running")
@@ -315,6 +320,8 @@ class LocalRuntime(RuntimeBackend):
             self._exec_server = ExecServer()
         if pty:
             master, slave = _container_pty(init_pid)
+            if pty_size is not None:
+                fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", pty_size[0], pty_size[1], 0, 0))
             try:
                 return await self._exec_server.spawn(
                     init_pid=init_pid, procs=procs, keep=keep, workdir=workdir or "", argv=command,

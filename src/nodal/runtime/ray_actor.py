@@ -152,12 +152,12 @@ class ContainerActor:
 
     # ---------- exec into the container (see ray_exec.py) ----------
     async def exec_start(self, exec_id: int, command: list[str], env: dict[str, str] | None, workdir: str | None,
-                         pty: bool, stdout: int, stderr: int) -> int:
-        """Start `command` in the container; its pid on this node."""
+                         pty: bool, stdout: int, stderr: int, pty_size: tuple[int, int] | None = None) -> int:
+        """Start `command` in the container (on a terminal of `pty_size` when `pty`); its pid on this node."""
         if self.execs is None:
             raise ValueError(f"container {self.container_id!r} is not running")
-        return await self.execs.start(exec_id, command, env=env, workdir=workdir, pty=pty, stdout=stdout,
-                                      stderr=stderr)
+        return await self.execs.start(exec_id, command, env=env, workdir=workdir, pty=pty, pty_size=pty_size,
+                                      stdout=stdout, stderr=stderr)
 
     async def exec_read(self, exec_id: int) -> tuple[list[tuple[int, bytes]], int | None]:
         """(output chunks as (fd, bytes) since the last call, the exit code once all is sent)."""

@@ -417,6 +417,7 @@ class RayRuntime(RuntimeBackend):
         env: dict[str, str] | None = None,
         workdir: str | None = None,
         pty: bool = False,
+        pty_size: tuple[int, int] | None = None,
         stdout: int = asyncio.subprocess.PIPE,
         stderr: int = asyncio.subprocess.PIPE,
     ) -> ExecProcess:
@@ -425,7 +426,7 @@ class RayRuntime(RuntimeBackend):
         ValueError when the container is not running; RuntimeError when its node cannot start it."""
         if self._local is not None and self._local.status(container_id) is not None:
             return await self._local.exec(container_id, command, env=env, workdir=workdir, pty=pty,
-                                          stdout=stdout, stderr=stderr)
+                                          pty_size=pty_size, stdout=stdout, stderr=stderr)
         from ray.exceptions import RayActorError, RayError, RayTaskError
 
         from nodal.runtime.ray_exec import RayExecProcess, next_exec_id
@@ -435,7 +436,8 @@ class RayRuntime(RuntimeBackend):
             raise ValueError(f"container {container_id!r} is not running")
         exec_id = next_exec_id()
         try:
-            pid = await record.actor.exec_start.remote(exec_id, list(command), env, workdir, pty, stdout, stderr)
+            pid = await record.actor.exec_start.remote(exec_id, list(command), env, workdir, pty, stdout, stderr,
+                                                       pty_size)
         except RayTaskError as exc:
             cause = exc.cause
             if isinstance(cause, ValueError):

@@ -66,11 +66,11 @@ class ActorExecs:
         self._execs: dict[int, _NodeExec] = {}
 
     async def start(self, exec_id: int, command: list[str], *, env: dict[str, str] | None, workdir: str | None,
-                    pty: bool, stdout: int, stderr: int) -> int:
+                    pty: bool, stdout: int, stderr: int, pty_size: tuple[int, int] | None = None) -> int:
         if exec_id in self._execs:
             raise ValueError(f"exec id {exec_id} is already in use")
         proc = await self.runtime.exec(self.container_id, command, env=env, workdir=workdir, pty=pty,
-                                       stdout=stdout, stderr=stderr)
+                                       pty_size=pty_size, stdout=stdout, stderr=stderr)
         ex = _NodeExec(proc)
         ex.room.set()
         self._execs[exec_id] = ex

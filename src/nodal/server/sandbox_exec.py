@@ -145,6 +145,7 @@ async def _exec(service: SandboxService, req: api_pb2.ProcessExec, requests) -> 
             env=env,
             workdir=req.workdir or None,
             pty=req.pty,
+            pty_size=(req.rows, req.cols) if req.rows > 0 and req.cols > 0 else None,  # sized before it starts
             stdout=_STREAM_TYPES[req.stdout],
             stderr=stderr,
         )
@@ -180,8 +181,6 @@ async def _exec(service: SandboxService, req: api_pb2.ProcessExec, requests) -> 
                 pty_done.set()
 
         loop.add_reader(master, on_readable)
-        if req.rows > 0 and req.cols > 0:
-            _resize(master, req.rows, req.cols, proc)
 
         async def write(data: bytes) -> None:
             view = memoryview(data)

@@ -22,7 +22,11 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        TimeoutException,
+        WebDriverException,
+    )
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -67,11 +71,24 @@ def shots(tmp_path_factory) -> Path:
 def _wait(driver, condition, timeout: float = 60, what: str = "the page"):
     try:
         # Live blocks are replaced while we look at them: a stale element means "look again".
-        return WebDriverWait(driver, timeout, poll_frequency=0.1,
-                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda d: condition(d))
+        return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: _looked(condition, d))
     except TimeoutException:
         raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; page:\n"
                              f"{driver.find_element(By.TAG_NAME, 'body').text[:2000]}") from None
+
+
+def _looked(condition, driver):
+    """The condition's answer, or False where the page changed under it: an element replaced by a
+    live update, or one found in the page a navigation was leaving ("does not belong to the
+    document", which Chrome reports as a plain WebDriverException)."""
+    try:
+        return condition(driver)
+    except StaleElementReferenceException:
+        return False
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e) or "No node with given id" in str(e):
+            return False
+        raise
 
 
 def _click(driver, by: str, value: str, what: str) -> None:

@@ -901,8 +901,15 @@ class WorkerInput(_message.Message):
     def __init__(self, input_id: _Optional[str] = ..., call_id: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., is_generator: _Optional[bool] = ...) -> None: ...
 
 class ContainerInit(_message.Message):
-    __slots__ = ("container_id", "app_id", "function_id", "definition", "serialized_params", "app_function_ids")
+    __slots__ = ("container_id", "app_id", "function_id", "definition", "serialized_params", "app_function_ids", "env", "files")
     class AppFunctionIdsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -915,13 +922,27 @@ class ContainerInit(_message.Message):
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     SERIALIZED_PARAMS_FIELD_NUMBER: _ClassVar[int]
     APP_FUNCTION_IDS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     app_id: str
     function_id: str
     definition: FunctionDef
     serialized_params: bytes
     app_function_ids: _containers.ScalarMap[str, str]
-    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[FunctionDef, _Mapping]] = ..., serialized_params: _Optional[bytes] = ..., app_function_ids: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    env: _containers.ScalarMap[str, str]
+    files: _containers.RepeatedCompositeFieldContainer[ContainerFile]
+    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[FunctionDef, _Mapping]] = ..., serialized_params: _Optional[bytes] = ..., app_function_ids: _Optional[_Mapping[str, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., files: _Optional[_Iterable[_Union[ContainerFile, _Mapping]]] = ...) -> None: ...
+
+class ContainerFile(_message.Message):
+    __slots__ = ("path", "mode", "data")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    mode: int
+    data: bytes
+    def __init__(self, path: _Optional[str] = ..., mode: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class WorkerDirective(_message.Message):
     __slots__ = ("init", "inputs", "cancel_input_id", "shutdown")

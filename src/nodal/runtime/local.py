@@ -153,6 +153,13 @@ class LocalRuntime(RuntimeBackend):
             self._monitor(running, on_log, on_exit, on_output), name=f"container-{cid}"
         )
 
+    def assign_resources(self, container_id: str, cpu: float, memory_mb: int) -> None:
+        """Count a running container as holding `cpu` and `memory_mb` from now on (a spare
+        container, started holding nothing, that a function took over)."""
+        running = self._running.get(container_id)
+        if running is not None:
+            running.spec = dataclasses.replace(running.spec, cpu=cpu, memory_mb=memory_mb)
+
     def stdin_of(self, container_id: str) -> asyncio.StreamWriter | None:
         """The stdin pipe of a container started with `stdin=True` (None once it has ended)."""
         running = self._running.get(container_id)

@@ -72,6 +72,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Address of the Ray cluster for runtime = \"ray\" (e.g. 10.0.0.5:6379).", flag="--ray-address"),
     Setting("server_advertise", "NODAL_SERVER_ADVERTISE", "str", "https://<listen address>",
             "URL containers on Ray nodes use to reach this server (https://HOST:PORT), when not the listen one."),
+    Setting("spare_containers", "NODAL_SPARE_CONTAINERS", "int", "1",
+            "Containers kept booted per recently used image (2 images at most), so a function's "
+            "cold start skips Python's start-up; 0 turns them off. Local runtime only."),
     Setting("gpu_fallback", "NODAL_GPU_FALLBACK", "choice", "cpu",
             "A function asking for a GPU type no node has: run on CPU with a warning, or queue for one.",
             choices=("cpu", "queue"), flag="--gpu-fallback"),

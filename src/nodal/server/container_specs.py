@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 from nodal import paths
+from nodal.proto import api_pb2
 from nodal.runtime.backend import Bind, ContainerSpec, RuntimeBackend
 from nodal.server.apps import AppService
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
 from nodal.server.pool import ContainerSlot, Pool
+from nodal.server.spares import SpareContainers
 from nodal.store.blobs.local_dir import LocalDirBlobStore
+
+log = logging.getLogger(__name__)
 
 CONTAINER_SOCKET = "/run/nodal/server.sock"
 CONTAINER_STREAMS_SOCKET = "/run/nodal/streams.sock"
@@ -45,6 +50,7 @@ class ContainerLauncher:
         self.socket_path = socket_path
         self.streams_socket_path: Path | None = None  # the containers' framed-stream socket, set by main
         self.on_exit = on_exit
+        self.spares: SpareContainers | None = None  # pre-started containers (nodal.server.spares), set by main
 
     def _secret_env(self, secret_ids) -> dict[str, str]:
         """The secrets' variables, decrypted by the server's secret service (set by main)."""
@@ -55,27 +61,110 @@ class ContainerLauncher:
             secrets = self.secrets = SecretService.default(self.apps.store)
         return secrets.env_for(secret_ids)
 
-    async def __call__(self, pool: Pool, slot: ContainerSlot) -> None:
-        from nodal.runtime.sdk_site import sdk_binds, worker_command
-
-        d = pool.definition
-        image = await self.images.get(d.image_id)
-        app = self.apps.require_app(pool.app_id)
-        env = dict(image.env)
-        env.update(self._secret_env(d.secret_ids))
+    def _function_env(self, app, d) -> dict[str, str]:
+        """What a function adds to its image's environment: secrets, its own `env`, its app's
+        environment name (a spare gets these with its init)."""
+        env = self._secret_env(d.secret_ids)
         env.update(d.env)
-        env.update(
-            {
-                "MODAL_TASK_ID": slot.container_id,
-                "MODAL_IS_REMOTE": "1",
-                "MODAL_ENVIRONMENT": app.environment,
-                "NODAL_CONTAINER_ID": slot.container_id,
-                "NODAL_CONTAINER_TOKEN": slot.token,
-                "NODAL_SERVER_SOCKET": CONTAINER_SOCKET,
-                "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": "/root",
-            }
-        )
+        env["MODAL_ENVIRONMENT"] = app.environment
+        return env
+
+    @staticmethod
+    def _system_env(container_id: str, token: str) -> dict[str, str]:
+        return {
+            "MODAL_TASK_ID": container_id,
+            "MODAL_IS_REMOTE": "1",
+            "NODAL_CONTAINER_ID": container_id,
+            "NODAL_CONTAINER_TOKEN": token,
+            "NODAL_SERVER_SOCKET": CONTAINER_SOCKET,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": "/root",
+        }
+
+    async def __call__(self, pool: Pool, slot: ContainerSlot) -> None:
+        d = pool.definition
+        if slot.spare is not None:
+            await self._adopt(pool, slot)
+        else:
+            await self._start(pool, slot)
+        spares = self.spares
+        if spares is not None and self.spare_fits(pool):
+            spares.replenish(spares.kind(d))  # the next cold start of this image finds one ready
+
+    def spare_fits(self, pool: Pool) -> bool:
+        spares = self.spares
+        return spares is not None and getattr(self.runtime, "remote_server", None) is None and spares.fits(
+            pool.definition, pool.app_id, pool.gpu_request, lambda: self._secret_env(pool.definition.secret_ids))
+
+    def take_spare(self, pool: Pool):
+        """A started spare container for `pool`'s next container, or None (nodal.server.spares)."""
+        if self.spares is None or not self.spare_fits(pool):
+            return None
+        return self.spares.take(self.spares.kind(pool.definition))
+
+    async def _adopt(self, pool: Pool, slot: ContainerSlot) -> None:
+        """Hand the spare in `slot` its function: the environment and code files a container
+        started for it would have had."""
+        spare = slot.spare
+        try:
+            app = self.apps.require_app(pool.app_id)
+            files = []
+            for path, sha, mode in json.loads(app.code_json):
+                data = await asyncio.to_thread(self.blobs.path(sha).read_bytes)
+                files.append(api_pb2.ContainerFile(path=path, mode=mode, data=data))
+            env = self._function_env(app, pool.definition)
+        except BaseException:
+            self.spares.exited(spare)  # its worker is told to end; the slot's launch fails as usual
+            raise
+
+        def on_log(container_id: str, stream: str, line: str) -> None:
+            self.logs.append(pool.app_id, line, stream=stream, function_name=pool.name, container_id=container_id)
+
+        spare.on_log = on_log
+        spare.on_exit = self._then_web_gone(self.on_exit) if spare.web else self.on_exit
+        assign = getattr(self.runtime, "assign_resources", None)
+        if assign is not None:
+            assign(slot.container_id, pool.definition.cpu, pool.definition.memory_mb)
+        self.spares.adopt(spare, pool, slot, env, files)
+
+    async def start_spare(self, spare) -> None:
+        """Start a spare container of `spare.image_id`: the image, the SDK and the server's
+        sockets, its worker importing everything before it waits for a function."""
+        from nodal.runtime.sdk_site import worker_command
+
+        image = await self.images.get(spare.image_id)
+        env = dict(image.env)
+        env.update(self._system_env(spare.container_id, spare.token))
+        env["NODAL_SPARE"] = "1"
+        binds = await self._image_binds(image, env)
+        if spare.web:
+            binds.append(self._web_bind(spare.container_id, env))
+        spec = ContainerSpec(container_id=spare.container_id, layers=list(image.layers),
+                             command=worker_command(image.python), env=env, binds=binds,
+                             workdir=image.workdir or "/root")
+
+        def on_log(container_id: str, stream: str, line: str) -> None:
+            if spare.on_log is not None:
+                spare.on_log(container_id, stream, line)
+            else:
+                log.info("spare container %s: %s", container_id, line)
+
+        async def on_exit(container_id: str, code: int) -> None:
+            if spare.on_exit is None:
+                self.spares.exited(spare)
+                return
+            self.spares.release(spare)
+            result = spare.on_exit(container_id, code)
+            if asyncio.iscoroutine(result):
+                await result
+
+        await self.runtime.start(spec, on_log, on_exit)
+
+    async def _image_binds(self, image, env: dict[str, str]) -> list[Bind]:
+        """The binds every container of `image` has: the SDK, the server's sockets, the image's
+        own start-time files. Adds the variables that go with them to `env`."""
+        from nodal.runtime.sdk_site import sdk_binds
+
         binds = list(await asyncio.to_thread(sdk_binds, image.python_version))
         remote = getattr(self.runtime, "remote_server", None)  # the Ray backend: TCP+TLS, not the socket
         if remote is not None:
@@ -90,9 +179,44 @@ class ContainerLauncher:
                 env["NODAL_STREAMS_SOCKET"] = CONTAINER_STREAMS_SOCKET
         if any(str(layer) == "/" for layer in image.layers):  # nodal.ext.host_image: mask our own state
             binds.append(Bind(_empty_dir(), str(paths.nodal_home().resolve()), read_only=True))
-        for path, sha, _mode in json.loads(app.code_json):
-            binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         for path, sha, _mode in image.mounts:  # add_local_* with copy=False: added at start, not built
+            binds.append(Bind(self.blobs.path(sha), path, read_only=True))
+        return binds
+
+    def _then_web_gone(self, on_exit):
+        """`on_exit`, then telling the gateway a web container is gone."""
+        web_gone = getattr(self, "web_gone", None)  # Gateway.container_gone, set by main
+
+        async def exited(container_id: str, code: int) -> None:
+            result = on_exit(container_id, code)
+            if asyncio.iscoroutine(result):
+                await result
+            if web_gone is not None:
+                await web_gone(container_id)
+
+        return exited
+
+    @staticmethod
+    def _web_bind(container_id: str, env: dict[str, str]) -> Bind:
+        """The directory through which the gateway reaches a web container's servers."""
+        from nodal.server.gateway import sockets as web_sockets
+
+        web_dir = web_sockets.container_socket_dir(container_id)
+        web_dir.mkdir(parents=True, exist_ok=True)
+        env["NODAL_WEB_DIR"] = web_sockets.CONTAINER_WEB_DIR
+        return Bind(web_dir, web_sockets.CONTAINER_WEB_DIR, read_only=False)
+
+    async def _start(self, pool: Pool, slot: ContainerSlot) -> None:
+        from nodal.runtime.sdk_site import worker_command
+
+        d = pool.definition
+        image = await self.images.get(d.image_id)
+        app = self.apps.require_app(pool.app_id)
+        env = dict(image.env)
+        env.update(self._function_env(app, d))
+        env.update(self._system_env(slot.container_id, slot.token))
+        binds = await self._image_binds(image, env)
+        for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         if d.nfs_mounts:  # network_file_systems=: the shared host directory itself, read-write
             nfs = getattr(self, "nfs", None)  # nodal.server.nfs.NfsService, set by main
@@ -136,20 +260,8 @@ class ContainerLauncher:
                     await result
 
         if d.web_endpoints:  # the gateway reaches the web servers through sockets in this directory
-            from nodal.server.gateway import sockets as web_sockets
-
-            web_dir = web_sockets.container_socket_dir(slot.container_id)
-            web_dir.mkdir(parents=True, exist_ok=True)
-            binds.append(Bind(web_dir, web_sockets.CONTAINER_WEB_DIR, read_only=False))
-            env["NODAL_WEB_DIR"] = web_sockets.CONTAINER_WEB_DIR
-            web_gone = getattr(self, "web_gone", None)  # Gateway.container_gone, set by main
-
-            async def on_exit(container_id: str, code: int, _inner=on_exit) -> None:
-                result = _inner(container_id, code)
-                if asyncio.iscoroutine(result):
-                    await result
-                if web_gone is not None:
-                    await web_gone(container_id)
+            binds.append(self._web_bind(slot.container_id, env))
+            on_exit = self._then_web_gone(on_exit)
 
         spec = ContainerSpec(
             container_id=slot.container_id,

@@ -48,6 +48,7 @@ from nodal.server.schedules import ScheduleRunner
 from nodal.server.secret_keys import SecretKeyError
 from nodal.server.secrets import SecretService, load_key
 from nodal.server.servicer import NodalServicer
+from nodal.server.spares import SpareContainers
 from nodal.server.volumes import VolumeService
 from nodal.store.blobs.factory import open_blob_store
 from nodal.store.factory import open_metadata_store
@@ -116,6 +117,9 @@ async def serve(socket_path: Path | None = None) -> None:
         runtime, apps, images, blobs, logs, paths.containers_socket_path(), on_exit=scheduler.container_exited
     )
     scheduler.launcher.secrets = secrets
+    scheduler.launcher.spares = SpareContainers(  # pre-started containers: faster cold starts
+        runtime, scheduler.launcher.start_spare, store, code_size=lambda sha: blobs.path(sha).stat().st_size,
+        limit=int(os.environ.get("NODAL_SPARE_CONTAINERS", "") or 1))
 
     def warn(pool, message: str) -> None:  # reaches `modal run` through the app's logs
         log.warning("%s", message)
@@ -220,6 +224,7 @@ async def serve(socket_path: Path | None = None) -> None:
     await schedules.stop()
     await gateway.stop()
     await sandboxes.shutdown()
+    scheduler.launcher.spares.stop_all()
     await scheduler.shutdown()
     await runtime.shutdown()
     await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0), owner_streams.stop(), container_streams.stop())

@@ -6,6 +6,7 @@ import asyncio
 import collections
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from nodal.proto import api_pb2
 from nodal.server.calls import PendingInput
@@ -35,6 +36,7 @@ class ContainerSlot:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     web_active: int = 0  # web requests running in this container (nodal.server.gateway)
     start_reason: str = ""  # why the autoscaler started it (Pool.start_reason), shown by the dashboard
+    spare: Any = None  # the pre-started container it took over (nodal.server.spares.Spare), if any
 
 
 class Pool:

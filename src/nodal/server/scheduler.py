@@ -168,7 +168,13 @@ class Scheduler:
         return ", ".join(f"{n} x {t}" for t, n in sorted(counts.items())) or "no GPUs"
 
     def _start_container(self, pool: Pool, reason: str = "") -> ContainerSlot:
-        slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16), start_reason=reason)
+        take_spare = getattr(self.launcher, "take_spare", None)
+        spare = take_spare(pool) if take_spare is not None else None
+        if spare is not None:  # booted already: the launcher gives it this function (nodal.server.spares)
+            slot = ContainerSlot(container_id=spare.container_id, token=spare.token,
+                                 start_reason=f"{reason} (a pre-started container)" if reason else "", spare=spare)
+        else:
+            slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16), start_reason=reason)
         if pool.gpu_request:  # taken now, so a second start in this tick cannot take the same GPUs
             self.runtime.reserve_gpus(slot.container_id, pool.gpu_request)
             pool.gpu_wait_since = None

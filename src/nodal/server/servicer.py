@@ -498,9 +498,20 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
         first = await anext(request_iterator, None)
         if first is None or first.WhichOneof("msg") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first worker message must be hello")
-        found = self.scheduler.worker_attached(first.hello.container_id, first.hello.token)
-        if found is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown container or bad token")
+        env: dict[str, str] = {}
+        files: list = []
+        spares = getattr(self.scheduler.launcher, "spares", None)
+        spare = spares.identify(first.hello.container_id, first.hello.token) if spares is not None else None
+        if spare is not None:  # a spare container waits here until a function takes it (or took it)
+            adoption = await spares.wait_for_adoption(spare)
+            if adoption is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "this spare container was retired")
+            pool, slot, env, files = adoption
+            found = pool, slot
+        else:
+            found = self.scheduler.worker_attached(first.hello.container_id, first.hello.token)
+            if found is None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, "unknown container or bad token")
         pool, slot = found
         yield api_pb2.WorkerDirective(
             init=api_pb2.ContainerInit(
@@ -510,6 +521,8 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
                 definition=pool.definition,
                 serialized_params=pool.params,
                 app_function_ids=self.apps.app_function_ids(pool.app_id),
+                env=env,
+                files=files,
             )
         )
 

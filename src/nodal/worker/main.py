@@ -462,11 +462,30 @@ class _ServerStub:
             await self._channel.close()
 
 
+def _take_function_parts(init: api_pb2.ContainerInit) -> None:
+    """A spare container (nodal.server.spares) sets up what its function brings: variables and
+    code files, as a container started for the function would have had them from the start."""
+    os.environ.update(init.env)
+    for f in init.files:
+        os.makedirs(os.path.dirname(f.path) or "/", exist_ok=True)
+        with open(f.path, "wb") as out:
+            out.write(f.data)
+        os.chmod(f.path, f.mode & 0o7777 or 0o644)
+    if init.files:  # the import system may have listed these directories before the files existed
+        import importlib
+
+        importlib.invalidate_caches()
+
+
 async def _amain() -> int:
+    spare = bool(os.environ.get("NODAL_SPARE"))
     if os.environ.get("NODAL_WEB_DIR"):  # a web endpoint's container (nodal.worker.web)
         from nodal.worker.web import prefetch_server_modules
 
-        prefetch_server_modules()
+        prefetch_server_modules(background=not spare)
+    if spare:  # import now what loading any function needs, then wait for one (nodal.server.spares)
+        import modal  # noqa: F401
+        import modal.client  # noqa: F401
     hello = api_pb2.WorkerMessage(hello=api_pb2.WorkerHello(
         container_id=os.environ["NODAL_CONTAINER_ID"], token=os.environ["NODAL_CONTAINER_TOKEN"]))
     credentials = (("x-nodal-container-id", os.environ["NODAL_CONTAINER_ID"]),
@@ -478,8 +497,11 @@ async def _amain() -> int:
         await stream.write(hello)
         first = await stream.read()
         if _ended(first) or first.WhichOneof("msg") != "init":
-            print("worker: the server did not send the container's init", file=sys.stderr)
+            if not os.environ.get("NODAL_SPARE"):  # a spare retired unused ends quietly
+                print("worker: the server did not send the container's init", file=sys.stderr)
             return 2
+        if first.init.env or first.init.files:
+            _take_function_parts(first.init)
         ok = await worker.start(first.init)
         while True:
             directive = await stream.read()

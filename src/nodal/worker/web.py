@@ -30,16 +30,19 @@ PORT_POLL = 0.02  # seconds between checks that a web_server's port listens
 UVICORN_KEEP_ALIVE = 75  # seconds; longer than the gateway keeps idle connections
 
 
-def prefetch_server_modules() -> None:
-    """Import uvicorn in the background while the worker connects and loads the user's code:
-    it is most of a web container's extra cold start."""
+def prefetch_server_modules(background: bool = True) -> None:
+    """Import uvicorn, in the background while the worker connects and loads the user's code:
+    it is most of a web container's extra cold start (a spare container imports it at once)."""
 
     def load() -> None:
         with contextlib.suppress(Exception):
             import uvicorn.protocols.http.h11_impl  # noqa: F401
             import uvicorn.server  # noqa: F401
 
-    threading.Thread(target=load, name="nodal-web-prefetch", daemon=True).start()
+    if background:
+        threading.Thread(target=load, name="nodal-web-prefetch", daemon=True).start()
+    else:
+        load()
 
 
 def socket_path(index: int) -> str:

@@ -65,6 +65,11 @@ def container_identities(scheduler, store) -> Callable[[str, str], Identity | No
         found = scheduler.worker_attached(container_id, token)
         if found is None:
             cache.pop(container_id, None)
+            spares = getattr(scheduler.launcher, "spares", None)  # nodal.server.spares
+            if spares is not None and spares.identify(container_id, token) is not None:
+                # A spare, not yet any app's: it may only open its WorkerStream and wait.
+                return Identity(kind="container", workspace=DEFAULT_WORKSPACE, user="spare",
+                                container_id=container_id, app_id="")
             return None
         cached = cache.get(container_id)
         if cached is not None and cached[0] == token:

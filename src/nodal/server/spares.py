@@ -35,7 +35,6 @@ IDLE_SECONDS = 300.0  # an unused spare is stopped after this long
 MAX_IMAGES = 2  # kinds (image, web or not) with a spare at once; the least recently used gives its up
 MAX_CODE_BYTES = 8 * 1024 * 1024  # code sent with the init; a bigger app starts its own container
 MAX_CODE_FILES = 2000
-HEAD_START = 0.06  # seconds a booting spare must have had to be worth waiting for (a boot takes ~0.15)
 _STARTUP_VARIABLES = ("PYTHON", "LD_")  # read when the interpreter starts: too late to set in a spare
 
 
@@ -46,6 +45,7 @@ class Spare:
     image_id: str
     web: bool = False  # for web endpoint functions: the gateway's socket directory, uvicorn imported
     state: str = "starting"  # starting -> waiting (its worker is connected) -> adopted | stopped
+    booting: bool = True  # its worker has not connected yet (adopted or not)
     started_at: float = field(default_factory=time.monotonic)
     adoption: asyncio.Future | None = None  # resolves to (pool, slot, env, files) or None (retired)
     adopter: Any = None  # the ContainerSlot it became: logs and exit go there from then on
@@ -70,6 +70,7 @@ class SpareContainers:
         self.by_image: OrderedDict[tuple[str, bool], list[Spare]] = OrderedDict()  # by kind, least recently used first
         self._reaper: asyncio.TimerHandle | None = None
 
+        self._deferred: set[tuple[str, bool]] = set()  # kinds to replenish once their boot finishes
         self._code_fits: dict[tuple[str, str], bool] = {}  # (app id, its code) -> small enough
 
     # ---------- which functions a spare can serve ----------
@@ -106,14 +107,11 @@ class SpareContainers:
     def take(self, kind: tuple[str, bool]) -> Spare | None:
         """A spare of `kind` (see `kind`), now the caller's (None if there is none).
 
-        A booted one first. One still booting only once it has a head start on a container
-        started now (HEAD_START): one that has only just begun is left to boot for the next
-        cold start, while a new container boots beside it on another core."""
+        A booted one first, else one still booting: it started before any container started
+        now could, so it is ready sooner, and one boot at a time leaves the cores to it."""
         spares = self.by_image.get(kind, [])
-        now = time.monotonic()
         ready = [s for s in spares if s.state == "waiting"]
-        ahead = [s for s in spares if s.state == "starting" and now - s.started_at >= HEAD_START]
-        for spare in ready or ahead:
+        for spare in ready or spares[:1]:
             spare.state = "adopted"
             spares.remove(spare)
             self.by_image.move_to_end(kind)
@@ -132,11 +130,16 @@ class SpareContainers:
         self.by_id.pop(spare.container_id, None)
 
     def replenish(self, kind: tuple[str, bool]) -> None:
-        """Keep `limit` spares of `kind` started (in the background)."""
+        """Keep `limit` spares of `kind` started (in the background). While one of that kind is
+        still booting (taken or not), the next waits for it to finish: boots in parallel on
+        a small machine only slow each other, and the function taking it, down."""
         if self.limit <= 0:
             return
         spares = self.by_image.setdefault(kind, [])
         self.by_image.move_to_end(kind)
+        if any(s.booting for s in self.by_id.values() if (s.image_id, s.web) == kind):
+            self._deferred.add(kind)
+            return
         while len(self.by_image) > MAX_IMAGES:
             _, old = self.by_image.popitem(last=False)
             for spare in old:
@@ -172,6 +175,12 @@ class SpareContainers:
         server stopping), which resolves this with None."""
         if spare.state == "starting":
             spare.state = "waiting"
+        if spare.booting:
+            spare.booting = False
+            kind = (spare.image_id, spare.web)
+            if kind in self._deferred:
+                self._deferred.discard(kind)
+                self.replenish(kind)
         assert spare.adoption is not None  # set when the spare was made
         return await spare.adoption
 
@@ -182,6 +191,7 @@ class SpareContainers:
     # ---------- retiring ----------
     def _forget(self, spare: Spare) -> None:
         self.by_id.pop(spare.container_id, None)
+        spare.booting = False
         spares = self.by_image.get((spare.image_id, spare.web))
         if spares is not None and spare in spares:
             spares.remove(spare)

@@ -364,6 +364,54 @@ def test_image_layers_reach_each_node_through_the_blob_store(ray_cluster, ray_se
     assert all(marker == "layer-42" and not gone for _i, marker, gone, _node in results), results
 
 
+def test_node_volume_directory_scans_uploads_and_syncs(tmp_path):
+    """A node's volume directory on real files and a real blob directory: written from the
+    blobs (a corrupted blob refused), its changes found and their contents stored, a failed
+    commit's scan restored, and a reload applied."""
+    from nodal.runtime.node_volumes import NodeVolume, NodeVolumeError, NodeVolumes, sweep_stale
+    from nodal.store.blobs.local_dir import LocalDirBlobStore
+
+    blobs = LocalDirBlobStore(tmp_path / "blobs")
+    keep, gone = blobs.put(b"keep"), blobs.put(b"gone")
+    manifest = {"keep.txt": [keep, 4, 0o644, 1.0], "d/gone.txt": [gone, 4, 0o600, 2.0]}
+    vols = NodeVolumes(tmp_path / "node", "ta-1", blobs)
+    [bind] = vols.materialise([NodeVolume("vo-1", "/vol", 3, manifest)])
+    d = bind.source
+    assert d == tmp_path / "node" / "volume-views" / "ta-1" / "vo-1" and not bind.read_only
+    assert (d / "keep.txt").read_bytes() == b"keep" and ((d / "d" / "gone.txt").stat().st_mode & 0o777) == 0o600
+    assert vols.scan("vo-1") == ({}, [])
+
+    (d / "new.txt").write_bytes(b"new")
+    (d / "d" / "gone.txt").unlink()
+    os.utime(d / "keep.txt")  # touched, same bytes: not a change
+    changed, deleted = vols.scan("vo-1")
+    new = blobs.put(b"new")
+    assert {p: e[0] for p, e in changed.items()} == {"new.txt": new} and deleted == ["d/gone.txt"]
+    vols.restore("vo-1")  # the server did not record it: the next scan reports it again
+    assert vols.scan("vo-1") == (changed, deleted)
+    assert vols.scan("vo-1") == ({}, [])  # recorded: the scan is the new base
+
+    other = blobs.put(b"from another node")
+    vols.sync("vo-1", {"new.txt": [new, 3, 0o644, 3.0], "other.txt": [other, 17, 0o644, 4.0]})
+    assert sorted(p.name for p in d.rglob("*") if p.is_file()) == ["new.txt", "other.txt"]
+    assert (d / "other.txt").read_bytes() == b"from another node"
+
+    blobs.path(other).write_bytes(b"tampered")  # a blob that no longer matches its sha256
+    with pytest.raises(NodeVolumeError, match="does not match"):
+        NodeVolumes(tmp_path / "node", "ta-2", blobs).materialise([NodeVolume("vo-1", "/v", 4, {"o": [other, 1, 0o644, 0]})])
+
+    # the directory of a container whose actor died (its owner lock free) goes; a live one stays
+    stale = NodeVolumes(tmp_path / "node", "ta-dead", blobs)
+    stale.materialise([NodeVolume("vo-1", "/vol", 3, manifest)])
+    stale._owner.close()  # what the actor's death does to its lock
+    os.utime(tmp_path / "node" / "volume-views" / "ta-dead" / ".owner", (0, 0))
+    os.utime(tmp_path / "node" / "volume-views" / "ta-1" / ".owner", (0, 0))
+    assert sweep_stale(tmp_path / "node") == ["ta-dead"]
+    assert (d / "new.txt").exists() and not (tmp_path / "node" / "volume-views" / "ta-dead").exists()
+    vols.remove()
+    assert not (tmp_path / "node" / "volume-views" / "ta-1").exists()
+
+
 def test_layer_packed_once_and_fetched_once_per_node_cache(tmp_path):
     """Pure shipping logic (no cluster): a layer directory is packed into the blob store once,
     and concurrent starts on one node fetch it once, with owners, modes and a whiteout kept."""
@@ -417,6 +465,8 @@ def test_volume_committed_on_one_node_is_read_on_the_other(ray_cluster, ray_serv
     busy = _two_busy_containers(host_containers, exclude=before)
     by_name = {names[node]: task for task, node in busy.items()}
     assert set(by_name) == {"node_a", "node_b"}
+    for task in busy:  # each node wrote the volume's files itself, from the blob store
+        assert not (ray_server.home / "volume-views" / task).exists()
     text = f"from-node-a-{secrets.token_hex(4)}"
     host_containers.write_file(by_name["node_a"], "/tmp/go", f"write:{text}")
     writer = by_name["node_a"]
@@ -426,6 +476,97 @@ def test_volume_committed_on_one_node_is_read_on_the_other(ray_cluster, ray_serv
     results = {r[1]: r for r in run.result()}
     assert results["wrote"][2] == text and names[results["wrote"][3]] == "node_a"
     assert results["read"][2] == text and names[results["read"][3]] == "node_b"
+
+
+class _Orders:
+    """Steers one `ray_volume_app.volume_orders` container: an order in, its report back."""
+
+    def __init__(self, host_containers, task: str) -> None:
+        self.host_containers, self.task, self.n = host_containers, task, 0
+
+    def __call__(self, op: str, **kw: str) -> dict[str, str]:
+        n = self.send(op, **kw)
+
+        def report():
+            for p in self.host_containers.pids(self.task):
+                try:
+                    return json.loads(self.host_containers.path(p, f"/tmp/done-{n}").read_text())
+                except (OSError, ValueError):
+                    continue
+            return None
+
+        got = _wait_until(report, 120, f"order {n} ({op}) in container {self.task}")
+        assert "error" not in got, got
+        return got["files"]
+
+    def send(self, op: str, **kw: str) -> int:
+        """Hand the container its next order (not waiting for it to be carried out); its number."""
+        n, self.n = self.n, self.n + 1
+        self.host_containers.write_file(self.task, f"/tmp/.order-{n}", json.dumps({"op": op, **kw}))
+        pid = self.host_containers.pids(self.task)[0]
+        os.rename(self.host_containers.path(pid, f"/tmp/.order-{n}"), self.host_containers.path(pid, f"/tmp/order-{n}"))
+        return n
+
+
+def test_node_volume_views_come_from_the_blob_store_and_reload_shows_other_nodes_commits(
+        ray_cluster, ray_server, host_containers):
+    """Each container's volume is a directory its node wrote from the blob store (not a view of
+    the server's), bound at the mount path. Node A writes, deletes and commits; a container on
+    node B that mounted the older version sees none of it until reload(), then all of it."""
+    from nodal.runtime.ray_layers import node_layer_cache_root
+
+    names = ray_cluster.node_ids()
+    before = set(_containers_of(host_containers))
+    code = (
+        "import io, json, sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_volume_app as r\n"
+        "with r.app.run():\n"
+        "    with r.volume.batch_upload(force=True) as b:\n"
+        "        b.put_file(io.BytesIO(b'old'), '/old.txt')\n"
+        "        b.put_file(io.BytesIO(b'bye'), '/sub/gone.txt')\n"
+        "    print('RESULT', json.dumps(list(r.volume_orders.map(range(2)))), flush=True)\n"
+        "    print('AFTER', json.dumps(sorted(e.path for e in r.volume.listdir('/', recursive=True))), flush=True)\n"
+    )
+    env = {**os.environ, "NODAL_HOME": str(ray_server.home)}
+    env.pop("MODAL_SERVER_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=TESTS_DIR.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        busy = _two_busy_containers(host_containers, exclude=before)
+        by_name = {names[node]: task for task, node in busy.items()}
+        assert set(by_name) == {"node_a", "node_b"}
+        node_of = dict(busy)
+        for task in busy:
+            pid = host_containers.pids(task)[0]
+            views = node_layer_cache_root(ray_server.env["NODAL_RAY_LAYER_CACHE"], node_of[task]) / "volume-views"
+            [on_node] = [p for p in (views / task).iterdir() if p.is_dir()]  # .../volume-views/<container>/<volume>
+            mounted = os.stat(host_containers.path(pid, "/vol"))
+            assert (mounted.st_dev, mounted.st_ino) == (on_node.stat().st_dev, on_node.stat().st_ino)
+            assert (on_node / "old.txt").read_text() == "old"
+            assert not (ray_server.home / "volume-views" / task).exists()  # the server keeps no view of it
+        a, b = _Orders(host_containers, by_name["node_a"]), _Orders(host_containers, by_name["node_b"])
+        assert b("list") == {"old.txt": "old", "sub/gone.txt": "bye"}
+        a("write", path="new.txt", text="fresh")
+        a("delete", path="sub/gone.txt")
+        assert a("commit") == {"old.txt": "old", "new.txt": "fresh"}
+        assert b("list") == {"old.txt": "old", "sub/gone.txt": "bye"}  # mounted before the commit
+        assert b("reload_while_open", path="old.txt") == {"old.txt": "old", "sub/gone.txt": "bye"}
+        assert b("reload") == {"old.txt": "old", "new.txt": "fresh"}  # the new file, the deleted one gone
+        b("write", path="from-b.txt", text="b")  # no commit: the worker commits after the input
+        assert a("reload") == {"old.txt": "old", "new.txt": "fresh"}  # not committed yet
+        a.send("done")  # the input returns: the app may end (and its containers with it) at once
+        b.send("done")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out[-2000:] + err[-4000:]
+    results = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert {names[node] for _i, node, _files in results} == {"node_a", "node_b"}
+    assert json.loads(out.split("AFTER ", 1)[1].splitlines()[0]) == ["from-b.txt", "new.txt", "old.txt"]
+    for task, node in node_of.items():  # each node removes its container's directory when it ends
+        views = node_layer_cache_root(ray_server.env["NODAL_RAY_LAYER_CACHE"], node) / "volume-views"
+        _wait_until(lambda d=views / task: not d.exists(), 60, f"the volume directory of {task} to go")
 
 
 # ---------- warm actors ----------
@@ -533,6 +674,34 @@ def test_with_a_bucket_nodes_fetch_the_app_code_by_its_sha256(ray_s3_server):
     node_cache = node_layer_cache_root(ray_s3_server.env["NODAL_RAY_LAYER_CACHE"], node) / ".blobs"
     assert (node_cache / code_sha[:2] / code_sha).is_file()  # fetched on the node that ran it
     assert (node_cache / code_sha[:2] / code_sha).read_bytes() == (TESTS_DIR / "apps" / "ray_app.py").read_bytes()
+
+
+def test_with_a_bucket_volume_files_travel_between_node_and_server_through_it(ray_s3_server):
+    """A volume file uploaded by a client reaches the node's blob cache from the bucket; a file
+    the container writes is put into the bucket from the node and read back by the client."""
+    import hashlib
+    import secrets
+
+    from nodal.runtime.ray_layers import node_layer_cache_root
+
+    text = f"written-on-a-node-{secrets.token_hex(4)}"
+    proc = ray_s3_server.python(
+        "import io, json, sys\nsys.path.insert(0, 'tests')\nfrom apps import ray_volume_app as r\n"
+        "with r.app.run():\n"
+        "    with r.volume.batch_upload(force=True) as b:\n"
+        "        b.put_file(io.BytesIO(b'seed-from-client'), '/seed.txt')\n"
+        f"    node, found = r.write_volume_file.remote('written.txt', {text!r})\n"
+        "    back = b''.join(r.volume.read_file('written.txt')).decode()\n"
+        "    print('RESULT', json.dumps([node, found, back]), flush=True)\n",
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    node, found, back = json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0])
+    assert found == {"seed.txt": "seed-from-client"} and back == text
+    node_cache = node_layer_cache_root(ray_s3_server.env["NODAL_RAY_LAYER_CACHE"], node) / ".blobs"
+    for data in (b"seed-from-client", text.encode()):  # fetched from, and put into, the bucket by the node
+        sha = hashlib.sha256(data).hexdigest()
+        assert (node_cache / sha[:2] / sha).read_bytes() == data
 
 
 # ---------- last: it stops node_b for good (the module's cluster has one node after it) ----------

@@ -72,8 +72,9 @@ def _check_version(version: Any) -> None:
 
 def _mount_points(container_id: str, volume_id: str) -> list[str]:
     """Where this container has the volume mounted, read from /proc/self/mountinfo (the server
-    binds `<home>/volume-views/<container id>/<volume id>` at each mount path; an overlay view
-    names that directory as its mount source)."""
+    binds `<home>/volume-views/<container id>/<volume id>` at each mount path, a Ray node its
+    `<cache>/volume-views/<container id>/<volume id>`; an overlay view names that directory as
+    its mount source)."""
     suffix = f"/volume-views/{container_id}/{volume_id}"
     out = []
     try:

@@ -48,6 +48,9 @@ class ContainerSpec:
     memory_limit_mb: int = 0  # hard cap (0 = none)
     hostname: str = "modal"
     gpu: str = ""  # canonical GPU request ("H100:2"); the backend assigns and binds the devices
+    # Volumes the container's node writes and binds itself (`nodal.runtime.node_volumes.NodeVolume`:
+    # the Ray runtime, whose nodes share no disk with the server); empty on one machine.
+    node_volumes: list = field(default_factory=list)
 
 
 class ContainerState(enum.Enum):

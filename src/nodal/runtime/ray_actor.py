@@ -24,6 +24,11 @@ listener the actor opens inside it at the server's own address (`ray_confine.py`
 the server. The container reaches the Nodal server (TLS end to end, the same URL as any
 container on a Ray node) and nothing else.
 
+Volumes (`node_volumes.py`): the spec's `node_volumes` are written into directories on the
+node (their files fetched from the blob store by sha256) and bound at their mount paths;
+the server commits and reloads them with `volume_scan`/`volume_restore`/`volume_sync`. The
+directories are removed when the container ends, before its exit code is reported.
+
 This module imports Ray lazily, so the server and the pure-logic tests need not load it.
 """
 
@@ -62,6 +67,7 @@ class ContainerActor:
         self.container_id = ""
         self.execs: ActorExecs | None = None
         self.confinement = None  # ray_confine.Confinement of a block_network container
+        self.volumes = None  # node_volumes.NodeVolumes of a container that mounts volumes
 
     def _gpus(self, spec: ContainerSpec):
         """The GPUs Ray assigned to this actor (only those: other actors own the rest)."""
@@ -82,10 +88,12 @@ class ContainerActor:
         import ray
 
         node_id = ray.get_runtime_context().get_node_id()
-        if layer_refs or blob_refs:
+        if layer_refs or blob_refs or spec.node_volumes:
             from nodal.runtime.backend import Bind
-            from nodal.runtime.ray_layers import NodeLayerCache, node_layer_cache_root
+            from nodal.runtime.ray_layers import LayerShippingError, NodeLayerCache, node_layer_cache_root
 
+            if self.blob_source is None:
+                raise LayerShippingError("this server gave its Ray nodes no blob store to fetch from")
             cache = NodeLayerCache(node_layer_cache_root(self.layer_cache, node_id), self.blob_source)
             layers, binds = list(spec.layers), list(spec.binds)
             for ref in layer_refs:
@@ -93,6 +101,17 @@ class ContainerActor:
             for index, sha in blob_refs:
                 path = await asyncio.to_thread(cache.blob, sha)
                 binds[index] = Bind(path, binds[index].dest, read_only=True)
+            if spec.node_volumes:
+                from nodal.runtime.node_volumes import NodeVolumes, sweep_stale
+
+                await asyncio.to_thread(sweep_stale, cache.root)  # of containers whose actor died
+                self.volumes = NodeVolumes(cache.root, spec.container_id, await asyncio.to_thread(cache.store))
+                try:
+                    binds += await asyncio.to_thread(self.volumes.materialise, list(spec.node_volumes))
+                except BaseException:
+                    volumes, self.volumes = self.volumes, None
+                    await asyncio.to_thread(volumes.remove)
+                    raise
             spec = dataclasses.replace(spec, layers=layers, binds=binds)
         self.changed = asyncio.Event()
         self.container_id = spec.container_id
@@ -108,10 +127,17 @@ class ContainerActor:
             # The launcher's own block_network would cut the container off from the server too:
             # it starts with a NAT namespace that `confine` takes down before its command runs.
             self.confinement = Confinement.for_spec(spec, lambda: self.runtime.upper_dir(spec.container_id))
-            await self.runtime.start(dataclasses.replace(spec, block_network=False), self._on_log,
-                                     self._on_exit, on_network=self.confinement.confine)
-        else:
-            await self.runtime.start(spec, self._on_log, self._on_exit)
+        try:
+            if spec.block_network:
+                await self.runtime.start(dataclasses.replace(spec, block_network=False), self._on_log,
+                                         self._on_exit, on_network=self.confinement.confine)
+            else:
+                await self.runtime.start(spec, self._on_log, self._on_exit)
+        except BaseException:
+            if self.volumes is not None:
+                volumes, self.volumes = self.volumes, None
+                await asyncio.to_thread(volumes.remove)
+            raise
         return node_id
 
     def _on_log(self, _cid: str, stream: str, line: str) -> None:
@@ -122,9 +148,12 @@ class ContainerActor:
         assert self.changed is not None
         self.changed.set()
 
-    def _on_exit(self, _cid: str, code: int) -> None:
+    async def _on_exit(self, _cid: str, code: int) -> None:
         if self.confinement is not None:
             self.confinement.close()
+        if self.volumes is not None:  # committed by the worker at exit; the server learns of the end after
+            volumes, self.volumes = self.volumes, None
+            await asyncio.to_thread(volumes.remove)
         self.exit_code = code
         assert self.changed is not None
         self.changed.set()
@@ -179,6 +208,23 @@ class ContainerActor:
     async def exec_resize(self, exec_id: int, rows: int, cols: int) -> None:
         assert self.execs is not None
         self.execs.resize(exec_id, rows, cols)
+
+    # ---------- the container's volumes (see node_volumes.py) ----------
+    def _volumes(self):
+        if self.volumes is None:
+            raise ValueError(f"container {self.container_id!r} has no volumes mounted on this node (it has ended?)")
+        return self.volumes
+
+    async def volume_scan(self, volume_id: str) -> tuple[dict[str, list], list[str]]:
+        """(changed files, deleted paths) of the volume's directory, the contents uploaded."""
+        return await asyncio.to_thread(self._volumes().scan, volume_id)
+
+    async def volume_restore(self, volume_id: str) -> None:
+        self._volumes().restore(volume_id)
+
+    async def volume_sync(self, volume_id: str, manifest: dict[str, list]) -> None:
+        """Bring the volume's directory to `manifest` (a reload)."""
+        await asyncio.to_thread(self._volumes().sync, volume_id, manifest)
 
     def pid(self) -> int:
         """The actor's process id (tests use it to check nothing outlives a node)."""

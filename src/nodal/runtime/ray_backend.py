@@ -13,9 +13,11 @@ container launcher asks the runtime for `remote_server` and gives the container
 NODAL_SERVER_URL and the CA file instead of the unix socket. Image layers travel through the
 blob store by content identity (`ray_layers.py`: packed once on the server, fetched once per
 node into the node's layer cache before the container starts); with an s3:// blob store, so
-do the code and file blobs a container binds. Volume views (and the code blobs of a directory
-blob store) are host paths: valid on every node only while the nodes share the filesystem
-(true for a cluster on one machine, or a shared mount).
+do the code and file blobs a container binds. A container's volumes are written on its node
+from the blob store and kept there (`node_volumes.py`); the server commits and reloads them
+through the actor (this runtime is the volume service's `NodeVolumeAgent`). The code blobs of
+a directory blob store and network file systems are host paths: valid on every node only
+while the nodes share the filesystem (true for a cluster on one machine, or a shared mount).
 
 Sandboxes (which need stdin pipes and raw output) run on the server's own host through an
 embedded `LocalRuntime`. `exec` into a Ray-placed container (`modal container exec`, `modal
@@ -449,6 +451,38 @@ class RayRuntime(RuntimeBackend):
             raise RuntimeError(f"Ray failed to start the process: {_first_line(exc)}") from None
         return RayExecProcess(record.actor, exec_id, pid, stdout=stdout == asyncio.subprocess.PIPE,
                               stderr=stderr == asyncio.subprocess.PIPE, pty=pty)
+
+    # ---------- volumes kept on the nodes (nodal.server.volumes.NodeVolumeAgent) ----------
+    async def _volume_call(self, container_id: str, method: str, *args: Any) -> Any:
+        """Call the container's actor about its volumes. ValueError when the container is not
+        there (ended, its node gone); RuntimeError when its node failed at it."""
+        from ray.exceptions import RayActorError, RayError, RayTaskError
+
+        record = self._containers.get(container_id)
+        if record is None or record.stopping and record.state is not ContainerState.RUNNING:
+            raise ValueError(f"container {container_id!r} is not running")
+        try:
+            return await getattr(record.actor, method).remote(*args)
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, ValueError):
+                raise ValueError(str(cause)) from None
+            raise RuntimeError(f"{type(cause).__name__}: {cause}") from None
+        except RayActorError:
+            raise ValueError(f"container {container_id!r} is not running (its Ray node is gone)") from None
+        except RayError as exc:
+            raise RuntimeError(f"Ray failed: {_first_line(exc)}") from None
+
+    async def volume_scan(self, container_id: str, volume_id: str) -> tuple[dict[str, list], list[str]]:
+        """The container's changes to the volume on its node (contents put in the blob store there)."""
+        return await self._volume_call(container_id, "volume_scan", volume_id)
+
+    async def volume_restore(self, container_id: str, volume_id: str) -> None:
+        await self._volume_call(container_id, "volume_restore", volume_id)
+
+    async def volume_sync(self, container_id: str, volume_id: str, manifest: dict[str, list]) -> None:
+        """Bring the container's directory of the volume on its node to `manifest`."""
+        await self._volume_call(container_id, "volume_sync", volume_id, manifest)
 
     async def shutdown(self, grace_seconds: float = 5.0) -> None:
         import ray

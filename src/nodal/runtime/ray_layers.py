@@ -19,7 +19,9 @@ on a node, the layers it stacks must be there:
 The host's own root (`nodal.ext.host_image`, layer `/`) is not shipped: it is each node's own
 root by design. With an `s3://` blob store, the blobs a container binds (app code,
 `add_local_*(copy=False)` files) are fetched the same way, by sha256, into the node's cache
-(`NodeLayerCache.blob`), instead of being bound from the server's cache path.
+(`NodeLayerCache.blob`), instead of being bound from the server's cache path. So are the
+files of the container's volumes, with any store (`node_volumes.py`), which also puts a
+commit's new contents into the blob store from the node.
 
 The node reads the blob store the server uses (`BlobSource`): a directory URL must name a
 filesystem every node mounts at the same path (the default `$NODAL_HOME/blobs` is only
@@ -236,6 +238,14 @@ class NodeLayerCache:
         self.root = root
         self.source = source
         self.fetched: list[str] = []  # layers this cache fetched (not found already there)
+        self._store: Any = None
+
+    def store(self) -> Any:
+        """The server's blob store as this node reaches it (an s3:// store cached in
+        `<root>/.blobs`, shared by every container of the node), opened once."""
+        if self._store is None:
+            self._store = self.source.open(self.root / ".blobs")
+        return self._store
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256
@@ -258,13 +268,13 @@ class NodeLayerCache:
         container): from an s3:// store fetched once into this cache (checked against its
         sha256), from a directory store its file there."""
         try:
-            return Path(self.source.open(self.root / ".blobs").path(sha256))
+            return Path(self.store().path(sha256))
         except KeyError:
             raise LayerShippingError(f"blob {sha256} is not in the blob store {self.source.url}") from None
 
     def _fetch(self, ref: LayerRef, dest: Path) -> None:
         started = time.monotonic()
-        blobs = self.source.open(self.root / ".blobs")
+        blobs = self.store()
         try:
             blob = blobs.path(ref.sha256)
         except KeyError:

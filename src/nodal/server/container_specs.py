@@ -14,7 +14,7 @@ from nodal.server.apps import AppService
 from nodal.server.images import ImageService
 from nodal.server.logs import LogHub
 from nodal.server.pool import ContainerSlot, Pool
-from nodal.server.spares import SpareContainers
+from nodal.server.spares import MAX_IMAGES, SpareContainers
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,25 @@ class ContainerLauncher:
             spares.replenish(spares.kind(d))  # the next cold start of this image finds one ready
 
     def spare_fits(self, pool: Pool) -> bool:
+        return self._spare_fits(pool.definition, pool.app_id, pool.gpu_request)
+
+    def _spare_fits(self, d: api_pb2.FunctionDef, app_id: str, gpu_request: str) -> bool:
         spares = self.spares
         return spares is not None and getattr(self.runtime, "remote_server", None) is None and spares.fits(
-            pool.definition, pool.app_id, pool.gpu_request, lambda: self._secret_env(pool.definition.secret_ids))
+            d, app_id, gpu_request, lambda: self._secret_env(d.secret_ids))
+
+    def prewarm(self, app_id: str, definitions) -> None:
+        """Boot spares for a just published app's images, so that its functions' first calls
+        find one (their images are built by now)."""
+        if self.spares is None:
+            return
+        kinds = []
+        for d in definitions:
+            kind = self.spares.kind(d)
+            if kind not in kinds and self._spare_fits(d, app_id, d.gpu):
+                kinds.append(kind)
+        for kind in kinds[:MAX_IMAGES]:
+            self.spares.replenish(kind)
 
     def take_spare(self, pool: Pool):
         """A started spare container for `pool`'s next container, or None (nodal.server.spares)."""
@@ -216,6 +232,7 @@ class ContainerLauncher:
         env.update(self._function_env(app, d))
         env.update(self._system_env(slot.container_id, slot.token))
         binds = await self._image_binds(image, env)
+        remote = getattr(self.runtime, "remote_server", None)  # the Ray backend
         for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         if d.nfs_mounts:  # network_file_systems=: the shared host directory itself, read-write
@@ -227,10 +244,21 @@ class ContainerLauncher:
 
         on_exit = self.on_exit
         volumes = getattr(self, "volumes", None)  # nodal.server.volumes.VolumeService, set by main
+        node_volumes: list = []  # on Ray nodes: what the node writes and binds itself
         if d.volume_mounts:
             if volumes is None:
                 raise RuntimeError("this server has no volume service")
             for vm in d.volume_mounts:
+                if remote is not None:  # a node shares no disk with us: it fetches the files from the blob store
+                    from nodal.runtime.node_volumes import NodeVolume
+
+                    same = next((nv for nv in node_volumes if nv.volume_id == vm.volume_id), None)
+                    if same is None:
+                        version, manifest = await volumes.mount_on_node(slot.container_id, vm.volume_id, self.runtime)
+                    else:  # the same volume at another path: the same directory
+                        version, manifest = same.version, same.manifest
+                    node_volumes.append(NodeVolume(vm.volume_id, vm.mount_path, version, manifest))
+                    continue
                 view = await volumes.mount(slot.container_id, vm.volume_id)
                 binds.append(Bind(view, vm.mount_path, read_only=False))
 
@@ -276,6 +304,7 @@ class ContainerLauncher:
             cpu_limit=d.cpu_limit,
             memory_mb=d.memory_mb,
             memory_limit_mb=d.memory_limit_mb,
+            node_volumes=node_volumes,
         )
 
         def on_log(container_id: str, stream: str, line: str) -> None:

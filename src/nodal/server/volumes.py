@@ -15,6 +15,12 @@ the newest version: last writer wins per file, deletions are recorded. With an o
 the upper (changed) directory is read and only new or changed files are hashed; otherwise
 the whole directory is walked (size, mtime and mode, then the hash). Only regular files are
 versioned; empty directories and symlinks are not.
+
+On Ray nodes (`mount_on_node`) the server keeps no view at all: the container's node writes the
+version's files into a directory of its own, fetching each blob from the blob store by its
+sha256 (`nodal.runtime.node_volumes`). A commit asks the node to scan that directory and to put
+new or changed contents into the blob store; the server records the changes as a new version
+the same way. A reload asks the node to bring its directory to the newest version.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ import sqlite3
 import tempfile
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from nodal.proto import api_pb2
 from nodal.server import volume_views
@@ -56,6 +65,139 @@ def norm_path(path: str) -> str:
     return "/".join(parts)
 
 
+# ---- a volume version as plain files in a directory (copy views here; node views on Ray nodes) ----
+_COPY_CHUNK = 1 << 20
+
+
+def write_file(d: Path, path: str, sha: str, source: Path, mode: int, mtime: float,
+               verify: bool = False) -> tuple[str, int, int, int]:
+    """Put a copy of `source` (the blob `sha`) at `d/path` with `mode` and `mtime`, replacing
+    what was there (open readers keep the old file). `verify`: hash the copy and raise
+    ValueError unless it is `sha` (a blob fetched from elsewhere). Returns its `Base` entry."""
+    dest = d / path
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".nodal-tmp-")
+    try:
+        if verify:
+            digest = hashlib.sha256()
+            with open(source, "rb") as src, os.fdopen(fd, "wb") as out:
+                while chunk := src.read(_COPY_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha:
+                raise ValueError(f"blob {sha} does not match its sha256 (corrupted?)")
+        else:
+            os.close(fd)
+            shutil.copyfile(source, tmp)
+        os.chmod(tmp, mode & 0o777)
+        os.utime(tmp, (mtime, mtime))
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    st = dest.stat()
+    return (sha, st.st_size, st.st_mode & 0o777, st.st_mtime_ns)
+
+
+def materialise_dir(d: Path, manifest: Manifest, blob_path: Callable[[str], Path], verify: bool = False) -> Base:
+    """Make `d` hold exactly the manifest's files (`blob_path(sha)`: a local file with a blob's
+    contents); returns what it holds now."""
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    return {path: write_file(d, path, sha, blob_path(sha), mode, mtime, verify)
+            for path, (sha, _size, mode, mtime) in manifest.items()}
+
+
+def sync_dir(d: Path, base: Base, manifest: Manifest, blob_path: Callable[[str], Path],
+             verify: bool = False) -> Base:
+    """Bring `d` (holding `base`) to the manifest's files: remove those it no longer has, write
+    those new or changed; returns what it holds now."""
+    new: Base = {}
+    for path in base:
+        if path not in manifest:
+            try:
+                (d / path).unlink()
+            except FileNotFoundError:
+                pass
+    for path, (sha, _size, mode, mtime) in manifest.items():
+        old = base.get(path)
+        if old is not None and old[0] == sha and old[2] == mode:
+            new[path] = old
+        else:
+            new[path] = write_file(d, path, sha, blob_path(sha), mode, mtime, verify)
+    return new
+
+
+def scan_dir(d: Path, base: Base, store: Callable[[str, tuple | None], str]) -> tuple[Base, dict[str, list]]:
+    """The directory's regular files now, and those that differ from `base` as manifest entries.
+
+    A file whose size, mode and mtime match its `base` entry is taken as unchanged; any other
+    is given to `store(host_path, its base entry or None)`, which puts its contents in the blob
+    store and returns their sha256."""
+    now: Base = {}
+    changed: dict[str, list] = {}
+    # Timestamps are coarse (a clock tick): a file modified just now could change again with
+    # the same size and mtime. Like git's "racy" entries, remember those as unknown (-1) so
+    # the next scan hashes them again.
+    racy_after = time.time_ns() - 2_000_000_000
+    for dirpath, _dirnames, filenames in os.walk(d):
+        for name in filenames:
+            if name.startswith(".nodal-tmp-"):
+                continue
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            if not os.path.isfile(full) or os.path.islink(full):
+                continue
+            rel = os.path.relpath(full, d).replace(os.sep, "/")
+            mode = st.st_mode & 0o777
+            old = base.get(rel)
+            if old is not None and old[1:] == (st.st_size, mode, st.st_mtime_ns):
+                now[rel] = old
+                continue
+            try:
+                sha = store(full, old)
+            except FileNotFoundError:  # removed while we scanned
+                continue
+            now[rel] = (sha, st.st_size, mode, -1 if st.st_mtime_ns > racy_after else st.st_mtime_ns)
+            if old is None or old[0] != sha or old[2] != mode:
+                changed[rel] = [sha, st.st_size, mode, st.st_mtime_ns / 1e9]
+    return now, changed
+
+
+class NodeVolumeAgent(Protocol):
+    """Reaches the node that keeps a container's volume directories (the Ray runtime)."""
+
+    async def volume_scan(self, container_id: str, volume_id: str) -> tuple[dict[str, list], list[str]]:
+        """Scan the container's directory of the volume against what it held at its last
+        mount/commit/reload, putting new or changed contents in the blob store: (changed files as
+        manifest entries, deleted paths). The node takes the scan as its new base."""
+        ...
+
+    async def volume_restore(self, container_id: str, volume_id: str) -> None:
+        """Undo the base change of the last `volume_scan` (its changes were not recorded)."""
+        ...
+
+    async def volume_sync(self, container_id: str, volume_id: str, manifest: Manifest) -> None:
+        """Bring the container's directory of the volume to `manifest`."""
+        ...
+
+
+@dataclass
+class NodeView:
+    """A container's view of a volume kept by the container's node, not by this server."""
+
+    agent: NodeVolumeAgent
+    version: int  # what the node's directory was last brought to (mount or reload)
+
+
+View = tuple[Path, Base] | OverlayView | NodeView
+
+
 class VolumeService:
     def __init__(self, store: MetadataStore, blobs: LocalDirBlobStore, root: Path) -> None:
         self.store = store
@@ -76,7 +218,7 @@ class VolumeService:
         self.overlay = self.data_root is not None and volume_views.overlay_supported(root)
         if self.overlay:  # views still mounted when the process ends are detached with it
             weakref.finalize(self, volume_views.unmount_all_under, root)
-        self.mounts: dict[str, dict[str, tuple[Path, Base] | OverlayView]] = {}
+        self.mounts: dict[str, dict[str, View]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._parsed: dict[str, tuple[int, Manifest, volume_views.Tree, str]] = {}  # newest manifest, parsed
         self._protos: dict[str, tuple[int, api_pb2.VolumeManifest]] = {}  # newest manifest, as sent
@@ -233,7 +375,7 @@ class VolumeService:
             return self._version_proto(req.volume_id, version, manifest)
 
     # ---- container views ----
-    def _view(self, container_id: str, volume_id: str) -> tuple[Path, Base] | OverlayView:
+    def _view(self, container_id: str, volume_id: str) -> View:
         view = self.mounts.get(container_id, {}).get(volume_id)
         if view is None:
             raise invalid(
@@ -256,6 +398,24 @@ class VolumeService:
             base = await asyncio.to_thread(self._materialise, d, manifest)
             self.mounts.setdefault(container_id, {})[volume_id] = (d, base)
             return d
+
+    async def mount_on_node(self, container_id: str, volume_id: str, agent: NodeVolumeAgent) -> tuple[int, Manifest]:
+        """Record that the container's node keeps its own view of the volume (the Ray runtime) and
+        return the version (and its manifest) the node should write into it. Commits and reloads
+        of that container go through `agent`; `release` forgets it as any other view."""
+        async with self._lock(volume_id):
+            version, manifest = self.latest(volume_id)
+            self.mounts.setdefault(container_id, {})[volume_id] = NodeView(agent, version)
+            return version, manifest
+
+    async def _node_call(self, call, *args):
+        """`agent.volume_*(...)`, its failures (the container ended, its node is gone) as ApiErrors."""
+        try:
+            return await call(*args)
+        except ValueError as e:
+            raise invalid(str(e)) from None
+        except RuntimeError as e:
+            raise ApiError("ExecutionError", f"the container's node could not update the volume: {e}") from None
 
     async def _mount_overlay(self, container_id: str, volume_id: str) -> Path:
         assert self.data_root is not None
@@ -280,58 +440,16 @@ class VolumeService:
         self.version_trees.prune(volume_id, used)
 
     def _materialise(self, d: Path, manifest: Manifest) -> Base:
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        base: Base = {}
-        for path, (sha, size, mode, mtime) in manifest.items():
-            base[path] = self._write_file(d, path, sha, mode, mtime)
-        return base
-
-    def _write_file(self, d: Path, path: str, sha: str, mode: int, mtime: float) -> tuple[str, int, int, int]:
-        dest = d / path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".nodal-tmp-")
-        os.close(fd)
-        shutil.copyfile(self.blobs.path(sha), tmp)
-        os.chmod(tmp, mode & 0o777)
-        os.utime(tmp, (mtime, mtime))
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)  # open readers keep the old file
-        st = dest.stat()
-        return (sha, st.st_size, st.st_mode & 0o777, st.st_mtime_ns)
+        return materialise_dir(d, manifest, self.blobs.path)
 
     def _scan(self, d: Path, base: Base) -> tuple[Base, dict[str, list]]:
         """The directory's files now, and those that differ from `base` (hashing only changed ones)."""
-        now: Base = {}
-        changed: dict[str, list] = {}
-        # Timestamps are coarse (a clock tick): a file modified just now could change again with
-        # the same size and mtime. Like git's "racy" entries, remember those as unknown (-1) so
-        # the next scan hashes them again.
-        racy_after = time.time_ns() - 2_000_000_000
-        for dirpath, dirnames, filenames in os.walk(d):
-            for name in filenames:
-                if name.startswith(".nodal-tmp-"):
-                    continue
-                full = os.path.join(dirpath, name)
-                try:
-                    st = os.lstat(full)
-                except FileNotFoundError:
-                    continue
-                if not os.path.isfile(full) or os.path.islink(full):
-                    continue
-                rel = os.path.relpath(full, d).replace(os.sep, "/")
-                mode = st.st_mode & 0o777
-                old = base.get(rel)
-                if old is not None and old[1:] == (st.st_size, mode, st.st_mtime_ns):
-                    now[rel] = old
-                    continue
-                with open(full, "rb") as f:
-                    sha = self.blobs.put(f.read())
-                now[rel] = (sha, st.st_size, mode, -1 if st.st_mtime_ns > racy_after else st.st_mtime_ns)
-                if old is None or old[0] != sha or old[2] != mode:
-                    changed[rel] = [sha, st.st_size, mode, st.st_mtime_ns / 1e9]
-        return now, changed
+
+        def store(full: str, _old: tuple | None) -> str:
+            with open(full, "rb") as f:
+                return self.blobs.put(f.read())
+
+        return scan_dir(d, base, store)
 
     def _scan_overlay(self, view: OverlayView) -> tuple[Base, dict[str, list]]:
         """Like `_scan`, reading only the overlay's upper directory (and hashing only what is new)."""
@@ -356,6 +474,13 @@ class VolumeService:
 
     async def _commit_container(self, container_id: str, volume_id: str) -> tuple[int, Manifest]:
         view = self._view(container_id, volume_id)
+        if isinstance(view, NodeView):  # the node scans its directory and uploads the contents
+            changed, deleted = await self._node_call(view.agent.volume_scan, container_id, volume_id)
+            try:
+                return self._apply(volume_id, changed, deleted)
+            except BaseException:  # not recorded: the node's next scan reports these changes again
+                await self._node_call(view.agent.volume_restore, container_id, volume_id)
+                raise
         if isinstance(view, OverlayView):
             base = view.known_files()
             now, changed = await asyncio.to_thread(self._scan_overlay, view)
@@ -382,7 +507,10 @@ class VolumeService:
             self._view(req.container_id, req.volume_id)
             version, manifest = await self._commit_container(req.container_id, req.volume_id)
             view = self._view(req.container_id, req.volume_id)
-            if isinstance(view, OverlayView):
+            if isinstance(view, NodeView):  # the node fetches the changed blobs itself
+                await self._node_call(view.agent.volume_sync, req.container_id, req.volume_id, manifest)
+                view.version = version
+            elif isinstance(view, OverlayView):
                 self._prebuild_soon(req.volume_id, version)  # runs once this lock is released
                 view.known = await asyncio.to_thread(self._sync, view.merged, view.known_files(), manifest)
             else:
@@ -393,20 +521,7 @@ class VolumeService:
             return self._version_proto(req.volume_id, version, manifest)
 
     def _sync(self, d: Path, base: Base, manifest: Manifest) -> Base:
-        new: Base = {}
-        for path in base:
-            if path not in manifest:
-                try:
-                    (d / path).unlink()
-                except FileNotFoundError:
-                    pass
-        for path, (sha, size, mode, mtime) in manifest.items():
-            old = base.get(path)
-            if old is not None and old[0] == sha and old[2] == mode:
-                new[path] = old
-            else:
-                new[path] = self._write_file(d, path, sha, mode, mtime)
-        return new
+        return sync_dir(d, base, manifest, self.blobs.path)
 
     def release(self, container_id: str) -> None:
         """Forget a finished container's views: unmount them and remove their directories."""

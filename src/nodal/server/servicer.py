@@ -116,6 +116,12 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
     @_rpc
     async def AppPublish(self, request, context):
         response = await self.apps.publish(request)
+        prewarm = getattr(self.scheduler.launcher, "prewarm", None)  # nodal.server.spares
+        if prewarm is not None:
+            try:
+                prewarm(request.app_id, request.functions)
+            except Exception:  # noqa: BLE001 - an optimisation: the publish stands
+                log.exception("could not start spare containers for app %s", request.app_id)
         app = self.apps.store.get_app(request.app_id)
         if app is not None and app.name:
             self._record("app.deploy", f"{env_name(app.environment)}/{app.name}", f"app_id={app.app_id}")

@@ -31,7 +31,7 @@ from nodal.server.ids import new_id
 
 log = logging.getLogger(__name__)
 
-IDLE_SECONDS = 300.0  # an unused spare is stopped after this long
+IDLE_SECONDS = 600.0  # an unused spare is stopped after this long
 MAX_IMAGES = 2  # kinds (image, web or not) with a spare at once; the least recently used gives its up
 MAX_CODE_BYTES = 8 * 1024 * 1024  # code sent with the init; a bigger app starts its own container
 MAX_CODE_FILES = 2000

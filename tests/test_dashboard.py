@@ -612,6 +612,29 @@ def test_percentiles_buckets_and_schedule_text():
     assert describe_schedule({"type": "period", "hours": 6, "minutes": 30, "days": 0}) == "every 6h 30min"
 
 
+def test_call_history_folds_a_big_batch_exactly():
+    """Inputs are folded in batches: a map's thousands of inputs across two minutes come out with
+    exact counts, the newest RECENT_PER_FUNCTION kept as records, and the call findable."""
+    from nodal.server.dashboard.history import RECENT_PER_FUNCTION, CallHistory, per_minute
+
+    h = CallHistory()
+    now = 2_000_000 * 60.0
+    for i in range(3000):
+        failed = i % 100 == 0
+        h.record("fu-m", f"in-{i}", "fc-map", "ta-1",
+                 api_pb2.RESULT_STATUS_FAILURE if failed else api_pb2.RESULT_STATUS_SUCCESS,
+                 None if i % 3 == 0 else 0.002, now=now - 60 + (i // 1500) * 60)
+    h.record("fu-other", "in-x", "fc-x", "ta-2", api_pb2.RESULT_STATUS_SUCCESS, 0.1, now=now)
+    got = h.get("fu-m")
+    assert got.totals == {"success": 2970, "failure": 30}
+    assert len(got.recent) == RECENT_PER_FUNCTION and got.recent[-1].input_id == "in-2999"
+    first, second = per_minute(got, 2, now=now)
+    assert (first.calls, second.calls) == (1500, 1500) and first.failures + second.failures == 30
+    assert first.latency_n == 1000 and abs(first.latency_sum - 2.0) < 1e-9
+    assert [r.input_id for r in h.find_call("fc-map")][:1] == ["in-2000"]
+    assert h.get("fu-other").totals == {"success": 1}
+
+
 def test_store_keeps_call_history(metadata_store):
     """The store half of the call history, on SQLite and PostgreSQL alike: rows, added-up minute
     counts and totals, lookups by function and by call, and retention."""

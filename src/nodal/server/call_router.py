@@ -94,10 +94,11 @@ class CallService:
 
     # ---------- validation ----------
     def _check_input(self, inp: api_pb2.Input) -> None:
-        if inp.args.blob:
-            if not is_sha256(inp.args.blob) or not self.blobs.has(inp.args.blob):
-                raise invalid(f"input {inp.idx} refers to blob {inp.args.blob!r} that was not uploaded")
-        elif len(inp.args.data) > MAX_INLINE_PAYLOAD:
+        args = inp.args
+        if args.blob:
+            if not is_sha256(args.blob) or not self.blobs.has(args.blob):
+                raise invalid(f"input {inp.idx} refers to blob {args.blob!r} that was not uploaded")
+        elif len(args.data) > MAX_INLINE_PAYLOAD:
             raise ApiError("RequestSizeError", "inline arguments over 4 MiB must be uploaded as a blob")
 
     def _new_inputs(self, call: Call, inputs: Iterable[api_pb2.Input], track: bool) -> list[PendingInput]:

@@ -28,6 +28,7 @@ log = logging.getLogger("nodal.dashboard")
 
 RECENT_PER_FUNCTION = 1000
 FLUSH_SECONDS = 1.0
+DRAIN_SECONDS = 0.2  # recorded inputs are folded into the history in batches this often (and before reads)
 STORED_PER_FLUSH = 250  # input rows per function per flush (the rest are counted, not stored)
 KEEP_DAYS = 30
 TRIM_SECONDS = 60.0
@@ -89,6 +90,8 @@ class CallHistory:
         self._pending_minutes: dict[tuple[str, int], list] = {}
         self._pending_totals: dict[tuple[str, str], int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
+        self._raw: list[tuple] = []  # recorded, not yet folded in (see _drain)
+        self._drain_handle: asyncio.TimerHandle | None = None
         self._touched: set[str] = set()  # functions written since the last trim
         self._last_trim = time.monotonic()
 
@@ -151,51 +154,102 @@ class CallHistory:
                duration: float | None, exception: str = "", traceback: str = "",
                now: float | None = None) -> None:
         """Note one finished input of `function_id` (a base function id, never a bound one).
-        On the call path for every input: a few dict and deque operations, nothing more (the
-        store is read once per function after a start, and written by a timer)."""
-        now = time.time() if now is None else now
+        On the call path for every input: one list append. The inputs are folded into the
+        history in batches (`_drain`), before any read and every DRAIN_SECONDS."""
+        self._raw.append((function_id, input_id, call_id, container_id, status, duration, exception, traceback,
+                          time.time() if now is None else now))
+        if self._drain_handle is None:
+            try:
+                self._drain_handle = asyncio.get_running_loop().call_later(DRAIN_SECONDS, self._drain_tick)
+            except RuntimeError:
+                pass  # no event loop (a script or a unit test): reads drain
+
+    def _drain_tick(self) -> None:
+        self._drain_handle = None
+        self._drain()
+
+    def _drain(self) -> None:
+        """Fold the inputs recorded since the last drain into the history, a function at a time:
+        a batch of a big map is one call id, one minute or two, and only its newest
+        RECENT_PER_FUNCTION inputs are kept as records."""
+        if not self._raw:
+            return
+        raw, self._raw = self._raw, []
+        by_function: dict[str, list[tuple]] = {}
+        for row in raw:
+            rows = by_function.get(row[0])
+            if rows is None:
+                rows = by_function[row[0]] = []
+            rows.append(row)
+        for function_id, rows in by_function.items():
+            self._fold(function_id, rows)
+
+    def _fold(self, function_id: str, rows: list[tuple]) -> None:
         h = self._track(function_id, create=True)
-        self._index_call(call_id, function_id)
+        for call_id in dict.fromkeys(row[2] for row in rows):
+            self._index_call(call_id, function_id)
+        kept = [self._input_record(row) for row in rows[-RECENT_PER_FUNCTION:]]
+        h.recent.extend(kept)
+        totals = h.totals
+        counts = collections.Counter(row[4] for row in rows)
+        for status, n in counts.items():
+            name = STATUS_NAMES.get(status, "unknown")
+            totals[name] = totals.get(name, 0) + n
+        minutes: dict[int, list] = {}  # minute -> [calls, failures, latency sum, latency n]
+        first, last = int(rows[0][8] // 60), int(rows[-1][8] // 60)
+        if first == last:  # the usual batch: one minute
+            durations = [row[5] for row in rows if row[5] is not None]
+            minutes[first] = [len(rows), len(rows) - counts.get(_SUCCESS, 0), sum(durations), len(durations)]
+        else:
+            for row in rows:
+                m = minutes.get(int(row[8] // 60))
+                if m is None:
+                    m = minutes[int(row[8] // 60)] = [0, 0, 0.0, 0]
+                m[0] += 1
+                if row[4] != _SUCCESS:
+                    m[1] += 1
+                if row[5] is not None:
+                    m[2] += row[5]
+                    m[3] += 1
+        for minute, (calls, failures, latency_sum, latency_n) in sorted(minutes.items()):
+            b = h.buckets[-1] if h.buckets else None
+            if b is None or b.minute != minute:
+                b = Bucket(minute)
+                h.buckets.append(b)
+            b.calls += calls
+            b.failures += failures
+            b.latency_sum += latency_sum
+            b.latency_n += latency_n
+        if self.store is not None:
+            self._pend(function_id, kept[-STORED_PER_FLUSH:], minutes, counts)
+
+    @staticmethod
+    def _input_record(row: tuple) -> InputRecord:
+        function_id, input_id, call_id, container_id, status, duration, exception, traceback, now = row
         name = STATUS_NAMES.get(status, "unknown")
         if status == _SUCCESS:
-            failed = 0
-            rec = InputRecord(input_id, call_id, function_id, container_id, name, now, duration)
-        else:
-            failed = 1
-            rec = InputRecord(input_id, call_id, function_id, container_id, name, now, duration,
-                              exception[:MAX_MESSAGE], traceback[:MAX_MESSAGE])
-        h.recent.append(rec)
-        totals = h.totals
-        totals[name] = totals.get(name, 0) + 1
-        minute = int(now // 60)
-        b = h.buckets[-1] if h.buckets else None
-        if b is None or b.minute != minute:
-            b = Bucket(minute)
-            h.buckets.append(b)
-        b.calls += 1
-        b.failures += failed
-        if duration is not None:
-            b.latency_sum += duration
-            b.latency_n += 1
-        if self.store is not None:
-            self._pend(rec, minute, failed, duration)
+            return InputRecord(input_id, call_id, function_id, container_id, name, now, duration)
+        return InputRecord(input_id, call_id, function_id, container_id, name, now, duration,
+                           exception[:MAX_MESSAGE], traceback[:MAX_MESSAGE])
 
-    def _pend(self, rec: InputRecord, minute: int, failed: int, duration: float | None) -> None:
-        fid = rec.function_id
+    def _pend(self, fid: str, records: list[InputRecord], minutes: dict[int, list],
+              counts: collections.Counter) -> None:
+        """Queue a function's folded inputs for the next flush to the store."""
         rows = self._pending_inputs.get(fid)
         if rows is None:
             rows = self._pending_inputs[fid] = collections.deque(maxlen=STORED_PER_FLUSH)
-        rows.append(rec)  # beyond STORED_PER_FLUSH the oldest waiting row gives way
-        m = self._pending_minutes.get((fid, minute))
-        if m is None:
-            m = self._pending_minutes[(fid, minute)] = [0, 0, 0.0, 0]
-        m[0] += 1
-        m[1] += failed
-        if duration is not None:
-            m[2] += duration
-            m[3] += 1
-        key = (fid, rec.status)
-        self._pending_totals[key] = self._pending_totals.get(key, 0) + 1
+        rows.extend(records)  # beyond STORED_PER_FLUSH the oldest waiting row gives way
+        for minute, (calls, failures, latency_sum, latency_n) in minutes.items():
+            m = self._pending_minutes.get((fid, minute))
+            if m is None:
+                m = self._pending_minutes[(fid, minute)] = [0, 0, 0.0, 0]
+            m[0] += calls
+            m[1] += failures
+            m[2] += latency_sum
+            m[3] += latency_n
+        for status, n in counts.items():
+            key = (fid, STATUS_NAMES.get(status, "unknown"))
+            self._pending_totals[key] = self._pending_totals.get(key, 0) + n
         if self._flush_handle is None:
             try:
                 loop = asyncio.get_running_loop()
@@ -211,6 +265,7 @@ class CallHistory:
 
     def flush(self) -> None:
         """Write what was recorded since the last flush to the store, in one transaction."""
+        self._drain()
         if self.store is None or not self._pending_totals:
             return
         inputs = [(r.input_id, r.call_id, r.function_id, r.container_id, r.status, r.finished_at, r.duration,
@@ -242,6 +297,7 @@ class CallHistory:
 
     # ---------- queries ----------
     def get(self, function_id: str) -> FunctionHistory | None:
+        self._drain()
         return self._track(function_id, create=False)
 
     def find_input(self, function_id: str, input_id: str) -> InputRecord | None:
@@ -252,6 +308,7 @@ class CallHistory:
 
     def find_call(self, call_id: str) -> list[InputRecord]:
         """The recent inputs of one call, oldest first."""
+        self._drain()
         function_id = self._call_function.get(call_id)
         h = self.get(function_id) if function_id else None
         found = [r for r in h.recent if r.call_id == call_id] if h is not None else []

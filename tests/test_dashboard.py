@@ -229,6 +229,18 @@ def test_containers_page_lists_the_apps_containers(dash):
     assert square["start_reason"] in page
 
 
+def test_containers_page_shows_the_spare_containers_to_the_owner(dash, wait_until):
+    """Spare containers (nodal.server.spares) are no app's: the owner sees them on the page."""
+    dash["module"].square.remote(6)  # its image gets a spare once a container of it has started
+
+    def spares_shown() -> str | None:
+        text = dash["http"].get("/_nodal/containers").text
+        return text if "Spare containers" in text else None
+
+    page = wait_until(spares_shown, 60, "a spare container on the containers page")
+    assert "functions" in page and ("ready" in page or "booting" in page)
+
+
 def test_start_reasons_name_the_backlog_or_the_setting():
     from nodal.proto import api_pb2
     from nodal.server.pool import Pool

@@ -331,6 +331,17 @@ class Queries:
         out.sort(key=lambda c: (c["app_name"], c["function"], c["container_id"]))
         return out
 
+    def spares(self) -> list[dict]:
+        """The spare containers booted ahead of cold starts (nodal.server.spares): not any
+        workspace's, so shown to the owner only."""
+        spares = getattr(self.s.scheduler.launcher, "spares", None)
+        if spares is None:
+            return []
+        now = time.monotonic()
+        return [{"container_id": sp.container_id, "image_id": sp.image_id, "web": sp.web,
+                 "state": "booting" if sp.booting else "ready", "age": max(0.0, now - sp.started_at)}
+                for kind in spares.by_image.values() for sp in kind]
+
     # ---------- logs ----------
     @staticmethod
     def log_filter(stream: str | None, function: str | None, search: str | None, container: str | None = None):

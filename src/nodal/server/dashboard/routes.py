@@ -422,7 +422,9 @@ class Dashboard:
 
     async def containers_page(self, request: web.Request, session: Session) -> web.StreamResponse:
         rows = await self.with_usage(self.queries.containers(self._ws(session)))
-        return self._html(request, "containers.html", {"title": "Containers", "containers": rows}, session)
+        spares = self.queries.spares() if session.identity.kind == "owner" else []
+        return self._html(request, "containers.html", {"title": "Containers", "containers": rows,
+                                                       "spares": spares}, session)
 
     def _log_filters(self, request: web.Request):
         q = request.query

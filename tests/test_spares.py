@@ -1,7 +1,7 @@
 """Spare containers (nodal.server.spares): a cold start takes a container of the same image that
 booted before the call, and the function sees what a container started for it would show.
 
-The tests run on a server of their own, so every spare on the host is one of these tests' image."""
+The tests run on a server of their own and look only at its containers."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ def _environ(pid: int) -> list[bytes]:
     return []
 
 
-def _idle_spare(host_containers, used: set[str], web: bool = False) -> str | None:
-    """A spare container (booting or booted) no call has used yet, as the host sees it."""
+def _idle_spare(server, host_containers, used: set[str], web: bool = False) -> str | None:
+    """A spare container (booting or booted) of `server` no call has used yet, as the host sees
+    it (other servers' spares, the session server's among them, may be about too)."""
+    ours = {d.name for d in (server.home / "containers").iterdir()}
     for task_id, pids in host_containers.by_task().items():
-        if task_id in used:
+        if task_id in used or task_id not in ours:
             continue
         for pid in pids:
             env = _environ(pid)
@@ -43,7 +45,7 @@ def test_cold_start_takes_a_booted_spare_with_the_functions_own_parts(private_se
     with app.run(client=private_server.client()):
         fresh = startup_variable.remote()  # never a spare (see below): what a container started for it shows
         used = {fresh["task_id"], single_use.remote()["task_id"]}
-        spare = wait_until(lambda: _idle_spare(host_containers, used), 60, "a spare container")
+        spare = wait_until(lambda: _idle_spare(private_server, host_containers, used), 60, "a spare container")
         before = time.time()
         report = single_use.remote()
     assert report["task_id"] == spare
@@ -60,7 +62,7 @@ def test_python_startup_variables_get_a_container_of_their_own(private_server, h
 
     with app.run(client=private_server.client()):
         used = {single_use.remote()["task_id"]}
-        wait_until(lambda: _idle_spare(host_containers, used), 60, "a spare container")
+        wait_until(lambda: _idle_spare(private_server, host_containers, used), 60, "a spare container")
         for _ in range(2):
             before = time.time()
             report = startup_variable.remote()
@@ -75,7 +77,7 @@ def test_adopted_containers_output_reaches_the_apps_logs(private_server, host_co
     client = private_server.client()
     with app.run(client=client):
         used = {single_use.remote()["task_id"]}
-        spare = wait_until(lambda: _idle_spare(host_containers, used), 60, "a spare container")
+        spare = wait_until(lambda: _idle_spare(private_server, host_containers, used), 60, "a spare container")
         assert single_use.remote()["task_id"] == spare
         wait_until(lambda: "hello from a single-use container" in _log_text(client, app.app_id), 15,
                    "the adopted container's output in the app's logs")
@@ -87,7 +89,7 @@ def test_a_web_endpoints_cold_request_takes_a_booted_web_spare(private_server, h
 
     with app.run(client=private_server.client()):
         assert web.get(web_a.get_web_url()).status_code == 200  # a web container, and a web spare after it
-        wait_until(lambda: _idle_spare(host_containers, set(), web=True), 60, "a web spare container")
+        wait_until(lambda: _idle_spare(private_server, host_containers, set(), web=True), 60, "a web spare container")
         before = time.time()
         r = web.get(web_b.get_web_url())
         assert r.status_code == 200, r.text

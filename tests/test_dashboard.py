@@ -282,7 +282,7 @@ def test_containers_show_cpu_and_memory_read_from_the_kernel(dash, wait_until):
         return now if now and now["cpu_window"] == "now" else None
 
     again = wait_until(rated, timeout=30, what="a CPU rate")
-    assert 30 <= again["cpu_percent"] <= 130, again
+    assert 15 <= again["cpu_percent"] <= 130, again  # (less than a core when the machine is busy)
     assert again["cpu_seconds"] >= u["cpu_seconds"]
     page = http.get("/_nodal/containers").text
     assert row["container_id"] in page and "512.0 MiB" in page and "<th>GPU</th>" not in page

@@ -704,6 +704,109 @@ def test_with_a_bucket_volume_files_travel_between_node_and_server_through_it(ra
         assert (node_cache / sha[:2] / sha).read_bytes() == data
 
 
+# ---------- a node's layer cache kept within its budget ----------
+
+_CACHE_CLIENT = """
+import json, sys
+sys.path.insert(0, 'tests')
+from apps import ray_cache_app as r
+def say(tag, value):
+    print(tag, json.dumps(value), flush=True)
+with r.app.run():
+    held_a = [r.hold_a.spawn(i) for i in range(2)]
+    say('SPAWNED', 'a')
+    sys.stdin.readline()
+    say('B', r.name_b.remote())
+    say('C', r.name_c.remote())
+    sys.stdin.readline()
+    say('A', [c.get() for c in held_a])
+    held_c = [r.hold_c.spawn(i) for i in range(2)]
+    say('SPAWNED', 'c')
+    say('C2', [c.get() for c in held_c])
+    say('A2', r.name_a.remote())
+"""
+
+
+def test_node_layer_cache_keeps_to_its_budget_and_never_drops_a_layer_in_use(ray_cluster, host_containers,
+                                                                               tmp_path_factory):
+    """A server whose nodes keep 1.5 MiB of layers (one image's): with a container of image A
+    running on each node, containers of B and C start and A's layer stays; once A's
+    containers are gone and C's start on both nodes, A's layer is removed from both; a later
+    start of A fetches it again and works."""
+    from nodal.runtime.ray_layers import node_layer_cache_root
+
+    ip = ray_cluster.address.rsplit(":", 1)[0]
+    server = PrivateServer(tmp_path_factory.mktemp("nodal-ray-cache-home"), env={
+        "NODAL_RUNTIME": "ray", "NODAL_RAY_ADDRESS": ray_cluster.address,
+        "NODAL_LISTEN": f"{ip}:{free_port(ip)}",
+        "NODAL_RAY_SCRATCH": str(ray_cluster.root / "containers-cache"),
+        "NODAL_RAY_LAYER_CACHE": str(ray_cluster.root / "layers-cache"),
+        "NODAL_RAY_LAYER_CACHE_GB": str(1.5 / 1024),
+        "NODAL_RAY_WARM_ACTORS": "0",  # CPU left for the containers: other servers share the cluster
+        **ray_cluster.env,
+    })
+    server.start()
+    env = {**os.environ, "NODAL_HOME": str(server.home)}
+    env.pop("MODAL_SERVER_URL", None)
+    errors = server.home / "cache-client.err"
+    with open(errors, "w") as err:
+        client = subprocess.Popen([sys.executable, "-c", _CACHE_CLIENT], env=env, cwd=TESTS_DIR.parent, text=True,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+    caches = {}
+
+    def said(tag: str):
+        line = client.stdout.readline()  # the client says each step (or ends: its errors are in the file)
+        assert line.startswith(tag + " "), f"{line!r}\n{errors.read_text()[-4000:]}"
+        return json.loads(line.split(" ", 1)[1])
+
+    def layers(node: str) -> set[str]:
+        return {p.name for p in caches[node].iterdir() if len(p.name) == 64}
+
+    try:
+        before = set(_containers_of(host_containers))
+        assert said("SPAWNED") == "a"
+        holding_a = _two_busy_containers(host_containers, exclude=before)  # one on each node
+        assert len(set(holding_a.values())) == 2
+        for node in holding_a.values():
+            caches[node] = node_layer_cache_root(server.env["NODAL_RAY_LAYER_CACHE"], node)
+        [a_layer] = set.intersection(*(layers(node) for node in caches))  # image A's own layer, on both
+
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        b_marker, b_node = said("B")
+        c_marker, c_node = said("C")
+        assert (b_marker, c_marker) == ("B", "C")
+        assert b_node in caches and c_node in caches
+        for node in caches:  # over budget, but A is in use on both nodes: it stays
+            assert a_layer in layers(node)
+        assert len(layers(c_node)) >= 2
+
+        for task in holding_a:
+            host_containers.write_file(task, "/tmp/go")
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        assert sorted(said("A")) == sorted(["A", node] for node in caches)
+        assert said("SPAWNED") == "c"
+        holding_c = _two_busy_containers(host_containers, exclude=before | set(holding_a))
+        assert set(holding_c.values()) == set(caches)
+        # C started on both nodes; A's containers are gone: A's layer goes from both caches
+        _wait_until(lambda: all(a_layer not in layers(node) for node in caches), 60,
+                    "image A's layer to be removed from both node caches")
+        for node in caches:
+            assert not (caches[node] / ".leases" / f"layer-{a_layer}").exists()
+        for task in holding_c:
+            host_containers.write_file(task, "/tmp/go")
+        assert sorted(said("C2")) == sorted(["C", node] for node in caches)
+        a_marker, a_node = said("A2")  # A again: fetched again, and it works
+        assert a_marker == "A" and a_layer in layers(a_node)
+        assert client.wait(120) == 0, errors.read_text()[-4000:]
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(30)
+        server.stop()
+
+
 # ---------- last: it stops node_b for good (the module's cluster has one node after it) ----------
 
 

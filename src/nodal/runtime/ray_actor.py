@@ -29,6 +29,11 @@ node (their files fetched from the blob store by sha256) and bound at their moun
 the server commits and reloads them with `volume_scan`/`volume_restore`/`volume_sync`. The
 directories are removed when the container ends, before its exit code is reported.
 
+The node's layer cache is shared by every actor on the node: the layers and blobs a container
+uses are leased (`ray_layers.CacheLease`, a shared flock each) from before they are looked for
+until the container has ended (or its actor died), and the cache is kept within the server's
+`ray_layer_cache_gb` budget (`ray_layers.collect`) before a start fetches and after it started.
+
 This module imports Ray lazily, so the server and the pure-logic tests need not load it.
 """
 
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 from collections import deque
 from pathlib import Path
@@ -50,14 +56,18 @@ POLL_SECONDS = 5.0  # a poll with nothing to report returns after this long
 class ContainerActor:
     """One container on the node this actor was placed on."""
 
-    def __init__(self, scratch_root: str, layer_cache: str = "", blob_source=None) -> None:
+    def __init__(self, scratch_root: str, layer_cache: str = "", blob_source=None, cache_budget: int = 0) -> None:
         """`layer_cache`: where this node keeps image layers (`ray_layers.NodeLayerCache`, one
-        directory per node under it); `blob_source`: how it reads the server's blob store."""
+        directory per node under it); `blob_source`: how it reads the server's blob store;
+        `cache_budget`: bytes the node's cache may hold (0: unbounded, `ray_layers.collect`)."""
         from nodal.runtime.local import LocalRuntime
 
         self.scratch_root = Path(scratch_root)
         self.layer_cache = layer_cache
         self.blob_source = blob_source
+        self.cache_budget = cache_budget
+        self.cache = None  # ray_layers.NodeLayerCache: the cache entries this container uses, leased
+        self._collecting: asyncio.Task | None = None
         self.runtime: LocalRuntime | None = None
         self._make_runtime = lambda gpus: LocalRuntime(self.scratch_root, gpus=gpus)
         self.lines: deque[tuple[str, str]] = deque()
@@ -88,14 +98,33 @@ class ContainerActor:
         import ray
 
         node_id = ray.get_runtime_context().get_node_id()
+        try:
+            return await self._start(spec, node_id, layer_refs, blob_refs)
+        except BaseException:
+            if self.cache is not None:  # what it leased may be collected
+                cache, self.cache = self.cache, None
+                cache.release()
+            raise
+
+    async def _start(self, spec: ContainerSpec, node_id: str, layer_refs, blob_refs) -> str:
         if layer_refs or blob_refs or spec.node_volumes:
             from nodal.runtime.backend import Bind
-            from nodal.runtime.ray_layers import LayerShippingError, NodeLayerCache, node_layer_cache_root
+            from nodal.runtime.ray_layers import (
+                LayerShippingError,
+                NodeLayerCache,
+                collect,
+                node_layer_cache_root,
+            )
 
             if self.blob_source is None:
                 raise LayerShippingError("this server gave its Ray nodes no blob store to fetch from")
-            cache = NodeLayerCache(node_layer_cache_root(self.layer_cache, node_id), self.blob_source)
+            cache = self.cache = NodeLayerCache(node_layer_cache_root(self.layer_cache, node_id), self.blob_source)
             layers, binds = list(spec.layers), list(spec.binds)
+            for ref in layer_refs:  # leased before looked for: no collection removes them from here on
+                await asyncio.to_thread(cache.lease.hold, "layer", ref.sha256)
+            missing = cache.missing_bytes(list(layer_refs))
+            if self.cache_budget and missing:  # room for what this start fetches
+                await asyncio.to_thread(collect, cache.root, self.cache_budget, missing)
             for ref in layer_refs:
                 layers[ref.index] = await asyncio.to_thread(cache.ensure, ref)
             for index, sha in blob_refs:
@@ -138,7 +167,19 @@ class ContainerActor:
                 volumes, self.volumes = self.volumes, None
                 await asyncio.to_thread(volumes.remove)
             raise
+        if self.cache is not None:  # back within budget (what it fetched counts now), leftovers removed
+            self._collecting = asyncio.create_task(self._collect(self.cache.root))
         return node_id
+
+    async def _collect(self, root: Path) -> None:
+        """Keep the node's cache within its budget and remove leftovers nothing uses (in the
+        background: the start does not wait)."""
+        from nodal.runtime.ray_layers import collect
+
+        try:
+            await asyncio.to_thread(collect, root, self.cache_budget)
+        except Exception:  # noqa: BLE001 - the container runs on; the next start collects again
+            logging.getLogger(__name__).exception("collecting the node's layer cache %s failed", root)
 
     def _on_log(self, _cid: str, stream: str, line: str) -> None:
         if len(self.lines) >= MAX_BUFFERED_LINES:
@@ -154,6 +195,9 @@ class ContainerActor:
         if self.volumes is not None:  # committed by the worker at exit; the server learns of the end after
             volumes, self.volumes = self.volumes, None
             await asyncio.to_thread(volumes.remove)
+        if self.cache is not None:  # its layers and blobs are no longer in use (its mounts are gone)
+            cache, self.cache = self.cache, None
+            cache.release()
         self.exit_code = code
         assert self.changed is not None
         self.changed.set()

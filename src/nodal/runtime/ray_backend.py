@@ -58,6 +58,7 @@ CONNECT_TIMEOUT_SECONDS = 20.0  # ray.init against the cluster
 _RESOURCES_TTL = 1.0  # seconds a snapshot of the cluster's resources is reused
 LOST_EXIT_CODE = 137  # a container whose actor (or node) died: as if SIGKILLed
 DEFAULT_LAYER_CACHE = "/var/tmp/nodal-ray-layers"  # on each node (NODAL_RAY_LAYER_CACHE on the server)
+DEFAULT_LAYER_CACHE_GB = 20.0  # each node's cache budget (NODAL_RAY_LAYER_CACHE_GB; 0 = unbounded)
 # Actors of the default shape (no cpu/memory/GPU request) kept started ahead of need: Ray takes
 # ~1 s to start an actor's worker process, which a container taking a warm one does not wait for.
 DEFAULT_WARM_ACTORS = 2
@@ -71,6 +72,21 @@ _RAY_ACCELERATORS = {"A100-80GB": "A100-80G", "A100-40GB": "A100-40G"}
 
 class RayConfigError(RuntimeError):
     """The Ray backend cannot be used as configured; the message says what to change."""
+
+
+def layer_cache_budget() -> int:
+    """Bytes each node's layer cache may hold, from NODAL_RAY_LAYER_CACHE_GB (GiB, default
+    `DEFAULT_LAYER_CACHE_GB`; 0 = unbounded): beyond it a node removes the least recently used
+    layers and blobs none of its containers uses (`ray_layers.collect`)."""
+    raw = os.environ.get("NODAL_RAY_LAYER_CACHE_GB", "").strip()
+    try:
+        gb = float(raw) if raw else DEFAULT_LAYER_CACHE_GB
+    except ValueError:
+        gb = -1.0
+    if not gb >= 0 or gb == float("inf"):
+        raise RayConfigError(f"NODAL_RAY_LAYER_CACHE_GB (ray_layer_cache_gb) must be a number of GiB, 0 for no "
+                             f"limit, not {raw!r}")
+    return int(gb * 2**30)
 
 
 def actor_options(spec: ContainerSpec) -> dict[str, Any]:
@@ -177,13 +193,15 @@ class RayRuntime(RuntimeBackend):
 
     def __init__(self, address: str, remote_server: RemoteServer, node_scratch: Path,
                  local_scratch: Path, blobs: Any = None, layer_cache: str = "",
-                 warm_actors: int = DEFAULT_WARM_ACTORS) -> None:
+                 warm_actors: int = DEFAULT_WARM_ACTORS, layer_cache_bytes: int | None = None) -> None:
         """Connects to the cluster at `address` (RayConfigError when it cannot). Containers use
         `node_scratch` on their node for their writable layers; sandboxes, which run on this
         host, use `local_scratch`. With `blobs` (the server's blob store) image layers are
         shipped to nodes through it into `layer_cache` on each node; without, layers are used
         at their host paths (nodes sharing this machine's disk). `warm_actors` actors of the
-        default shape are kept started for containers that ask for no cpu, memory or GPU."""
+        default shape are kept started for containers that ask for no cpu, memory or GPU.
+        `layer_cache_bytes`: each node's layer cache budget (default: `layer_cache_budget()`)."""
+        self.layer_cache_bytes = layer_cache_budget() if layer_cache_bytes is None else max(0, layer_cache_bytes)
         connect(address)
         import ray
 
@@ -276,7 +294,7 @@ class RayRuntime(RuntimeBackend):
         extra = {"name": name} if name else {}
         return self._actor_class.options(
             max_restarts=0, max_concurrency=_ACTOR_CONCURRENCY, **extra, **options
-        ).remote(str(self.node_scratch), self.layer_cache, self.blob_source)
+        ).remote(str(self.node_scratch), self.layer_cache, self.blob_source, self.layer_cache_bytes)
 
     def _fill_pool(self) -> None:
         while len(self._pool) < self.warm_actors:

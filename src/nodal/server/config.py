@@ -70,6 +70,9 @@ SETTINGS: tuple[Setting, ...] = (
             choices=("local", "ray"), flag="--runtime"),
     Setting("ray_address", "NODAL_RAY_ADDRESS", "str", "(none)",
             "Address of the Ray cluster for runtime = \"ray\" (e.g. 10.0.0.5:6379).", flag="--ray-address"),
+    Setting("ray_layer_cache_gb", "NODAL_RAY_LAYER_CACHE_GB", "number", "20",
+            "GiB of image layers and code blobs each Ray node keeps; beyond it the least recently used "
+            "ones no container on the node uses are removed (0 = no limit)."),
     Setting("server_advertise", "NODAL_SERVER_ADVERTISE", "str", "https://<listen address>",
             "URL containers on Ray nodes use to reach this server (https://HOST:PORT), when not the listen one."),
     Setting("spare_containers", "NODAL_SPARE_CONTAINERS", "int", "1",

@@ -10,8 +10,9 @@ its code at the same paths, `MODAL_TASK_ID` equal to the container id.
 Web endpoint functions get spares of their own kind (with the gateway's socket directory bound
 and the web server imported). What a spare cannot be given late, it is not used for: volumes,
 network file systems and bucket mounts (bound at start), GPUs, `block_network`, cpu/memory
-limits (the container's cgroup), interpreter start-up variables (`PYTHON*`, `LD_*`) and large
-code mounts. Those functions start a container of their own, as before.
+limits (the container's cgroup), interpreter start-up variables (`PYTHON*`, `LD_*`, the
+locale's `LANG`/`LC_*`) and large code mounts. Those functions start a container of their
+own, as before.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ IDLE_SECONDS = 600.0  # an unused spare is stopped after this long
 MAX_IMAGES = 2  # kinds (image, web or not) with a spare at once; the least recently used gives its up
 MAX_CODE_BYTES = 8 * 1024 * 1024  # code sent with the init; a bigger app starts its own container
 MAX_CODE_FILES = 2000
-_STARTUP_VARIABLES = ("PYTHON", "LD_")  # read when the interpreter starts: too late to set in a spare
+# Read when the interpreter (or the C library under it) starts: too late to set in a spare.
+_STARTUP_VARIABLES = ("PYTHON", "LD_", "LC_", "LANG", "LANGUAGE")
 
 
 @dataclass

@@ -9,12 +9,14 @@ NODAL_LISTEN=127.0.0.1:<free port> with its generated CA, deploys bench_app.py, 
 `trivial.remote()` on a warm container and two unary RPCs (Hello, and a Dict get, which the
 server scopes to the caller's workspace) through two clients: the owner's (unix socket, no
 token) and a remote one (https://127.0.0.1:<port>, the initial admin token, the server's CA).
-The owner's calls are timed twice: with every stream on gRPC (the baseline, the protocol a TLS
-client speaks) and with the hot streams framed (nodal.proto.framing, the local default, which a
-TLS client does not get). Rounds alternate between the transports so drift on a shared machine
-hits all alike. Prints p50/p90 per transport, the difference per call in µs against the gRPC
-baseline and the ratio; the target is that TLS + auth add at most 100 µs per warm call. Stops
-the server it started.
+The owner's calls are timed twice: with every stream on gRPC and with the hot streams framed
+(nodal.proto.framing, the local default); so are the remote client's: with its hot streams
+framed over the server's TLS streams port (the default since 2026-11-23) and on gRPC over TLS
+(as before; `tls-grpc+token`). Each TLS transport is compared with the unix transport of the
+same protocol: tls-grpc+token against unix-grpc, tls+token against unix (framed). Rounds
+alternate between the transports so drift on a shared machine hits all alike. Prints p50/p90
+per transport, the difference per call in µs against its baseline and the ratio; the target is
+that TLS + auth add at most 100 µs per warm call. Stops the server it started.
 """
 
 from __future__ import annotations
@@ -132,12 +134,17 @@ def bench(n: int, rounds: int, warmup: int, server_pid: int) -> list[tuple[str, 
         "unix-grpc": Client(f"unix://{home / 'server.sock'}"),  # the owner: trusted, no token; all gRPC
         "unix": Client(f"unix://{home / 'server.sock'}"),  # the same, its hot streams framed
         "unix+token": Client(f"unix://{home / 'server.sock'}", **token),  # auth without TLS
+        "tls-grpc+token": Client(f"https://{os.environ['NODAL_LISTEN']}", server_ca=str(home / "tls" / "ca.pem"),
+                                 **token),  # its hot streams on gRPC over TLS (as before the framed TLS port)
         "tls+token": Client(f"https://{os.environ['NODAL_LISTEN']}", server_ca=str(home / "tls" / "ca.pem"),
-                            **token),
+                            **token),  # its hot streams framed over TLS
     }
     for c in clients.values():
         run_sync(c._connect())
-    clients["unix-grpc"]._streams_socket = ""  # what a TLS client gets: streams on gRPC, not framed
+    clients["unix-grpc"]._streams_socket = ""  # every stream on gRPC
+    clients["tls-grpc+token"]._streams_socket = ""
+    if not clients["tls+token"].framed:
+        raise SystemExit("the TLS client did not get the server's framed TLS streams port")
 
     from bench_app import app
 
@@ -180,6 +187,7 @@ def main() -> None:
     n = args.n or (300 if args.quick else 2000)
     os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-remote-")
     os.environ["NODAL_LISTEN"] = f"127.0.0.1:{_free_port()}"
+    os.environ["NODAL_STREAMS_LISTEN"] = str(_free_port())  # the framed TLS streams (default: listen port + 1)
     for var in ("MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_SERVER_CA"):
         os.environ.pop(var, None)
     from nodal.server import daemon
@@ -192,26 +200,29 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"warm calls, {n} per transport and measure, one server on this machine ({os.cpu_count()} CPUs, "
           f"load average {load:.1f}): unix-grpc = the owner's socket, no token, every RPC and stream on gRPC "
-          "(the baseline: a TLS client's protocol); unix = the same with the hot streams framed (the local "
-          "default); unix+token = framed, with a token checked; tls+token = gRPC over TCP+TLS on 127.0.0.1 "
-          "with a token")
-    print(f"{'':<14}{'transport':<12}{'p50 µs':>8}{'p90 µs':>8}{'+p50':>7}{'ratio':>7}"
+          "(tls-grpc+token's baseline); unix = the same with the hot streams framed (the local default; "
+          "tls+token's baseline); unix+token = framed, with a token checked; tls-grpc+token = every stream on "
+          "gRPC over TCP+TLS on 127.0.0.1 with a token; tls+token = the hot streams framed over the TLS streams "
+          "port, unary RPCs on gRPC over TLS, with a token")
+    print(f"{'':<14}{'transport':<16}{'p50 µs':>8}{'p90 µs':>8}{'+p50':>7}{'ratio':>7}"
           f"{'CPU µs client':>15}{'server':>8}{'+CPU':>7}")
     worst = worst_cpu = 0.0
+    baseline_of = {"tls+token": "unix"}  # the same protocol without TLS or a token; else unix-grpc
     for label, by_transport in results:
-        base = by_transport["unix-grpc"]  # the TLS client's protocol, without TLS or a token
-        b50, _ = _quantiles(base.latency)
-        bcpu = sum(base.cpu_us())
         for name, m in by_transport.items():
+            base = by_transport[baseline_of.get(name, "unix-grpc")]
+            b50, _ = _quantiles(base.latency)
+            bcpu = sum(base.cpu_us())
             p50, p90 = _quantiles(m.latency)
             client, server = m.cpu_us()
             if name == "tls+token":
                 worst, worst_cpu = max(worst, p50 - b50), max(worst_cpu, client + server - bcpu)
-            print(f"{label if name == 'unix-grpc' else '':<14}{name:<12}{p50:>8.0f}{p90:>8.0f}{p50 - b50:>7.0f}"
+            print(f"{label if name == 'unix-grpc' else '':<14}{name:<16}{p50:>8.0f}{p90:>8.0f}{p50 - b50:>7.0f}"
                   f"{p50 / b50:>7.2f}{client:>15.0f}{server:>8.0f}{client + server - bcpu:>7.0f}")
     for what, value in (("p50 latency", worst), ("CPU (client + server)", worst_cpu)):
         verdict = "within" if value <= TARGET_US else "OVER"
-        print(f"TLS + token: largest added {what} {value:.0f} µs per call, {verdict} the {TARGET_US:.0f} µs target")
+        print(f"TLS + token (framed TLS streams): largest added {what} {value:.0f} µs per call, {verdict} the "
+              f"{TARGET_US:.0f} µs target")
 
 
 if __name__ == "__main__":

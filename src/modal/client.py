@@ -8,6 +8,9 @@ container's own credential (NODAL_CONTAINER_ID/NODAL_CONTAINER_TOKEN), else a us
 (`Client.from_credentials`, or `token_id`/`token_secret` from the profile, env
 MODAL_TOKEN_ID/MODAL_TOKEN_SECRET, when `server_url` is set). The local default server's
 socket trusts its owner and needs none; a token given to it explicitly is still checked.
+How: unary RPCs on gRPC; the hot streams framed (nodal.proto.framing) on the server's framed
+unix socket, or, for a TLS server, on the framed TLS port it announces (gRPC where neither is
+offered or reachable).
 """
 
 from __future__ import annotations
@@ -22,7 +25,15 @@ from typing import Any
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
-from nodal.proto.framing import BlockingStream, FramedCall, StreamError, grpc_errors
+from nodal.proto.framing import (
+    BlockingStream,
+    Endpoint,
+    FramedCall,
+    StreamError,
+    TlsEndpoint,
+    client_tls_context,
+    grpc_errors,
+)
 from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"
@@ -274,7 +285,9 @@ class Client:
         self._loop_call_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # on users' loops
         self._closed = False
         self._metadata: tuple[tuple[str, str], ...] = ()
-        self._streams_socket = ""  # the server's framed-stream socket, when this client may use it
+        # Where this client runs its hot streams framed, when it may: the server's framed unix
+        # socket, or (a server reached over TLS) its framed TLS port; "" = on gRPC.
+        self._streams_socket: Endpoint = ""
         self._thread_streams = threading.local()  # each thread's BlockingStreams, by method (blocking_stream)
         self._blocking_streams: list[BlockingStream] = []  # all of them, closed with the client
 
@@ -295,8 +308,10 @@ class Client:
             await asyncio.get_running_loop().run_in_executor(None, _ensure_local_server)
         import grpc  # here, not at import: a container whose code never calls out never loads it
 
+        roots = None
         if self._tls:
-            creds = grpc.ssl_channel_credentials(root_certificates=self._root_certificates())
+            roots = self._root_certificates()
+            creds = grpc.ssl_channel_credentials(root_certificates=roots)
             self._channel = grpc.aio.secure_channel(self._target, creds, options=_CHANNEL_OPTIONS)
         else:
             self._channel = grpc.aio.insecure_channel(self._target, options=_CHANNEL_OPTIONS)
@@ -313,12 +328,34 @@ class Client:
             await self._channel.close()
             self._channel = None
             raise
-        self._streams_socket = self._framed_socket(hello.streams_socket)
+        if self._tls:
+            self._streams_socket = await self._framed_tls(hello.streams_tls_port, roots)
+        else:
+            self._streams_socket = self._framed_socket(hello.streams_socket)
+
+    async def _framed_tls(self, port: int, roots: bytes | None) -> Endpoint:
+        """The server's framed-stream TLS port as an endpoint on the host this client reaches its
+        gRPC listener by (the certificate is checked for that name, against the same roots), when
+        the server announced one and a TLS connection to it succeeds; else "" (streams on gRPC:
+        a firewall that passes only the gRPC port costs speed, not function). Env
+        NODAL_STREAMS=grpc keeps them on gRPC."""
+        if not port or os.environ.get("NODAL_STREAMS", "").lower() == "grpc":
+            return ""
+        host = self._target.rpartition(":")[0].strip("[]")
+        endpoint = TlsEndpoint(host, port, client_tls_context(roots))
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _protocol = await asyncio.wait_for(loop.create_connection(
+                asyncio.Protocol, host, port, ssl=endpoint.context, server_hostname=host), 5.0)
+        except (TimeoutError, OSError):
+            return ""
+        transport.close()
+        return endpoint
 
     def _framed_socket(self, announced: str) -> str:
         """Where this client opens its hot streams framed (nodal.proto.framing): inside a container
         the socket bound in beside the server's, else the one the local server announced; "" (gRPC)
-        for a server reached over TLS, or with env NODAL_STREAMS=grpc."""
+        with env NODAL_STREAMS=grpc. (A server reached over TLS: `_framed_tls`.)"""
         if os.environ.get("NODAL_STREAMS", "").lower() == "grpc" or self._tls:
             return ""
         if os.environ.get("NODAL_SERVER_SOCKET") and self.address == f"unix://{os.environ['NODAL_SERVER_SOCKET']}":
@@ -329,7 +366,7 @@ class Client:
 
     @property
     def framed(self) -> bool:
-        """Whether this client runs its hot streams on the server's framed socket."""
+        """Whether this client runs its hot streams framed (the server's framed socket or TLS port)."""
         return bool(self._streams_socket)
 
     def blocking_stream(self, method: str) -> BlockingStream | None:

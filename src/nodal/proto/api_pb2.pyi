@@ -79,14 +79,16 @@ class HelloRequest(_message.Message):
     def __init__(self, client_version: _Optional[str] = ...) -> None: ...
 
 class HelloResponse(_message.Message):
-    __slots__ = ("server_version", "pid", "streams_socket")
+    __slots__ = ("server_version", "pid", "streams_socket", "streams_tls_port")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     STREAMS_SOCKET_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_TLS_PORT_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     pid: int
     streams_socket: str
-    def __init__(self, server_version: _Optional[str] = ..., pid: _Optional[int] = ..., streams_socket: _Optional[str] = ...) -> None: ...
+    streams_tls_port: int
+    def __init__(self, server_version: _Optional[str] = ..., pid: _Optional[int] = ..., streams_socket: _Optional[str] = ..., streams_tls_port: _Optional[int] = ...) -> None: ...
 
 class BlobHasRequest(_message.Message):
     __slots__ = ("sha256",)

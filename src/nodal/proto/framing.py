@@ -5,7 +5,8 @@ containers, `DataStream` for Dict/Queue ops) carry the same protobuf messages as
 but a gRPC-aio stream message costs about twice a raw asyncio socket round trip on these
 machines (ARCHITECTURE.md, "Facts measured"). So on the local sockets the server also listens
 on a framed socket beside each gRPC one, and clients on this host use it for those streams.
-Everything else (unary RPCs, TLS, remote clients) stays on gRPC.
+A server with a TLS listener also serves them framed over TCP+TLS on a port of its own
+(`TlsEndpoint`), for remote clients and containers on Ray nodes. Unary RPCs stay on gRPC.
 
 A frame is a 5-byte header, a little-endian u32 payload length and a u8 kind, then the
 payload. The client's first frame is OPEN (a `StreamOpen`: method and credentials), then
@@ -20,10 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import select
 import socket
+import ssl
 import struct
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from nodal.proto import api_pb2
@@ -41,6 +45,37 @@ def grpc_errors() -> tuple[type[BaseException], ...]:
     drives either kind of stream catches besides StreamError, without importing grpc itself."""
     grpc = sys.modules.get("grpc")
     return (grpc.aio.AioRpcError, grpc.aio.UsageError) if grpc is not None else ()
+
+
+@dataclass(frozen=True)
+class TlsEndpoint:
+    """A framed-stream listener on TCP with TLS: `host` and `port` to connect to, and the
+    client's TLS context, which checks the server's certificate for `host` (the name the
+    client used for the server's gRPC listener)."""
+
+    host: str
+    port: int
+    context: ssl.SSLContext
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port} (TLS)"
+
+
+Endpoint = str | TlsEndpoint  # a unix socket's path, or a TCP+TLS listener
+
+
+def client_tls_context(cadata: bytes | None) -> ssl.SSLContext:
+    """A client TLS context trusting `cadata` (PEM CA certificates), or the system's roots."""
+    return ssl.create_default_context(cadata=cadata.decode() if cadata else None)
+
+
+def _tls_failure(endpoint: TlsEndpoint, exc: BaseException) -> StreamError:
+    """The StreamError for a connection to `endpoint` that failed (TLS named when it was TLS)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return StreamError("UNAVAILABLE", f"TLS certificate verify failed for {endpoint}: {exc.verify_message}")
+    if isinstance(exc, ssl.SSLError):
+        return StreamError("UNAVAILABLE", f"TLS handshake with {endpoint} failed: {exc}")
+    return StreamError("UNAVAILABLE", f"could not connect to {endpoint}: {exc!r}")
 
 
 class StreamError(Exception):
@@ -184,7 +219,8 @@ class FramedCall:
     Made synchronously, like a gRPC call object; it connects in the background, and the first
     `write` or `read` waits for that (StreamError "UNAVAILABLE" when nothing listens)."""
 
-    def __init__(self, path: str, method: str, metadata: Mapping[str, str] = (), *, timeout: float = 10.0) -> None:
+    def __init__(self, path: Endpoint, method: str, metadata: Mapping[str, str] = (), *,
+                 timeout: float = 10.0) -> None:
         if method not in METHODS:
             raise ValueError(f"{method} is not served framed (only {', '.join(METHODS)})")
         self._response_type = getattr(api_pb2, _SERVICE.methods_by_name[method].output_type.name)
@@ -193,12 +229,18 @@ class FramedCall:
         self._done = False
         self._opening = asyncio.get_running_loop().create_task(self._open(path, method, dict(metadata), timeout))
 
-    async def _open(self, path: str, method: str, metadata: dict[str, str], timeout: float) -> None:
+    async def _open(self, path: Endpoint, method: str, metadata: dict[str, str], timeout: float) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _transport, protocol = await asyncio.wait_for(loop.create_unix_connection(FrameProtocol, path), timeout)
-        except (TimeoutError, OSError) as exc:
-            self._ended = StreamError("UNAVAILABLE", f"could not connect to {path}: {exc!r}")
+            if isinstance(path, TlsEndpoint):
+                connecting = loop.create_connection(FrameProtocol, path.host, path.port, ssl=path.context,
+                                                    server_hostname=path.host, ssl_handshake_timeout=timeout)
+            else:
+                connecting = loop.create_unix_connection(FrameProtocol, path)
+            _transport, protocol = await asyncio.wait_for(connecting, timeout)
+        except (TimeoutError, OSError) as exc:  # ssl.SSLError is an OSError
+            self._ended = (_tls_failure(path, exc) if isinstance(path, TlsEndpoint)
+                           else StreamError("UNAVAILABLE", f"could not connect to {path}: {exc!r}"))
             return
         protocol.send(OPEN, api_pb2.StreamOpen(method=method, metadata=metadata).SerializeToString())
         if self._ended is not None:  # cancelled while connecting
@@ -265,27 +307,98 @@ class FramedCall:
             self._protocol.close()
 
 
+class FallbackCall:
+    """A FramedCall that becomes `fallback()` (the same stream over gRPC) when its connection
+    cannot be made, e.g. a framed TLS port a firewall or a confined container's network does not
+    pass: where no framed connection is possible, the stream still works, only slower."""
+
+    def __init__(self, call: FramedCall, fallback: Any) -> None:
+        self._call = call
+        self._fallback = fallback
+        self._active: Any = None
+
+    async def _target(self) -> Any:
+        if self._active is None:
+            try:
+                await self._call._connected()
+                self._active = self._call
+            except StreamError:
+                if self._call._protocol is not None:  # it connected, then failed: not a fallback case
+                    raise
+                self._active = self._fallback()
+        return self._active
+
+    async def write(self, message: Any) -> None:
+        await (self._active or await self._target()).write(message)
+
+    async def done_writing(self) -> None:
+        await (await self._target()).done_writing()
+
+    async def read(self) -> Any:
+        """As FramedCall.read; gRPC's end of stream reads as `EOF` too."""
+        msg = await (self._active or await self._target()).read()
+        grpc = sys.modules.get("grpc")
+        return EOF if grpc is not None and msg is grpc.aio.EOF else msg
+
+    def __aiter__(self) -> FallbackCall:
+        return self
+
+    async def __anext__(self) -> Any:
+        msg = await self.read()
+        if msg is EOF:
+            raise StopAsyncIteration
+        return msg
+
+    def cancel(self) -> None:
+        if self._active is None:
+            self._active = self._call  # cancelled before it connected: stays cancelled, no fallback
+        self._active.cancel()
+
+
 class BlockingStream:
     """A framed stream on a blocking socket, for a thread that would only wait anyway: a blocking
     `f.remote()` writes its input and reads its output on the calling thread, with no hop to an
     event loop and back. One per thread; not thread-safe."""
 
-    def __init__(self, path: str, method: str, metadata: Mapping[str, str] = (), *, timeout: float = 10.0) -> None:
+    def __init__(self, path: Endpoint, method: str, metadata: Mapping[str, str] = (), *,
+                 timeout: float = 10.0) -> None:
         if method not in METHODS:
             raise ValueError(f"{method} is not served framed (only {', '.join(METHODS)})")
         self._response_type = getattr(api_pb2, _SERVICE.methods_by_name[method].output_type.name)
         self._buf = bytearray()
         self.closed = False
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._tls = isinstance(path, TlsEndpoint)
+        if self._tls:
+            sock = self._connect_tls(path, timeout)
+        else:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)  # connecting only: a reply may take as long as the call does
-            sock.connect(path)
+            if not self._tls:
+                sock.connect(path)
             sock.settimeout(None)
             self._sock = sock
+            if self._tls:
+                self._poll = select.poll()
+                self._poll.register(sock, select.POLLIN)
             self.send(OPEN, api_pb2.StreamOpen(method=method, metadata=dict(metadata)).SerializeToString())
         except BaseException:
             sock.close()
             raise
+
+    @staticmethod
+    def _connect_tls(endpoint: TlsEndpoint, timeout: float) -> socket.socket:
+        """A connected TLS socket to `endpoint`, its certificate checked (StreamError if not)."""
+        try:
+            raw = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+        except OSError as exc:
+            raise _tls_failure(endpoint, exc) from None
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # one frame is one call: no Nagle delay
+            return endpoint.context.wrap_socket(raw, server_hostname=endpoint.host)
+        except OSError as exc:
+            raw.close()
+            raise _tls_failure(endpoint, exc) from None
 
     def send(self, kind: int, payload: bytes = b"") -> None:
         if len(payload) > MAX_FRAME:
@@ -307,6 +420,8 @@ class BlockingStream:
             return False
         if self._buf:
             return True
+        if self._tls:
+            return self._tls_usable()
         try:
             peeked = self._sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
         except BlockingIOError:
@@ -314,6 +429,34 @@ class BlockingStream:
         except OSError:
             peeked = b""
         if not peeked:
+            self.close()
+            return False
+        return True
+
+    def _tls_usable(self) -> bool:
+        """`usable` on TLS, where bytes cannot be peeked: read what is there without blocking
+        (TLS records that carry no data, such as session tickets, read as nothing). A stream the
+        server ended (a STATUS frame, or the connection closed) is not usable."""
+        sock = self._sock
+        if not sock.pending() and not self._poll.poll(0):
+            return True  # nothing arrived: the common case, one system call
+        sock.setblocking(False)
+        try:
+            while True:
+                chunk = sock.recv(262144)
+                if not chunk:
+                    self.close()
+                    return False
+                self._buf += chunk
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            pass
+        except OSError:
+            self.close()
+            return False
+        finally:
+            if not self.closed:
+                sock.setblocking(True)
+        if len(self._buf) >= 5 and self._buf[4] != MESSAGE:
             self.close()
             return False
         return True

@@ -48,6 +48,8 @@ SETTINGS: tuple[Setting, ...] = (
             "The private key of tls_cert.", flag="--tls-key"),
     Setting("tls_san", "NODAL_TLS_SAN", "list", "(none)",
             "Extra DNS names / IP addresses for the generated certificate.", flag="--tls-san"),
+    Setting("streams_listen", "NODAL_STREAMS_LISTEN", "str", "(the listen port + 1)",
+            "Where the hot streams are served framed over TLS beside `listen`: PORT, HOST:PORT, or off."),
     # storage
     Setting("database_url", "NODAL_DATABASE_URL", "str", "SQLite at $NODAL_HOME/nodal.db",
             "Metadata store: postgresql://user:password@host:5432/dbname for PostgreSQL.",

@@ -188,6 +188,9 @@ class ContainerLauncher:
             for prefix in ("NODAL", "MODAL"):  # the worker's channel, and the SDK's client in user code
                 env[f"{prefix}_SERVER_URL"], env[f"{prefix}_SERVER_CA"] = remote.url, CONTAINER_CA
             binds.append(Bind(remote.ca_file, CONTAINER_CA, read_only=True))
+            tls_port = getattr(self, "streams_tls_port", 0)  # the framed streams over TLS, set by main
+            if tls_port:  # the worker's stream rides it, on the host of NODAL_SERVER_URL (nodal.proto.framing)
+                env["NODAL_STREAMS_TLS_PORT"] = str(tls_port)
         else:
             binds.append(Bind(self.socket_path, CONTAINER_SOCKET, read_only=False))
             if self.streams_socket_path is not None:  # the hot streams without gRPC (nodal.proto.framing)
@@ -233,6 +236,8 @@ class ContainerLauncher:
         env.update(self._system_env(slot.container_id, slot.token))
         binds = await self._image_binds(image, env)
         remote = getattr(self.runtime, "remote_server", None)  # the Ray backend
+        if d.block_network:  # its relay on a Ray node passes the server's gRPC port only
+            env.pop("NODAL_STREAMS_TLS_PORT", None)
         for path, sha, _mode in json.loads(app.code_json):
             binds.append(Bind(self.blobs.path(sha), path, read_only=True))
         if d.nfs_mounts:  # network_file_systems=: the shared host directory itself, read-write

@@ -3,7 +3,9 @@
 Each framed socket sits beside a gRPC unix socket and shares its `AuthGate`: a stream opened
 here is authenticated, authorised, limited and scoped exactly as the same stream over gRPC
 (the gate hands back the same wrapped handler), then runs the servicer's own handler. Only
-the transport differs (nodal.proto.framing).
+the transport differs (nodal.proto.framing). Beside the TLS listener the same streams are
+served over TCP+TLS (`start_tls`), through the guarded gate: every stream there needs a token
+or a container credential, as on the gRPC TLS port.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,12 +22,44 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from nodal.proto import api_pb2
-from nodal.proto.framing import HALF_CLOSE, MESSAGE, METHODS, OPEN, STATUS, FrameProtocol, StreamError
+from nodal.proto.framing import (
+    HALF_CLOSE,
+    HEADER,
+    MAX_FRAME,
+    MESSAGE,
+    METHODS,
+    OPEN,
+    STATUS,
+    FrameProtocol,
+    StreamError,
+)
 from nodal.server.errors import ERROR_KIND_KEY
 
 log = logging.getLogger("nodal.framed")
 _PREFIX = "/" + api_pb2.DESCRIPTOR.services_by_name["Nodal"].full_name + "/"
 OPEN_TIMEOUT = 10.0  # a connection that sends no OPEN frame by then is dropped
+
+
+_OFF = ("off", "0", "no", "false", "none")
+
+
+def tls_streams_address(listen: str, setting: str) -> tuple[str, int, bool] | None:
+    """Where the framed streams are served over TLS, from the gRPC TLS listener's `listen`
+    (HOST:PORT) and the `streams_listen` setting (NODAL_STREAMS_LISTEN): (host, port, whether
+    the setting named it); None when the setting is off/0. Empty: the same host, port + 1;
+    a bare PORT: the same host; HOST:PORT as given. ValueError naming the fix otherwise."""
+    value = setting.strip()
+    if value.lower() in _OFF:
+        return None
+    host, _, port = listen.rpartition(":")
+    if not value:
+        return host, int(port) + 1, False
+    if value.isdigit():
+        return host, int(value), True
+    other_host, _, other_port = value.rpartition(":")
+    if not other_host or not other_port.isdigit():
+        raise ValueError(f"NODAL_STREAMS_LISTEN (streams_listen) must be PORT, HOST:PORT or off, not {setting!r}")
+    return other_host, int(other_port), True
 
 
 class _CallDetails(NamedTuple):  # what grpc.GenericRpcHandler.service() reads
@@ -62,13 +97,25 @@ class _Context:
 
 
 class FramedStreamServer:
-    """Serves the framed streams on one unix socket, through `gate` (an AuthGate)."""
+    """Serves the framed streams on one unix socket, or one TCP+TLS port, through `gate` (an AuthGate)."""
 
     def __init__(self, gate: grpc.GenericRpcHandler) -> None:
         self.gate = gate
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self.path: Path | None = None
+        self.port = 0  # the TCP port, once start_tls listens
+        self.connections = 0  # connections accepted so far (tests and benchmarks read it)
+
+    async def start_tls(self, host: str, port: int, context: ssl.SSLContext) -> int:
+        """Listen on `host`:`port` (0: any free port) with TLS (`context`: the gRPC TLS listener's
+        certificate and key, `nodal.server.tls.server_ssl_context`). The port listened on;
+        OSError when it cannot be bound."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: self._protocol(context), host.strip("[]") or None, port,
+                                                reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
 
     async def start(self, path: Path) -> bool:
         """Listen on `path` (owner-only). False, with a warning, where the socket cannot be made
@@ -94,8 +141,9 @@ class FramedStreamServer:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 
-    def _protocol(self) -> FrameProtocol:
-        protocol = _ServerProtocol()
+    def _protocol(self, tls: ssl.SSLContext | None = None) -> FrameProtocol:
+        self.connections += 1
+        protocol = _ServerProtocol() if tls is None else _TlsServerProtocol(tls)
         task = asyncio.get_running_loop().create_task(self._serve(protocol))
         protocol.task = task
         self._tasks.add(task)
@@ -104,7 +152,8 @@ class FramedStreamServer:
 
     async def _serve(self, protocol: _ServerProtocol) -> None:
         try:
-            await protocol.connected
+            # Over TLS the connection is made only once the handshake is done, and never if it fails.
+            await asyncio.wait_for(protocol.connected, 2 * OPEN_TIMEOUT)
             kind, payload = await asyncio.wait_for(protocol.next_frame(), OPEN_TIMEOUT)
             if kind != OPEN:
                 raise _Aborted("INVALID_ARGUMENT", "a framed stream must start with an OPEN frame")
@@ -164,6 +213,83 @@ class _ServerProtocol(FrameProtocol):
         super().connection_lost(exc)
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+
+class _TlsServerProtocol(_ServerProtocol):
+    """A server-side connection with TLS done here, on a plain TCP transport, through an
+    `ssl.SSLObject` and memory buffers: per message that is one decrypt or encrypt and the
+    socket's own read or write, about a fifth of the CPU asyncio's TLS transport spends on a
+    small message. The connection counts as made (`connected`) once the handshake is done; a
+    failed handshake closes it."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__()
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._raw: asyncio.Transport | None = None
+        self._handshaken = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._raw = transport  # type: ignore[assignment]  # `transport` (frames) is set after the handshake
+
+    def data_received(self, data: bytes) -> None:
+        self._incoming.write(data)
+        try:
+            if not self._handshaken:
+                try:
+                    self._tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    return
+                finally:
+                    self._flush()
+                self._handshaken = True
+                super().connection_made(self._raw)
+            chunks = []
+            while True:
+                try:
+                    chunk = self._tls.read(262144)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):  # all read; or the client's close_notify
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                if not self._incoming.pending and not self._tls.pending():
+                    break  # all decrypted: another read would only raise SSLWantReadError (costly)
+        except ssl.SSLError as exc:  # a failed handshake, a bad record: nothing more to say to it
+            log.debug("framed TLS connection dropped: %s", exc)
+            self._flush()
+            if self._raw is not None:
+                self._raw.abort()
+            return
+        if self._outgoing.pending:
+            self._flush()
+        if chunks:
+            super().data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+
+    def _flush(self) -> None:
+        if self._outgoing.pending and self._raw is not None and not self._raw.is_closing():
+            self._raw.write(self._outgoing.read())
+
+    def send(self, kind: int, payload: bytes = b"") -> None:
+        if len(payload) > MAX_FRAME:
+            raise StreamError("RESOURCE_EXHAUSTED", f"a message of {len(payload)} bytes is larger than max "
+                              f"({MAX_FRAME} bytes)")
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise self._closed or StreamError("UNAVAILABLE", "the connection is closed")
+        self._tls.write(HEADER.pack(len(payload), kind) + payload)
+        transport.write(self._outgoing.read())
+
+    def close(self) -> None:
+        if self._raw is None or self._raw.is_closing():
+            return
+        if self._handshaken:
+            try:
+                self._tls.unwrap()  # close_notify: the client reads a clean end, not a truncation
+            except ssl.SSLError:
+                pass
+            self._flush()
+        self._raw.close()
 
 
 def _end(protocol: FrameProtocol, code: str, details: str, kind: str = "") -> None:

@@ -189,9 +189,13 @@ async def serve(socket_path: Path | None = None) -> None:
     containers_socket = paths.containers_socket_path()
     containers_socket.unlink(missing_ok=True)
     guarded.add_insecure_port(f"unix://{containers_socket}")
-    remote = _tls_listener(guarded)
+    remote, tls_files = _tls_listener(guarded)
     await server.start()
     await guarded.start()
+    tls_streams = FramedStreamServer(guarded_gate)  # the hot streams framed over TLS too (guarded: tokens needed)
+    if remote and os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
+        port = await _tls_streams(tls_streams, remote, tls_files)
+        servicer.streams_tls_port = scheduler.launcher.streams_tls_port = port
     # The hot streams also on framed sockets beside the two unix ones (nodal.proto.framing).
     # NODAL_STREAMS=grpc keeps every stream on gRPC (to compare the two, or to rule this out).
     owner_streams, container_streams = FramedStreamServer(owner_gate), FramedStreamServer(guarded_gate)
@@ -227,19 +231,49 @@ async def serve(socket_path: Path | None = None) -> None:
     scheduler.launcher.spares.stop_all()
     await scheduler.shutdown()
     await runtime.shutdown()
-    await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0), owner_streams.stop(), container_streams.stop())
+    await asyncio.gather(server.stop(grace=1.0), guarded.stop(grace=1.0), owner_streams.stop(), container_streams.stop(),
+                         tls_streams.stop())
     store.close()
     paths.pid_path().unlink(missing_ok=True)
     socket_path.unlink(missing_ok=True)
     containers_socket.unlink(missing_ok=True)
 
 
-def _tls_listener(server: grpc.aio.Server) -> str:
-    """Add the TCP+TLS port NODAL_LISTEN names (host:port) to `server`; "" when none is asked for."""
+async def _tls_streams(streams: FramedStreamServer, listen: str, files: tuple[Path, Path]) -> int:
+    """Serve the framed streams over TLS beside the gRPC TLS listener `listen`, with its
+    certificate and key `files`, where NODAL_STREAMS_LISTEN says; the port, 0 when off (or, for
+    the default port, when it is taken: remote streams then stay on gRPC)."""
+    from nodal.server.framed_streams import tls_streams_address
+    from nodal.server.tls import TlsConfigError, server_ssl_context
+
+    try:
+        address = tls_streams_address(listen, os.environ.get("NODAL_STREAMS_LISTEN", ""))
+        context = server_ssl_context(*files)
+    except (ValueError, TlsConfigError) as exc:
+        raise SystemExit(str(exc)) from None
+    if address is None:
+        return 0
+    host, port, explicit = address
+    try:
+        port = await streams.start_tls(host, port, context)
+    except OSError as exc:
+        if explicit:
+            raise SystemExit(f"could not listen on {host}:{port} for the framed streams (NODAL_STREAMS_LISTEN): "
+                             f"{exc.strerror or exc}") from None
+        log.warning("no framed streams over TLS on %s:%d (%s): remote streams stay on gRPC; set "
+                    "NODAL_STREAMS_LISTEN to a free port", host, port, exc.strerror or exc)
+        return 0
+    log.info("framed streams over TLS on %s:%d", host, port)
+    return port
+
+
+def _tls_listener(server: grpc.aio.Server) -> tuple[str, tuple[Path, Path]]:
+    """Add the TCP+TLS port NODAL_LISTEN names (host:port) to `server`; ("", ...) when none is
+    asked for. Also the certificate chain and key files it uses (for the framed streams' port)."""
     listen = os.environ.get("NODAL_LISTEN", "").strip()
     if not listen:
-        return ""
-    from nodal.server.tls import TlsConfigError, server_credentials
+        return "", (Path(), Path())
+    from nodal.server.tls import TlsConfigError, server_certificate_files
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
@@ -251,14 +285,15 @@ def _tls_listener(server: grpc.aio.Server) -> str:
     if host not in ("0.0.0.0", "::", "[::]"):
         sans.append(host.strip("[]"))
     try:
-        credentials, trust = server_credentials(
+        chain, key_file, trust = server_certificate_files(
             paths.nodal_home(), sans, Path(cert) if cert else None, Path(key) if key else None)
     except TlsConfigError as exc:
         raise SystemExit(str(exc)) from None
+    credentials = grpc.ssl_server_credentials([(key_file.read_bytes(), chain.read_bytes())])
     if server.add_secure_port(listen, credentials) == 0:
         raise SystemExit(f"could not listen on {listen} (address in use, or not an address of this machine?)")
     log.info("clients of %s must trust the certificate in %s", listen, trust)
-    return listen
+    return listen, (chain, key_file)
 
 
 def _chain_apps_changed(apps: AppService, sandboxes: SandboxService) -> None:

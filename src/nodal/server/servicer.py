@@ -55,6 +55,7 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
         self.scope = None  # nodal.server.auth.scope.Scope, set by main
         self.tokens = None  # nodal.server.auth.tokens.TokenService, set by main
         self.streams_socket = ""  # the owner's framed-stream socket, told to clients by Hello; set by main
+        self.streams_tls_port = 0  # the framed streams' TCP+TLS port, told to clients by Hello; set by main
         self.container_secrets_created: dict[str, set[str]] = {}  # app id -> SecretCreate'd by its containers
 
     def _record(self, action: str, target: str, detail: str = "") -> None:
@@ -69,7 +70,7 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
     @_rpc
     async def Hello(self, request, context):
         return api_pb2.HelloResponse(server_version=nodal.__version__, pid=os.getpid(),
-                                     streams_socket=self.streams_socket)
+                                     streams_socket=self.streams_socket, streams_tls_port=self.streams_tls_port)
 
     # ---- GPUs ----
     @_rpc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import ssl
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -84,17 +85,42 @@ def server_credentials(
     With `cert_file` and `key_file` (the operator's, NODAL_TLS_CERT/NODAL_TLS_KEY) those are
     used and `cert_file` is returned. Otherwise the server's own CA signs a certificate for
     `server_names(hostnames)` and `home/tls/ca.pem` is returned."""
+    chain_path, key_path, trust = server_certificate_files(home, hostnames, cert_file, key_file)
+    creds = grpc.ssl_server_credentials([(key_path.read_bytes(), chain_path.read_bytes())])
+    return creds, trust
+
+
+def server_certificate_files(
+    home: Path,
+    hostnames: Iterable[str] = (),
+    cert_file: Path | None = None,
+    key_file: Path | None = None,
+) -> tuple[Path, Path, Path]:
+    """(certificate chain file, key file, the file clients must trust) of the TLS listeners: the
+    operator's pair (checked to belong together), else the server's own CA's certificate for
+    `server_names(hostnames)`, made or reused under `home/tls/`."""
     if (cert_file is None) != (key_file is None):
         raise TlsConfigError("set both NODAL_TLS_CERT and NODAL_TLS_KEY (the certificate and its key), or neither")
     if cert_file is not None and key_file is not None:
-        cert_pem, key_pem = _load_operator_pair(Path(cert_file), Path(key_file))
-        return grpc.ssl_server_credentials([(key_pem, cert_pem)]), Path(cert_file)
+        _load_operator_pair(Path(cert_file), Path(key_file))
+        return Path(cert_file), Path(key_file), Path(cert_file)
     tls_dir = Path(home) / "tls"
     tls_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(tls_dir, 0o700)
     chain_path, key_path = ensure_certificate(tls_dir, server_names(hostnames))
-    creds = grpc.ssl_server_credentials([(key_path.read_bytes(), chain_path.read_bytes())])
-    return creds, tls_dir / "ca.pem"
+    return chain_path, key_path, tls_dir / "ca.pem"
+
+
+def server_ssl_context(chain_file: Path, key_file: Path) -> ssl.SSLContext:
+    """The TLS context of the framed-stream TCP listener (nodal.server.framed_streams): the same
+    certificate and key as the gRPC TLS listener (`server_certificate_files`), TLS 1.2 or later."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(chain_file), str(key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsConfigError(f"cannot use the TLS certificate {chain_file} with the key {key_file}: {exc}") from None
+    return context
 
 
 def ca_fingerprint(path: Path) -> str:

@@ -455,6 +455,19 @@ class _ServerStub:
         path = os.environ.get("NODAL_STREAMS_SOCKET")
         if path and os.environ.get("NODAL_STREAMS", "").lower() != "grpc" and os.path.exists(path):
             return framing.FramedCall(path, "WorkerStream", dict(self._credentials))
+        # A container on a Ray node: framed over TLS on the port the server serves them on
+        # (NODAL_STREAMS_TLS_PORT, set by the launcher's _image_binds), the host and CA as for gRPC;
+        # on gRPC after all where that port cannot be reached (a block_network container's relay
+        # passes only the gRPC port).
+        tls_port = os.environ.get("NODAL_STREAMS_TLS_PORT")
+        if tls_port and os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
+            from modal.client import parse_server_url
+
+            host = parse_server_url(os.environ["NODAL_SERVER_URL"])[0].rpartition(":")[0].strip("[]")
+            with open(os.environ["NODAL_SERVER_CA"], "rb") as f:
+                endpoint = framing.TlsEndpoint(host, int(tls_port), framing.client_tls_context(f.read()))
+            framed = framing.FramedCall(endpoint, "WorkerStream", dict(self._credentials), timeout=5.0)
+            return framing.FallbackCall(framed, self.WorkerStream)
         return self.WorkerStream()
 
     async def close(self) -> None:

@@ -34,7 +34,7 @@ KEEP_DAYS = 30
 TRIM_SECONDS = 60.0
 BUCKET_MINUTES = 60
 MAX_FUNCTIONS = 10_000  # functions tracked at once; the least recently active are forgotten
-MAX_CALLS_INDEXED = 200_000  # call id -> function, for the call page
+MAX_CALLS_INDEXED = 20_000  # call id -> function, for the call page (older calls: from the store)
 MAX_MESSAGE = 4000  # characters of an exception / traceback kept per failed input
 
 _SUCCESS = api_pb2.RESULT_STATUS_SUCCESS

@@ -230,6 +230,16 @@ def test_streams_listen_forms():
         tls_streams_address("0.0.0.0:8443", "nine-thousand")
 
 
+def test_server_status_shows_the_framed_tls_port(tls_server):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "modal.cli.entry", "server", "status"], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "NODAL_HOME": str(tls_server.home)})
+    assert proc.returncode == 0, proc.stderr
+    assert f"TLS port {tls_server.streams_port}" in proc.stdout
+
+
 def test_the_owners_unix_socket_is_unchanged(tls_server):
     """The local owner's client keeps its unix framed socket (not the TLS port)."""
     client = tls_server.client()

@@ -267,6 +267,8 @@ def status() -> None:
     click.echo(f"  NODAL_HOME: {home}")
     if reply is not None:
         click.echo(f"  version:    {reply.server_version}")
+        if reply.streams_tls_port:  # remote clients' and Ray nodes' hot streams (streams_listen)
+            click.echo(f"  streams:    TLS port {reply.streams_tls_port}  (framed streams; NODAL_STREAMS_LISTEN)")
         from nodal.server.gateway.server import gateway_url_path
 
         if gateway_url_path().exists():

@@ -55,6 +55,7 @@ def test_cold_start_takes_a_booted_spare_with_the_functions_own_parts(private_se
     assert report["code"] == fresh["code"]  # the same path; its mode is the local file's
     assert report["code_mode"] == os.stat(TESTS_DIR / "apps" / "spare_app.py").st_mode & 0o777
     assert report["cwd"] == fresh["cwd"]
+    assert report["utc_offset"] == 9 * 3600  # TZ from env= applies to the running interpreter too
 
 
 def test_python_startup_variables_get_a_container_of_their_own(private_server, host_containers, wait_until):

@@ -28,10 +28,11 @@ def _report() -> dict:
         "code": HERE,
         "code_mode": os.stat(HERE).st_mode & 0o777,
         "cwd": os.getcwd(),
+        "utc_offset": time.localtime().tm_gmtoff,
     }
 
 
-@app.function(max_inputs=1, env={"SPARE_TEST_VAR": "from-env"},
+@app.function(max_inputs=1, env={"SPARE_TEST_VAR": "from-env", "TZ": "XST-9"},
               secrets=[modal.Secret.from_dict({"SPARE_SECRET_VAR": "from-secret"})])
 def single_use() -> dict:
     print("spare-test: hello from a single-use container")

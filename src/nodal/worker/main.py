@@ -479,6 +479,8 @@ def _take_function_parts(init: api_pb2.ContainerInit) -> None:
     """A spare container (nodal.server.spares) sets up what its function brings: variables and
     code files, as a container started for the function would have had them from the start."""
     os.environ.update(init.env)
+    if "TZ" in init.env:  # the C library read the zone when the interpreter started
+        time.tzset()
     for f in init.files:
         os.makedirs(os.path.dirname(f.path) or "/", exist_ok=True)
         with open(f.path, "wb") as out:

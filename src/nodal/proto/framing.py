@@ -192,13 +192,17 @@ class FrameProtocol(asyncio.Protocol):
     # -- writing --
     def send(self, kind: int, payload: bytes = b"") -> None:
         """Queue one frame on the socket (StreamError when the connection is gone)."""
-        if len(payload) > MAX_FRAME:
-            raise StreamError("RESOURCE_EXHAUSTED", f"a message of {len(payload)} bytes is larger than max "
+        self._sendable(len(payload)).write(HEADER.pack(len(payload), kind) + payload)
+
+    def _sendable(self, size: int) -> asyncio.Transport:
+        """The transport a frame of `size` bytes may go out on (StreamError if none may)."""
+        if size > MAX_FRAME:
+            raise StreamError("RESOURCE_EXHAUSTED", f"a message of {size} bytes is larger than max "
                               f"({MAX_FRAME} bytes)")
         transport = self.transport
         if transport is None or transport.is_closing():
             raise self._closed or StreamError("UNAVAILABLE", "the connection is closed")
-        transport.write(HEADER.pack(len(payload), kind) + payload)
+        return transport
 
     async def drain(self) -> None:
         """Wait while the socket's send buffer is over its high-water mark."""

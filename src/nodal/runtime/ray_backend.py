@@ -28,12 +28,14 @@ shell <container>`) runs through the container's actor on its node (`ray_exec.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -447,26 +449,15 @@ class RayRuntime(RuntimeBackend):
         if self._local is not None and self._local.status(container_id) is not None:
             return await self._local.exec(container_id, command, env=env, workdir=workdir, pty=pty,
                                           pty_size=pty_size, stdout=stdout, stderr=stderr)
-        from ray.exceptions import RayActorError, RayError, RayTaskError
-
         from nodal.runtime.ray_exec import RayExecProcess, next_exec_id
 
         record = self._containers.get(container_id)
         if record is None or record.state is not ContainerState.RUNNING or record.stopping:
             raise ValueError(f"container {container_id!r} is not running")
         exec_id = next_exec_id()
-        try:
+        with _actor_errors(container_id, "to start the process"):
             pid = await record.actor.exec_start.remote(exec_id, list(command), env, workdir, pty, stdout, stderr,
                                                        pty_size)
-        except RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, ValueError):
-                raise ValueError(str(cause)) from None
-            raise RuntimeError(f"{type(cause).__name__}: {cause}") from None
-        except RayActorError:
-            raise ValueError(f"container {container_id!r} is not running (its Ray node is gone)") from None
-        except RayError as exc:
-            raise RuntimeError(f"Ray failed to start the process: {_first_line(exc)}") from None
         return RayExecProcess(record.actor, exec_id, pid, stdout=stdout == asyncio.subprocess.PIPE,
                               stderr=stderr == asyncio.subprocess.PIPE, pty=pty)
 
@@ -474,22 +465,11 @@ class RayRuntime(RuntimeBackend):
     async def _volume_call(self, container_id: str, method: str, *args: Any) -> Any:
         """Call the container's actor about its volumes. ValueError when the container is not
         there (ended, its node gone); RuntimeError when its node failed at it."""
-        from ray.exceptions import RayActorError, RayError, RayTaskError
-
         record = self._containers.get(container_id)
         if record is None or record.stopping and record.state is not ContainerState.RUNNING:
             raise ValueError(f"container {container_id!r} is not running")
-        try:
+        with _actor_errors(container_id, f"at {method}"):
             return await getattr(record.actor, method).remote(*args)
-        except RayTaskError as exc:
-            cause = exc.cause
-            if isinstance(cause, ValueError):
-                raise ValueError(str(cause)) from None
-            raise RuntimeError(f"{type(cause).__name__}: {cause}") from None
-        except RayActorError:
-            raise ValueError(f"container {container_id!r} is not running (its Ray node is gone)") from None
-        except RayError as exc:
-            raise RuntimeError(f"Ray failed: {_first_line(exc)}") from None
 
     async def volume_scan(self, container_id: str, volume_id: str) -> tuple[dict[str, list], list[str]]:
         """The container's changes to the volume on its node (contents put in the blob store there)."""
@@ -534,6 +514,25 @@ class RayRuntime(RuntimeBackend):
 
 class _StartFailed(Exception):
     """The container could not be started (already reported in its log)."""
+
+
+@contextlib.contextmanager
+def _actor_errors(container_id: str, doing: str) -> Iterator[None]:
+    """A call to a container's actor failing, as the runtime interface says: ValueError when the
+    container is not there (or the actor refused with one), RuntimeError when its node failed."""
+    from ray.exceptions import RayActorError, RayError, RayTaskError
+
+    try:
+        yield
+    except RayTaskError as exc:
+        cause = exc.cause
+        if isinstance(cause, ValueError):
+            raise ValueError(str(cause)) from None
+        raise RuntimeError(f"{type(cause).__name__}: {cause}") from None
+    except RayActorError:
+        raise ValueError(f"container {container_id!r} is not running (its Ray node is gone)") from None
+    except RayError as exc:
+        raise RuntimeError(f"Ray failed {doing}: {_first_line(exc)}") from None
 
 
 def _first_line(exc: BaseException) -> str:

@@ -25,7 +25,6 @@ from nodal.proto import api_pb2
 from nodal.proto.framing import (
     HALF_CLOSE,
     HEADER,
-    MAX_FRAME,
     MESSAGE,
     METHODS,
     OPEN,
@@ -271,12 +270,7 @@ class _TlsServerProtocol(_ServerProtocol):
             self._raw.write(self._outgoing.read())
 
     def send(self, kind: int, payload: bytes = b"") -> None:
-        if len(payload) > MAX_FRAME:
-            raise StreamError("RESOURCE_EXHAUSTED", f"a message of {len(payload)} bytes is larger than max "
-                              f"({MAX_FRAME} bytes)")
-        transport = self.transport
-        if transport is None or transport.is_closing():
-            raise self._closed or StreamError("UNAVAILABLE", "the connection is closed")
+        transport = self._sendable(len(payload))
         self._tls.write(HEADER.pack(len(payload), kind) + payload)
         transport.write(self._outgoing.read())
 

@@ -24,13 +24,13 @@ from google.protobuf.message import DecodeError
 from nodal.proto import api_pb2
 from nodal.proto.framing import (
     HALF_CLOSE,
-    HEADER,
     MESSAGE,
     METHODS,
     OPEN,
     STATUS,
     FrameProtocol,
     StreamError,
+    TlsFrameProtocol,
 )
 from nodal.server.errors import ERROR_KIND_KEY
 
@@ -214,76 +214,11 @@ class _ServerProtocol(FrameProtocol):
             self.task.cancel()
 
 
-class _TlsServerProtocol(_ServerProtocol):
-    """A server-side connection with TLS done here, on a plain TCP transport, through an
-    `ssl.SSLObject` and memory buffers: per message that is one decrypt or encrypt and the
-    socket's own read or write, about a fifth of the CPU asyncio's TLS transport spends on a
-    small message. The connection counts as made (`connected`) once the handshake is done; a
-    failed handshake closes it."""
+class _TlsServerProtocol(_ServerProtocol, TlsFrameProtocol):
+    """A server-side connection over TLS (the handshake done on this side)."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
-        super().__init__()
-        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
-        self._raw: asyncio.Transport | None = None
-        self._handshaken = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._raw = transport  # type: ignore[assignment]  # `transport` (frames) is set after the handshake
-
-    def data_received(self, data: bytes) -> None:
-        self._incoming.write(data)
-        try:
-            if not self._handshaken:
-                try:
-                    self._tls.do_handshake()
-                except ssl.SSLWantReadError:
-                    return
-                finally:
-                    self._flush()
-                self._handshaken = True
-                super().connection_made(self._raw)
-            chunks = []
-            while True:
-                try:
-                    chunk = self._tls.read(262144)
-                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):  # all read; or the client's close_notify
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                if not self._incoming.pending and not self._tls.pending():
-                    break  # all decrypted: another read would only raise SSLWantReadError (costly)
-        except ssl.SSLError as exc:  # a failed handshake, a bad record: nothing more to say to it
-            log.debug("framed TLS connection dropped: %s", exc)
-            self._flush()
-            if self._raw is not None:
-                self._raw.abort()
-            return
-        if self._outgoing.pending:
-            self._flush()
-        if chunks:
-            super().data_received(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-
-    def _flush(self) -> None:
-        if self._outgoing.pending and self._raw is not None and not self._raw.is_closing():
-            self._raw.write(self._outgoing.read())
-
-    def send(self, kind: int, payload: bytes = b"") -> None:
-        transport = self._sendable(len(payload))
-        self._tls.write(HEADER.pack(len(payload), kind) + payload)
-        transport.write(self._outgoing.read())
-
-    def close(self) -> None:
-        if self._raw is None or self._raw.is_closing():
-            return
-        if self._handshaken:
-            try:
-                self._tls.unwrap()  # close_notify: the client reads a clean end, not a truncation
-            except ssl.SSLError:
-                pass
-            self._flush()
-        self._raw.close()
+        TlsFrameProtocol.__init__(self, context, server_side=True)
 
 
 def _end(protocol: FrameProtocol, code: str, details: str, kind: str = "") -> None:

@@ -143,6 +143,7 @@ class AuthGate(grpc.GenericRpcHandler):
             return grpc.unary_unary_rpc_method_handler(unary_unary, None, handler.response_serializer)
 
         limited = who.kind != "owner"
+        request_type = _SERVICE.methods_by_name[method].input_type
 
         def scoped_requests(requests, refused: list[ApiError]):
             """The request stream, scoped message by message. A refused message ends the stream
@@ -152,8 +153,9 @@ class AuthGate(grpc.GenericRpcHandler):
                     try:
                         if limited and not limits.allow(key):
                             raise ApiError("RateLimitError", "too many streamed messages for this token: "
-                                           "slow down and retry")
-                        scope.check(msg, who)
+                                           f"slow down and retry (the limit is {limits.rate:g} per second)")
+                        if scope.needed(request_type, who):  # re-asked: another workspace may appear
+                            scope.check(msg, who)
                     except ApiError as err:
                         refused.append(err)
                         raise
@@ -169,14 +171,11 @@ class AuthGate(grpc.GenericRpcHandler):
             if limited:
                 limits.close_stream(key)
 
-        async def run_stream(result, context):
-            if inspect.isasyncgen(result):
-                async for item in result:
-                    if unscope:
-                        scope.unscope_response(item)
-                    yield item
-            else:
-                await result
+        def run_stream(result, context):
+            """The handler's responses (unscoped for a non-default workspace's caller)."""
+            if not inspect.isasyncgen(result):
+                return _awaited(result)
+            return _unscoped(result, scope) if unscope else result
 
         if handler.unary_stream:
             inner_us = handler.unary_stream
@@ -254,6 +253,19 @@ class AuthGate(grpc.GenericRpcHandler):
             return False
         request_type = _SERVICE.methods_by_name[method].input_type
         return not self.scope.needed(request_type, who)
+
+
+async def _awaited(result):
+    """A stream handler that writes its responses itself, as an empty response stream."""
+    await result
+    return
+    yield  # pragma: no cover - makes this an async generator
+
+
+async def _unscoped(responses, scope: Scope):
+    async for item in responses:
+        scope.unscope_response(item)
+        yield item
 
 
 async def _abort(context, err: ApiError) -> None:

@@ -12,6 +12,7 @@ off everything still works over gRPC.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import ssl
@@ -24,7 +25,7 @@ import pytest
 from test_framed_streams import _frame, _status
 
 from nodal.proto import api_pb2
-from nodal.proto.framing import OPEN, BlockingStream, StreamError, TlsEndpoint, client_tls_context
+from nodal.proto.framing import OPEN, BlockingStream, FramedCall, StreamError, TlsEndpoint, client_tls_context
 from nodal.server.framed_streams import tls_streams_address
 
 
@@ -175,6 +176,13 @@ def test_a_client_that_does_not_trust_the_servers_ca_fails_clearly(tls_server, t
     assert "certificate verify failed" in info.value.details
     err = translate_stream_error(info.value)
     assert isinstance(err, AuthError) and "server_ca" in str(err), err
+
+    async def read_async():  # the event-loop stream (.map, .remote.aio) does its own handshake
+        return await FramedCall(endpoint, "CallStream", {}).read()
+
+    with pytest.raises(StreamError) as info:
+        asyncio.run(read_async())
+    assert info.value.code == "UNAVAILABLE" and "certificate verify failed" in info.value.details
     # And the SDK as a whole, with a CA that is not the server's.
     from nodal.server.tunnel_tls import ensure_certificate
 

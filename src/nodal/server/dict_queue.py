@@ -208,10 +208,11 @@ class DataService:
         return time.time() - DICT_ENTRY_TTL
 
     def dict_get(self, req: api_pb2.DictGetRequest) -> api_pb2.DictGetResponse:
-        self._require(req.dict_id, DICT)
         value = self.store.dict_get(req.dict_id, req.key, self._live_since())
         if value is None:
+            self._require(req.dict_id, DICT)  # a miss: no such key, or no such Dict (NotFoundError)
             return api_pb2.DictGetResponse(found=False)
+        # A hit proves the Dict exists: its entries go in the same transaction that deletes it.
         return api_pb2.DictGetResponse(found=True, value=value if req.want_value else b"")
 
     def dict_put(self, req: api_pb2.DictPutRequest) -> api_pb2.DictPutResponse:
@@ -252,6 +253,9 @@ class DataService:
 
         Synchronous, so no other coroutine touches the store mid-transaction; the answer is built
         only after the commit, so a write is reported done only once it is durable."""
+        if len(ops) == 1 and ops[0].WhichOneof("op") == "dict_get":
+            # One read: atomic without a transaction (the common blocking `d.get()`).
+            return api_pb2.DataStreamResponse(results=[self._stream_op(ops[0])])
         try:
             with self._batch():
                 results = [self._stream_op(op) for op in ops]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -63,6 +64,17 @@ class RayCluster:
     env: dict[str, str]
     nodes: dict[str, RayNode] = field(default_factory=dict)
     temp_dir: Path | None = None
+    ip: str = ""
+    node_args: list[str] = field(default_factory=list)  # what every node starts with
+    start_env: dict[str, str] = field(default_factory=dict)  # the environment `ray start` runs in
+
+    def join(self, name: str, resources: dict[str, float] | None = None, extra_args: list[str] = ()) -> RayNode:
+        """Start another node (custom resource `name`, plus `resources`) and join it to the cluster."""
+        node = _ray_start(name, ["--address", self.address, "--node-ip-address", self.ip,
+                                 "--resources", json.dumps({name: 1, **(resources or {})}),
+                                 *self.node_args, *extra_args], self.root, self.start_env)
+        self.nodes[name] = node
+        return node
 
     def stop_node(self, name: str, timeout: float = 5.0) -> None:
         """Kill one node's processes (its raylet, workers and the containers they hold)."""
@@ -81,8 +93,6 @@ class RayCluster:
         done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **self.env}, capture_output=True,
                               text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
         assert done.returncode == 0, done.stderr[-3000:]
-        import json
-
         found = json.loads(done.stdout.split("NODES ", 1)[1].splitlines()[0])
         return {node_id: names[0] for node_id, names in found.items() if names}
 
@@ -151,15 +161,13 @@ def start_cluster(root: Path, ip: str, cpus_per_node: int = 2) -> RayCluster:
     port = free_port(ip)
     common = ["--num-cpus", str(cpus_per_node), "--disable-usage-stats", "--object-store-memory",
               str(100 * 1024 * 1024), "--temp-dir", str(temp_dir)]
-    cluster = RayCluster(root, f"{ip}:{port}", env)
-    cluster.temp_dir = temp_dir
+    cluster = RayCluster(root, f"{ip}:{port}", env, temp_dir=temp_dir, ip=ip, node_args=common,
+                         start_env=full_env)
     try:
         cluster.nodes["node_a"] = _ray_start(
             "node_a", ["--head", "--port", str(port), "--node-ip-address", ip, "--include-dashboard", "false",
                        "--resources", '{"node_a": 1}', *common], root, full_env)
-        cluster.nodes["node_b"] = _ray_start(
-            "node_b", ["--address", cluster.address, "--node-ip-address", ip, "--resources", '{"node_b": 1}',
-                       *common], root, full_env)
+        cluster.join("node_b")
     except BaseException:
         stop_cluster(cluster)
         raise

@@ -58,6 +58,23 @@ def test_gpu_fit_from_cluster_resources():
     assert gpu_fit_of("ANY:1", {"CPU": 4.0}, {}) is GpuFit.NEVER
 
 
+def test_cluster_gpu_entries_from_ray_and_from_the_node():
+    from nodal.runtime.gpus import GpuDevice
+    from nodal.runtime.ray_gpus import declared_gpus, node_entries
+
+    declared = declared_gpus({"CPU": 8.0, "GPU": 2.0, "accelerator_type:A100-80G": 1.0})
+    assert [(d.index, d.gpu_type) for d in declared] == [(0, "A100-80GB"), (1, "A100-80GB")]
+    assert declared_gpus({"CPU": 4.0}) == []
+    node = {"NodeID": "f00dfeed" * 7, "NodeManagerAddress": "10.1.2.3", "Alive": True}
+    found = [GpuDevice(0, "NVIDIA H100 80GB HBM3", "GPU-aaa", 81559, 0),
+             GpuDevice(1, "NVIDIA H100 80GB HBM3", "GPU-bbb", 81559, 1)]
+    entries = node_entries(node, found, {(node["NodeID"], "1"): "ta-one", ("other-node", "0"): "ta-two"})
+    assert [(e.node, e.device.index, e.device.gpu_type, e.container_id) for e in entries] == [
+        ("10.1.2.3 (f00dfeed)", 0, "H100", None), ("10.1.2.3 (f00dfeed)", 1, "H100", "ta-one")]
+    by_uuid = node_entries(node, found, {(node["NodeID"], "GPU-aaa"): "ta-three"})
+    assert [e.container_id for e in by_uuid] == ["ta-three", None]
+
+
 def test_ray_configuration_errors_name_the_fix(monkeypatch):
     from nodal.runtime import factory
 
@@ -206,6 +223,31 @@ def test_input_waits_while_ray_cannot_place_its_container(ray_server):
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert "BACKLOG 1" in proc.stdout and "WAITING" in proc.stdout, proc.stdout
+
+
+def _gpu_list(server) -> list[dict]:
+    done = subprocess.run([sys.executable, "-m", "modal.cli.entry", "gpu", "list", "--json"],
+                          env={**os.environ, "NODAL_HOME": str(server.home)}, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_gpu_list_shows_each_ray_nodes_gpus(ray_cluster, ray_server):
+    """`modal gpu list` on a Ray server lists the GPUs of every node of the cluster, and drops a
+    node's GPUs when the node leaves. The node here declares two H100s to Ray (`--num-gpus`,
+    `accelerator_type:H100`) and has no NVIDIA driver, so its entries are Ray's own figures."""
+    assert _gpu_list(ray_server) == []  # the two CPU-only nodes
+    ray_cluster.join("node_gpu", {"accelerator_type:H100": 1}, ["--num-gpus", "2"])
+    try:
+        node_id = _wait_until(lambda: next((i for i, n in ray_cluster.node_ids().items() if n == "node_gpu"), None),
+                              timeout=60, what="the GPU node to join")
+        listed = _wait_until(lambda: _gpu_list(ray_server), timeout=30, what="the GPU node's GPUs in the list")
+        assert [(g["index"], g["type"], g["container_id"]) for g in listed] == [(0, "H100", None), (1, "H100", None)]
+        assert {g["node"] for g in listed} == {f"{ray_cluster.ip} ({node_id[:8]})"}
+    finally:
+        ray_cluster.stop_node("node_gpu")
+    _wait_until(lambda: _gpu_list(ray_server) == [], timeout=90, what="the stopped node's GPUs to leave the list")
 
 
 def test_sandboxes_of_a_ray_server_run_on_its_host(ray_server):

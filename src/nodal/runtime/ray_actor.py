@@ -88,10 +88,21 @@ class ContainerActor:
         from nodal.runtime.gpus import discover_gpus
 
         assigned = {str(i) for i in ray.get_gpu_ids()}
-        return [d for d in discover_gpus() if str(d.index) in assigned or d.uuid in assigned]
+        devices = [d for d in discover_gpus() if str(d.index) in assigned or d.uuid in assigned]
+        if len(devices) < len(assigned):
+            from nodal.runtime.gpus import GpuUnavailable
 
-    async def start(self, spec: ContainerSpec, layer_refs: list | tuple = (), blob_refs: list | tuple = ()) -> str:
-        """Launch the container; returns the id of the Ray node it runs on. `layer_refs`: the
+            raise GpuUnavailable(
+                f"Ray gave this container GPU {', '.join(sorted(assigned))} on node "
+                f"{ray.get_runtime_context().get_node_id()[:8]}, but nvidia-smi there lists "
+                f"{len(devices) or 'none'} of them: the node declares GPUs to Ray (--num-gpus) that its NVIDIA "
+                "driver does not show")
+        return devices
+
+    async def start(self, spec: ContainerSpec, layer_refs: list | tuple = (),
+                    blob_refs: list | tuple = ()) -> tuple[str, list[str]]:
+        """Launch the container; returns the id of the Ray node it runs on and the ids of the
+        GPUs Ray gave it there (`ray.get_gpu_ids()`: indexes or uuids). `layer_refs`: the
         spec's layers to take from this node's layer cache, fetched from the blob store by
         their content identity first when the node lacks them; `blob_refs`: (index, sha256) of
         binds to take from the node's blob cache the same way (`ray_layers.py`)."""
@@ -99,14 +110,15 @@ class ContainerActor:
 
         node_id = ray.get_runtime_context().get_node_id()
         try:
-            return await self._start(spec, node_id, layer_refs, blob_refs)
+            await self._start(spec, node_id, layer_refs, blob_refs)
+            return node_id, [str(i) for i in ray.get_gpu_ids()] if spec.gpu else []
         except BaseException:
             if self.cache is not None:  # what it leased may be collected
                 cache, self.cache = self.cache, None
                 cache.release()
             raise
 
-    async def _start(self, spec: ContainerSpec, node_id: str, layer_refs, blob_refs) -> str:
+    async def _start(self, spec: ContainerSpec, node_id: str, layer_refs, blob_refs) -> None:
         if layer_refs or blob_refs or spec.node_volumes:
             from nodal.runtime.backend import Bind
             from nodal.runtime.ray_layers import (
@@ -169,7 +181,6 @@ class ContainerActor:
             raise
         if self.cache is not None:  # back within budget (what it fetched counts now), leftovers removed
             self._collecting = asyncio.create_task(self._collect(self.cache.root))
-        return node_id
 
     async def _collect(self, root: Path) -> None:
         """Keep the node's cache within its budget and remove leftovers nothing uses (in the

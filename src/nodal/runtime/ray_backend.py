@@ -52,6 +52,7 @@ from nodal.runtime.backend import (
     RuntimeBackend,
 )
 from nodal.runtime.gpus import GpuAllocator, GpuFit, discover_gpus, parse_request
+from nodal.runtime.ray_gpus import ClusterGpus
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class _RayContainer:
     state: ContainerState = ContainerState.STARTING
     exit_code: int | None = None
     node_id: str = ""
+    gpu_ids: list[str] = field(default_factory=list)  # the GPUs Ray gave its actor, on node_id
     stopping: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task | None = None
@@ -230,6 +232,7 @@ class RayRuntime(RuntimeBackend):
         self._local: Any = None  # LocalRuntime for sandboxes, made on first use
         # The image builder runs on this host: it sees this host's GPUs (Image steps' gpu=).
         self.gpus = GpuAllocator(discover_gpus())
+        self.cluster_gpus = ClusterGpus()
         self.warm_actors = max(0, warm_actors)
         self._pool: list[Any] = []  # started actors of the default shape, oldest first
         self._fill_pool()
@@ -269,8 +272,10 @@ class RayRuntime(RuntimeBackend):
         """Nothing held (see `reserve_gpus`)."""
 
     def gpu_inventory(self) -> list[GpuInUse]:
-        """GPUs are Ray's to track; the cluster-wide list is not shown yet (empty)."""
-        return []
+        """Every alive node's GPUs (`ray_gpus.ClusterGpus`), each with the container whose actor
+        Ray gave it."""
+        holders = {(record.node_id, gpu): cid for cid, record in self._containers.items() for gpu in record.gpu_ids}
+        return self.cluster_gpus.inventory(holders)
 
     # ---------- containers ----------
     async def start(self, spec: ContainerSpec, on_log: LogSink, on_exit: ExitCallback, **local_only: Any) -> None:
@@ -335,14 +340,14 @@ class RayRuntime(RuntimeBackend):
                 code = 1
                 raise _StartFailed from None
             try:
-                record.node_id = await record.actor.start.remote(record.spec, refs, blob_refs)
+                record.node_id, record.gpu_ids = await record.actor.start.remote(record.spec, refs, blob_refs)
             except RayActorError:
                 if not record.pooled or record.stopping:
                     raise
                 # The warm actor died while it waited (its node went away): a fresh one instead.
                 self._kill(record)
                 record.actor, record.pooled = self._new_actor(actor_options(record.spec), name=f"nodal-{cid}"), False
-                record.node_id = await record.actor.start.remote(record.spec, refs, blob_refs)
+                record.node_id, record.gpu_ids = await record.actor.start.remote(record.spec, refs, blob_refs)
             if record.state is ContainerState.STARTING:
                 record.state = ContainerState.RUNNING
             while True:

@@ -855,16 +855,18 @@ class CallGraphResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[CallGraphNode, _Mapping]]] = ...) -> None: ...
 
 class WorkerMessage(_message.Message):
-    __slots__ = ("hello", "ready", "outputs", "init_failed")
+    __slots__ = ("hello", "ready", "outputs", "init_failed", "snapshotted")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     READY_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     INIT_FAILED_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTTED_FIELD_NUMBER: _ClassVar[int]
     hello: WorkerHello
     ready: WorkerReady
     outputs: WorkerOutputs
     init_failed: WorkerInitFailed
-    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., ready: _Optional[_Union[WorkerReady, _Mapping]] = ..., outputs: _Optional[_Union[WorkerOutputs, _Mapping]] = ..., init_failed: _Optional[_Union[WorkerInitFailed, _Mapping]] = ...) -> None: ...
+    snapshotted: WorkerSnapshotted
+    def __init__(self, hello: _Optional[_Union[WorkerHello, _Mapping]] = ..., ready: _Optional[_Union[WorkerReady, _Mapping]] = ..., outputs: _Optional[_Union[WorkerOutputs, _Mapping]] = ..., init_failed: _Optional[_Union[WorkerInitFailed, _Mapping]] = ..., snapshotted: _Optional[_Union[WorkerSnapshotted, _Mapping]] = ...) -> None: ...
 
 class WorkerHello(_message.Message):
     __slots__ = ("container_id", "token")
@@ -890,6 +892,10 @@ class WorkerInitFailed(_message.Message):
     result: Result
     def __init__(self, result: _Optional[_Union[Result, _Mapping]] = ...) -> None: ...
 
+class WorkerSnapshotted(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class WorkerInput(_message.Message):
     __slots__ = ("input_id", "call_id", "input", "is_generator")
     INPUT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -903,7 +909,7 @@ class WorkerInput(_message.Message):
     def __init__(self, input_id: _Optional[str] = ..., call_id: _Optional[str] = ..., input: _Optional[_Union[Input, _Mapping]] = ..., is_generator: _Optional[bool] = ...) -> None: ...
 
 class ContainerInit(_message.Message):
-    __slots__ = ("container_id", "app_id", "function_id", "definition", "serialized_params", "app_function_ids", "env", "files")
+    __slots__ = ("container_id", "app_id", "function_id", "definition", "serialized_params", "app_function_ids", "env", "files", "snapshot")
     class AppFunctionIdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -926,6 +932,7 @@ class ContainerInit(_message.Message):
     APP_FUNCTION_IDS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     container_id: str
     app_id: str
     function_id: str
@@ -934,7 +941,8 @@ class ContainerInit(_message.Message):
     app_function_ids: _containers.ScalarMap[str, str]
     env: _containers.ScalarMap[str, str]
     files: _containers.RepeatedCompositeFieldContainer[ContainerFile]
-    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[FunctionDef, _Mapping]] = ..., serialized_params: _Optional[bytes] = ..., app_function_ids: _Optional[_Mapping[str, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., files: _Optional[_Iterable[_Union[ContainerFile, _Mapping]]] = ...) -> None: ...
+    snapshot: bool
+    def __init__(self, container_id: _Optional[str] = ..., app_id: _Optional[str] = ..., function_id: _Optional[str] = ..., definition: _Optional[_Union[FunctionDef, _Mapping]] = ..., serialized_params: _Optional[bytes] = ..., app_function_ids: _Optional[_Mapping[str, str]] = ..., env: _Optional[_Mapping[str, str]] = ..., files: _Optional[_Iterable[_Union[ContainerFile, _Mapping]]] = ..., snapshot: _Optional[bool] = ...) -> None: ...
 
 class ContainerFile(_message.Message):
     __slots__ = ("path", "mode", "data")
@@ -947,16 +955,18 @@ class ContainerFile(_message.Message):
     def __init__(self, path: _Optional[str] = ..., mode: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class WorkerDirective(_message.Message):
-    __slots__ = ("init", "inputs", "cancel_input_id", "shutdown")
+    __slots__ = ("init", "inputs", "cancel_input_id", "shutdown", "restore")
     INIT_FIELD_NUMBER: _ClassVar[int]
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     CANCEL_INPUT_ID_FIELD_NUMBER: _ClassVar[int]
     SHUTDOWN_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
     init: ContainerInit
     inputs: WorkerInputs
     cancel_input_id: str
     shutdown: bool
-    def __init__(self, init: _Optional[_Union[ContainerInit, _Mapping]] = ..., inputs: _Optional[_Union[WorkerInputs, _Mapping]] = ..., cancel_input_id: _Optional[str] = ..., shutdown: _Optional[bool] = ...) -> None: ...
+    restore: bool
+    def __init__(self, init: _Optional[_Union[ContainerInit, _Mapping]] = ..., inputs: _Optional[_Union[WorkerInputs, _Mapping]] = ..., cancel_input_id: _Optional[str] = ..., shutdown: _Optional[bool] = ..., restore: _Optional[bool] = ...) -> None: ...
 
 class WorkerInputs(_message.Message):
     __slots__ = ("inputs",)

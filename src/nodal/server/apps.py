@@ -56,6 +56,12 @@ def apply_overrides(base: api_pb2.FunctionDef, o: api_pb2.FunctionOverrides) -> 
     return d
 
 
+def _starts_early(d: api_pb2.FunctionDef) -> bool:
+    """Whether a function's pool starts containers before its first call: warm ones
+    (`min_containers`), or its memory snapshot (`enable_memory_snapshot`, nodal.server.scheduler)."""
+    return bool(d.min_containers or d.enable_memory_snapshot)
+
+
 def valid_name(name: str) -> bool:
     """App and environment names: letters, digits, '-', '_' and '.', at most 64."""
     return 0 < len(name) <= 64 and all(c.isalnum() or c in "-_." for c in name)
@@ -82,7 +88,7 @@ class AppService:
                 self._stopped(app.app_id)
             elif app.state in LIVE_STATES:  # deployed apps' warm containers come back with the server
                 for f in self.store.list_functions(app.app_id):
-                    if api_pb2.FunctionDef.FromString(f.definition).min_containers:
+                    if _starts_early(api_pb2.FunctionDef.FromString(f.definition)):
                         self.scheduler.kick(self.pool(f.function_id))
         self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
 
@@ -163,8 +169,7 @@ class AppService:
             self._keep_unchanged_pools(app, records)
             await self._retire_older_versions(app)
         for r in records:
-            d = api_pb2.FunctionDef.FromString(r.definition)
-            if d.min_containers:
+            if _starts_early(api_pb2.FunctionDef.FromString(r.definition)):
                 self.scheduler.kick(self.pool(r.function_id))
         self.on_apps_changed()
         return api_pb2.AppPublishResponse(function_ids={r.tag: r.function_id for r in records})

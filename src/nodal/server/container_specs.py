@@ -88,7 +88,7 @@ class ContainerLauncher:
         else:
             await self._start(pool, slot)
         spares = self.spares
-        if spares is not None and self.spare_fits(pool):
+        if spares is not None and not slot.snapshot and self.spare_fits(pool):
             spares.replenish(spares.kind(d))  # the next cold start of this image finds one ready
 
     def spare_fits(self, pool: Pool) -> bool:
@@ -106,6 +106,8 @@ class ContainerLauncher:
             return
         kinds = []
         for d in definitions:
+            if d.enable_memory_snapshot and not d.gpu:
+                continue  # its memory snapshot serves its first call (nodal.server.scheduler)
             kind = self.spares.kind(d)
             if kind not in kinds and self._spare_fits(d, app_id, d.gpu):
                 kinds.append(kind)

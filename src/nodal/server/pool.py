@@ -24,7 +24,9 @@ class ContainerSlot:
 
     container_id: str
     token: str
-    state: str = "starting"  # starting -> ready -> draining -> stopped
+    # starting -> ready -> draining -> stopped; a memory snapshot's (Scheduler._keep_snapshot):
+    # snapshotting -> snapshot -> starting (taken) -> ready ...
+    state: str = "starting"
     send: asyncio.Queue = field(default_factory=asyncio.Queue)  # WorkerDirective | None
     inflight: dict[str, PendingInput] = field(default_factory=dict)
     handled: int = 0
@@ -37,6 +39,7 @@ class ContainerSlot:
     web_active: int = 0  # web requests running in this container (nodal.server.gateway)
     start_reason: str = ""  # why the autoscaler started it (Pool.start_reason), shown by the dashboard
     spare: Any = None  # the pre-started container it took over (nodal.server.spares.Spare), if any
+    snapshot: bool = False  # started as its pool's memory snapshot (held pre-initialised until taken)
 
 
 class Pool:
@@ -73,6 +76,7 @@ class Pool:
         self.avg_runtime = INITIAL_RUNTIME_ESTIMATE
         self.web_waiting = 0  # web requests waiting for a container with free capacity
         self.failed_starts = 0  # containers that exited or failed @enter before they were ready
+        self.snapshot_failed = False  # its memory snapshot failed to load: cold starts start afresh
 
     @property
     def name(self) -> str:
@@ -91,6 +95,7 @@ class Pool:
         return self.definition.timeout or DEFAULT_TIMEOUT
 
     def live_containers(self) -> list[ContainerSlot]:
+        """Containers serving or about to (a memory snapshot not taken yet is not one)."""
         return [c for c in self.containers.values() if c.state in ("starting", "ready")]
 
     def window(self, slot: ContainerSlot, ready_count: int) -> int:

@@ -141,6 +141,7 @@ class Scheduler:
             if pool.gpu_request and not self._gpu_room(pool, live):
                 break
             self._start_container(pool, pool.start_reason(len(live) + n))
+        self._keep_snapshot(pool)
 
     def _gpu_room(self, pool: Pool, live: list[ContainerSlot]) -> bool:
         """Whether another container of this GPU pool can start now (or falls back to CPU)."""
@@ -168,6 +169,9 @@ class Scheduler:
         return ", ".join(f"{n} x {t}" for t, n in sorted(counts.items())) or "no GPUs"
 
     def _start_container(self, pool: Pool, reason: str = "") -> ContainerSlot:
+        restored = self._take_snapshot(pool, reason)
+        if restored is not None:
+            return restored
         take_spare = getattr(self.launcher, "take_spare", None)
         spare = take_spare(pool) if take_spare is not None else None
         if spare is not None:  # booted already: the launcher gives it this function (nodal.server.spares)
@@ -178,14 +182,69 @@ class Scheduler:
         if pool.gpu_request:  # taken now, so a second start in this tick cannot take the same GPUs
             self.runtime.reserve_gpus(slot.container_id, pool.gpu_request)
             pool.gpu_wait_since = None
+        self._launch_slot(pool, slot)
+        return slot
+
+    def _launch_slot(self, pool: Pool, slot: ContainerSlot) -> None:
         pool.containers[slot.container_id] = slot
         self.slots[slot.container_id] = (pool, slot)
-        startup = (pool.definition.startup_timeout or pool.timeout) + 60.0
-        slot.startup_handle = asyncio.get_running_loop().call_later(
-            startup, self._on_startup_timeout, pool, slot
-        )
+        self._time_startup(pool, slot)
         asyncio.get_running_loop().create_task(self._launch(pool, slot))
+
+    def _time_startup(self, pool: Pool, slot: ContainerSlot) -> None:
+        """Stop the container if it is not ready (or snapshotted) within the startup timeout."""
+        if slot.startup_handle:
+            slot.startup_handle.cancel()
+        startup = (pool.definition.startup_timeout or pool.timeout) + 60.0
+        slot.startup_handle = asyncio.get_running_loop().call_later(startup, self._on_startup_timeout, pool, slot)
+
+    # ---------- memory snapshots ----------
+    # enable_memory_snapshot: a pool keeps one container held pre-initialised (its code imported
+    # and @enter(snap=True) run) for its next cold start, which takes it and only runs the other
+    # @enter methods. Not for GPU functions: the held container would hold its GPUs.
+    def _keep_snapshot(self, pool: Pool) -> None:
+        """Start the pool's snapshot if it has none, once no other container of it is starting
+        (a cold start comes first; boots in parallel only slow each other down)."""
+        if (not pool.definition.enable_memory_snapshot or pool.gpu_request or pool.snapshot_failed
+                or pool.stopped or self.pools.get(pool.key) is not pool):
+            return
+        if any(c.snapshot and c.state in ("snapshotting", "snapshot") or c.state == "starting"
+               for c in pool.containers.values()):
+            return
+        if self.runtime.resources_left().cpu < (pool.definition.cpu or 0.125):
+            return
+        slot = ContainerSlot(container_id=new_id("container"), token=secrets.token_hex(16), state="snapshotting",
+                             snapshot=True, start_reason="memory snapshot (held for the next cold start)")
+        self._launch_slot(pool, slot)
+
+    def _take_snapshot(self, pool: Pool, reason: str) -> ContainerSlot | None:
+        """The pool's snapshot, restored for a cold start (None if it has none). One still
+        loading is taken too: it is further along than a container started now."""
+        held = [c for c in pool.containers.values() if c.snapshot and c.state in ("snapshot", "snapshotting")]
+        if not held:
+            return None
+        slot = min(held, key=lambda c: c.state != "snapshot")
+        slot.state = "starting"
+        slot.start_reason = f"{reason} (restored from its memory snapshot)" if reason else "restored from its memory snapshot"
+        self._time_startup(pool, slot)
+        slot.send.put_nowait(api_pb2.WorkerDirective(restore=True))
         return slot
+
+    def worker_snapshotted(self, pool: Pool, slot: ContainerSlot) -> None:
+        """The snapshot's code is loaded and @enter(snap=True) has run: it waits to be taken."""
+        if slot.state != "snapshotting":
+            return  # taken while it loaded: its restore is queued already
+        slot.state = "snapshot"
+        if slot.startup_handle:
+            slot.startup_handle.cancel()
+            slot.startup_handle = None
+
+    def _snapshot_lost(self, pool: Pool, slot: ContainerSlot, why: str) -> None:
+        """A snapshot failed before anyone took it: the pool's cold starts start afresh from now
+        on (a container of their own reports the failure to the inputs, if it repeats)."""
+        log.warning("the memory snapshot of %s (container %s) %s; its cold starts will not use one",
+                    pool.name, slot.container_id, why)
+        pool.snapshot_failed = True
 
     async def _launch(self, pool: Pool, slot: ContainerSlot) -> None:
         try:
@@ -226,6 +285,12 @@ class Scheduler:
 
     def worker_init_failed(self, pool: Pool, slot: ContainerSlot, result: api_pb2.Result) -> None:
         """@enter or the import failed: fail what is queued instead of restarting in a loop."""
+        if slot.snapshot:
+            self._snapshot_lost(pool, slot, f"failed to load: {result.exception}")
+            if slot.state in ("snapshotting", "snapshot"):  # not taken: no input waits on it
+                self._stop_slot(pool, slot)
+                self.kick(pool)
+                return
         log.info("container %s of %s failed to start: %s", slot.container_id, pool.name, result.exception)
         slot.state = "draining"
         self._start_failed(pool)
@@ -244,6 +309,8 @@ class Scheduler:
         slot.exited.set()
         # A container whose node died before it was ready did not fail: start another elsewhere.
         was_starting = slot.state == "starting" and not self.runtime.was_lost(container_id)
+        if slot.state in ("snapshotting", "snapshot") and not self.runtime.was_lost(container_id):
+            self._snapshot_lost(pool, slot, f"exited with code {code}")
         self._forget_slot(pool, slot)
         for pin in list(slot.inflight.values()):
             message = f"container {container_id} exited (code {code}) while running this input"
@@ -302,7 +369,9 @@ class Scheduler:
             self._deliver_final(pool, pin, failure(status, message))
 
     def _on_startup_timeout(self, pool: Pool, slot: ContainerSlot) -> None:
-        if slot.state == "starting":
+        if slot.state == "snapshotting":
+            self._snapshot_lost(pool, slot, "did not load within the startup timeout")
+        if slot.state in ("starting", "snapshotting"):
             log.warning("container %s did not become ready in time", slot.container_id)
             self._stop_slot(pool, slot, grace=0.5)
 

@@ -530,6 +530,7 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
                 app_function_ids=self.apps.app_function_ids(pool.app_id),
                 env=env,
                 files=files,
+                snapshot=slot.snapshot,
             )
         )
 
@@ -542,6 +543,8 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
                     self.scheduler.worker_outputs(pool, slot, list(msg.outputs.outputs))
                 elif which == "init_failed":
                     self.scheduler.worker_init_failed(pool, slot, msg.init_failed.result)
+                elif which == "snapshotted":
+                    self.scheduler.worker_snapshotted(pool, slot)
 
         reader = asyncio.get_running_loop().create_task(read())
         try:

@@ -49,6 +49,7 @@ class Worker:
         self.thread_lock = threading.Lock()
         self.cancelled: set[str] = set()
         self.web: Any = None  # nodal.worker.web.WebServers of a web endpoint function
+        self.retired = False  # a snapshotted container the server let go unused
 
     # ---------- output ----------
     def post(self, out: api_pb2.Output) -> None:
@@ -337,6 +338,8 @@ class Worker:
 
     # ---------- lifecycle ----------
     async def start(self, init: api_pb2.ContainerInit) -> bool:
+        """Load the code and run @enter; report ready (or why not). Under `init.snapshot` the
+        container is first held pre-initialised (`_snapshot`) until the server takes it."""
         self.definition = init.definition
         d = init.definition
         concurrency = self.concurrency = max(1, d.max_concurrent_inputs)
@@ -350,11 +353,11 @@ class Worker:
                 gc.freeze()  # what start-up made lives as long as the container: never scan it again
                 gc.enable()  # off since the interpreter started (nodal.runtime.sdk_site.worker_command)
             await self._hydrate(dict(init.app_function_ids))
-            for hook in self.service.enter_hooks:
-                if inspect.iscoroutinefunction(hook):
-                    await hook()
-                else:
-                    await self._in_thread(contextvars.copy_context(), hook)
+            await self._run_hooks(self.service.snap_enter_hooks)
+            if init.snapshot and not await self._snapshot():
+                self.retired = True
+                return False
+            await self._run_hooks(self.service.enter_hooks)
             if d.web_endpoints:  # serve before reporting ready: the gateway sends requests at once
                 from nodal.worker.web import WebServers
 
@@ -368,6 +371,30 @@ class Worker:
             return False
         self.send(api_pb2.WorkerMessage(ready=api_pb2.WorkerReady()))
         return True
+
+    async def _run_hooks(self, hooks: list) -> None:
+        for hook in hooks:
+            if inspect.iscoroutinefunction(hook):
+                await hook()
+            else:
+                await self._in_thread(contextvars.copy_context(), hook)
+
+    async def _snapshot(self) -> bool:
+        """enable_memory_snapshot: the container stays as it is now (code imported, @enter(snap=True)
+        run) until the server takes it for a cold start (`restore`: True) or retires it (False).
+
+        Unbounded on purpose: a snapshot waits for its function's next cold start, however long
+        that takes; the server ends the wait (restore, shutdown, or closing the stream)."""
+        self.send(api_pb2.WorkerMessage(snapshotted=api_pb2.WorkerSnapshotted()))
+        while True:
+            directive = await self.stream.read()
+            if _ended(directive):
+                return False
+            which = directive.WhichOneof("msg")
+            if which == "restore":
+                return True
+            if which == "shutdown":
+                return False
 
     async def _hydrate(self, function_ids: dict[str, str]) -> None:
         """Let user code call the app's other functions (`other.remote()`) from in here."""
@@ -518,7 +545,7 @@ async def _amain() -> int:
         if first.init.env or first.init.files:
             _take_function_parts(first.init)
         ok = await worker.start(first.init)
-        while True:
+        while not worker.retired:
             directive = await stream.read()
             if _ended(directive):
                 break
@@ -531,7 +558,7 @@ async def _amain() -> int:
             elif which == "shutdown":
                 break
         await worker.stop()
-        return 0 if ok else 1
+        return 0 if ok or worker.retired else 1
     finally:
         await stub.close()
 

@@ -19,7 +19,8 @@ class Service:
     functions: dict[str, Callable[..., Any]]  # method name ("" for a plain function) -> callable
     instance: Any = None
     exit_hooks: list[Callable[[], Any]] = field(default_factory=list)
-    enter_hooks: list[Callable[[], Any]] = field(default_factory=list)
+    snap_enter_hooks: list[Callable[[], Any]] = field(default_factory=list)  # @enter(snap=True): run first
+    enter_hooks: list[Callable[[], Any]] = field(default_factory=list)  # the other @enter methods
 
     def target(self, method_name: str) -> Callable[..., Any]:
         try:
@@ -64,7 +65,7 @@ def load(definition: api_pb2.FunctionDef, params: bytes) -> Service:
         if "method" in pf.roles or pf.batch_max_size:
             service.functions[name] = bound
         if "enter" in pf.roles:
-            service.enter_hooks.append(bound)
+            (service.snap_enter_hooks if pf.snap else service.enter_hooks).append(bound)
         if "exit" in pf.roles:
             service.exit_hooks.append(bound)
     return service

@@ -47,6 +47,37 @@ def test_env_and_secrets_reach_the_container(options_app):
     assert Service(tag="x").env.remote(names)["CLS_OPT_MODE"] == "plain"
 
 
+def _volume_with(name: str, text: str):
+    import io
+
+    vol = modal.Volume.from_name(name, create_if_missing=True)
+    with vol.batch_upload(force=True) as batch:
+        batch.put_file(io.BytesIO(text.encode()), "/note.txt")
+    return vol
+
+
+def test_volumes_override_mounts_over_the_class_by_path(options_app):
+    """with_options(volumes=) mounts volumes in the variant's containers only; stacked overrides
+    replace a mount at the same path."""
+    import uuid
+
+    from apps.cls_options_app import Service
+
+    names = [f"cls-opt-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    first, second = _volume_with(names[0], "first"), _volume_with(names[1], "second")
+    try:
+        variant = Service.with_options(volumes={"/data": first})
+        assert variant(tag="v").read.remote("/data/note.txt") == "first"
+        assert Service(tag="v").read.remote("/data/note.txt") is None  # the class itself mounts none
+        both = variant.with_options(volumes={"/more": second})
+        assert [both().read.remote(p) for p in ("/data/note.txt", "/more/note.txt")] == ["first", "second"]
+        swapped = variant.with_options(volumes={"/data": second})
+        assert swapped().read.remote("/data/note.txt") == "second"
+    finally:
+        for name in names:
+            modal.Volume.delete(name)
+
+
 def test_with_concurrency_overlaps_inputs_in_one_container(options_app):
     from apps.cls_options_app import Service
 
@@ -111,6 +142,9 @@ def test_update_autoscaler_acts_on_the_instance_pool(options_app, wait_until):
         lambda C: C.with_options(scaledown_window=1),
         lambda C: C.with_options(env={"A": 1}),
         lambda C: C.with_options(secrets=["not a secret"]),
+        lambda C: C.with_options(volumes={"/data": "not a volume"}),
+        lambda C: C.with_options(volumes={"data": modal.Volume.from_name("any")}),
+        lambda C: C.with_options(volumes=["/data"]),
         lambda C: C.with_options(min_containers=3).with_options(max_containers=2),
         lambda C: C.with_concurrency(max_inputs=0),
         lambda C: C.with_concurrency(max_inputs=2, target_inputs=3),
@@ -242,6 +276,13 @@ def test_server_validates_overrides(options_app):
             bind(**bad)
     with pytest.raises(modal.exception.NotFoundError):
         bind(secrets=api_pb2.FunctionOverrides.Secrets(secret_ids=["st-doesnotexist"]))
+    with pytest.raises(modal.exception.NotFoundError, match="does not exist"):
+        bind(volumes=api_pb2.FunctionOverrides.Volumes(
+            volume_mounts=[api_pb2.VolumeMount(mount_path="/data", volume_id="vo-doesnotexist")]))
+    for path in ("relative", "/tmp", "/root", "/data/../etc"):
+        with pytest.raises(InvalidError, match="volume mount path"):
+            bind(volumes=api_pb2.FunctionOverrides.Volumes(
+                volume_mounts=[api_pb2.VolumeMount(mount_path=path, volume_id="vo-x")]))
     # Equal overrides give equal ids, however the message was built; no overrides keep the plain id.
     a = bind(env={"X": "1", "Y": "2"}, timeout=5)
     assert a == bind(timeout=5, env={"Y": "2", "X": "1"}) and a != bind(timeout=6)

@@ -296,7 +296,8 @@ class Cls:
         """A variant of this class with other resources, secrets or scaling. Its instances run in
         their own warm pool, autoscaled apart from the original's. Options stack
         (`Model.with_options(gpu="A100").with_options(scaledown_window=300)`) but can't be unset;
-        `secrets=` replaces the class's secrets, `env=` is merged over its env."""
+        `secrets=` replaces the class's secrets, `env=` is merged over its env, and `volumes=`
+        over its volumes by mount path."""
         given = {k: v for k, v in dict(
             cpu=cpu, memory=memory, gpu=gpu, env=env, secrets=secrets, retries=retries,
             max_containers=max_containers, buffer_containers=buffer_containers,
@@ -305,8 +306,7 @@ class Cls:
             concurrency_limit=concurrency_limit, container_idle_timeout=container_idle_timeout,
             allow_concurrent_inputs=allow_concurrent_inputs,
         ).items() if v is not None}
-        if volumes:
-            raise InvalidError("volumes are not supported by this Nodal server yet")
+        mounts = _checked_volumes(volumes) if volumes else None
         if "secrets" in given and not isinstance(secrets, Collection):
             raise InvalidError(f"secrets= must be a list of modal.Secret, got {type(secrets).__name__}")
         opts = parse_function_options(**given)  # validates (InvalidError) and maps deprecated aliases
@@ -319,6 +319,8 @@ class Cls:
             changes["gpu"] = opts.gpu
         if opts.secrets:
             changes["secrets"] = list(opts.secrets)
+        if mounts:
+            changes["volumes"] = mounts
         if env:
             changes["env"] = {k: v for k, v in env.items() if v is not None}
         if opts.retries is not None:
@@ -349,8 +351,9 @@ class Cls:
 
     def _derive(self, changes: dict[str, Any]) -> Cls:
         overrides = {**self._overrides, **changes}
-        if "env" in changes and "env" in self._overrides:
-            overrides["env"] = {**self._overrides["env"], **changes["env"]}
+        for merged in ("env", "volumes"):  # merged over earlier overrides (volumes: by mount path)
+            if merged in changes and merged in self._overrides:
+                overrides[merged] = {**self._overrides[merged], **changes[merged]}
         self._check_overrides(overrides)
         new = Cls(self._user_cls, self._name, app=self._app, service_function=self._service)
         new._root = self._root
@@ -394,7 +397,33 @@ class Cls:
             msg.concurrency.max_inputs, msg.concurrency.target_inputs = o["concurrency"]
         if "batching" in o:
             msg.batching.max_batch_size, msg.batching.wait_ms = o["batching"]
+        if "volumes" in o:
+            from modal.runner import _split_bucket_mounts, _volume_mounts
+
+            app_id = (self._app.app_id if self._app is not None else None) or ""
+            plain, buckets = _split_bucket_mounts(o["volumes"])
+            msg.volumes.volume_mounts.extend(await _volume_mounts(plain, client))
+            msg.volumes.bucket_mounts.extend([await bm._to_proto(path, client, app_id) for path, bm in buckets])
         return msg
+
+
+def _checked_volumes(volumes: dict) -> dict[str, Any]:
+    """with_options(volumes=): modal.Volume or modal.CloudBucketMount by absolute mount path
+    (InvalidError naming the entry otherwise); keyed by the path as a string."""
+    from modal.cloud_bucket_mount import CloudBucketMount
+    from modal.volume import Volume
+
+    if not isinstance(volumes, dict):
+        raise InvalidError(f"volumes= must be a dict of mount path -> modal.Volume, got {type(volumes).__name__}")
+    checked = {}
+    for path, obj in volumes.items():
+        if not isinstance(obj, (Volume, CloudBucketMount)):
+            raise InvalidError(f"volumes={{{str(path)!r}: ...}} needs a modal.Volume or modal.CloudBucketMount, "
+                               f"not {type(obj).__name__}")
+        if not str(path).startswith("/") or str(path).rstrip("/") in ("", "/root", "/tmp"):
+            raise InvalidError(f"volume mount path {str(path)!r} must be an absolute path other than /, /root and /tmp")
+        checked[str(path)] = obj
+    return checked
 
 
 def user_methods(user_cls: type) -> dict[str, Callable[..., Any]]:

@@ -23,6 +23,15 @@ class Service:
         return {n: os.environ.get(n) for n in names}
 
     @modal.method()
+    def read(self, path: str):
+        """The text of a file in the container (None if there is none)."""
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    @modal.method()
     def window(self, seconds: float) -> tuple:
         """(start, end, container) of a call, by the container's clock."""
         start = time.time()

@@ -565,7 +565,7 @@ class FunctionBindParamsRequest(_message.Message):
     def __init__(self, function_id: _Optional[str] = ..., serialized_params: _Optional[bytes] = ..., overrides: _Optional[_Union[FunctionOverrides, _Mapping]] = ...) -> None: ...
 
 class FunctionOverrides(_message.Message):
-    __slots__ = ("cpu", "memory", "gpu", "secrets", "env", "retries", "timeout", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "concurrency", "batching")
+    __slots__ = ("cpu", "memory", "gpu", "secrets", "env", "retries", "timeout", "min_containers", "max_containers", "buffer_containers", "scaledown_window", "concurrency", "batching", "volumes")
     class Cpu(_message.Message):
         __slots__ = ("cpu", "cpu_limit")
         CPU_FIELD_NUMBER: _ClassVar[int]
@@ -606,6 +606,13 @@ class FunctionOverrides(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class Volumes(_message.Message):
+        __slots__ = ("volume_mounts", "bucket_mounts")
+        VOLUME_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+        BUCKET_MOUNTS_FIELD_NUMBER: _ClassVar[int]
+        volume_mounts: _containers.RepeatedCompositeFieldContainer[VolumeMount]
+        bucket_mounts: _containers.RepeatedCompositeFieldContainer[BucketMount]
+        def __init__(self, volume_mounts: _Optional[_Iterable[_Union[VolumeMount, _Mapping]]] = ..., bucket_mounts: _Optional[_Iterable[_Union[BucketMount, _Mapping]]] = ...) -> None: ...
     CPU_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     GPU_FIELD_NUMBER: _ClassVar[int]
@@ -619,6 +626,7 @@ class FunctionOverrides(_message.Message):
     SCALEDOWN_WINDOW_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
     cpu: FunctionOverrides.Cpu
     memory: FunctionOverrides.Memory
     gpu: str
@@ -632,7 +640,8 @@ class FunctionOverrides(_message.Message):
     scaledown_window: float
     concurrency: FunctionOverrides.Concurrency
     batching: FunctionOverrides.Batching
-    def __init__(self, cpu: _Optional[_Union[FunctionOverrides.Cpu, _Mapping]] = ..., memory: _Optional[_Union[FunctionOverrides.Memory, _Mapping]] = ..., gpu: _Optional[str] = ..., secrets: _Optional[_Union[FunctionOverrides.Secrets, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., concurrency: _Optional[_Union[FunctionOverrides.Concurrency, _Mapping]] = ..., batching: _Optional[_Union[FunctionOverrides.Batching, _Mapping]] = ...) -> None: ...
+    volumes: FunctionOverrides.Volumes
+    def __init__(self, cpu: _Optional[_Union[FunctionOverrides.Cpu, _Mapping]] = ..., memory: _Optional[_Union[FunctionOverrides.Memory, _Mapping]] = ..., gpu: _Optional[str] = ..., secrets: _Optional[_Union[FunctionOverrides.Secrets, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., retries: _Optional[_Union[RetryPolicy, _Mapping]] = ..., timeout: _Optional[float] = ..., min_containers: _Optional[int] = ..., max_containers: _Optional[int] = ..., buffer_containers: _Optional[int] = ..., scaledown_window: _Optional[float] = ..., concurrency: _Optional[_Union[FunctionOverrides.Concurrency, _Mapping]] = ..., batching: _Optional[_Union[FunctionOverrides.Batching, _Mapping]] = ..., volumes: _Optional[_Union[FunctionOverrides.Volumes, _Mapping]] = ...) -> None: ...
 
 class FunctionBindParamsResponse(_message.Message):
     __slots__ = ("bound_function_id",)

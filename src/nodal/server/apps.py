@@ -53,7 +53,19 @@ def apply_overrides(base: api_pb2.FunctionDef, o: api_pb2.FunctionOverrides) -> 
         d.target_concurrent_inputs = o.concurrency.target_inputs or o.concurrency.max_inputs
     if o.HasField("batching"):
         d.batch_max_size, d.batch_wait_ms = o.batching.max_batch_size, o.batching.wait_ms
+    if o.HasField("volumes"):
+        given = {m.mount_path.rstrip("/") for m in [*o.volumes.volume_mounts, *o.volumes.bucket_mounts]}
+        kept_volumes = [_copy(m) for m in d.volume_mounts if m.mount_path.rstrip("/") not in given]
+        kept_buckets = [_copy(m) for m in d.bucket_mounts if m.mount_path.rstrip("/") not in given]
+        del d.volume_mounts[:], d.bucket_mounts[:]
+        d.volume_mounts.extend([*kept_volumes, *o.volumes.volume_mounts])
+        d.bucket_mounts.extend([*kept_buckets, *o.volumes.bucket_mounts])
     return d
+
+
+def _copy(message):
+    """A detached copy of a protobuf message (one taken out of a repeated field that is cleared)."""
+    return type(message).FromString(message.SerializeToString())
 
 
 def _starts_early(d: api_pb2.FunctionDef) -> bool:
@@ -389,10 +401,35 @@ class AppService:
         ):
             raise invalid(f"{tag}: batching override needs 1 <= max_batch_size <= {MAX_BATCH_SIZE} "
                           f"and 0 <= wait_ms < {MAX_BATCH_WAIT_MS}")
+        if o.HasField("volumes"):
+            self._validate_volume_overrides(tag, o.volumes)
         d = apply_overrides(definition, o)
         if d.max_containers and d.min_containers > d.max_containers:
             raise invalid(f"{tag}: min_containers ({d.min_containers}) can't exceed "
                           f"max_containers ({d.max_containers})")
+
+    def _validate_volume_overrides(self, tag: str, given: api_pb2.FunctionOverrides.Volumes) -> None:
+        """volumes= of with_options: real volumes at paths a container may mount over, and bucket
+        mounts a client could have made (bucket_mounts.validate_specs), one mount per path."""
+        paths: set[str] = set()
+        for vm in given.volume_mounts:
+            path = vm.mount_path.rstrip("/")
+            if not vm.mount_path.startswith("/") or path in ("", "/root", "/tmp", "/run/nodal") or ".." in path.split("/"):
+                raise invalid(f"{tag}: volume mount path {vm.mount_path!r} in the volumes override must be an "
+                              "absolute path other than /, /root and /tmp")
+            volume = self.store.get_data_object(vm.volume_id) if vm.volume_id else None
+            if volume is None or volume.kind != api_pb2.DATA_OBJECT_KIND_VOLUME:
+                raise not_found(f"{tag}: the volumes override mounts volume {vm.volume_id!r}, which does not exist")
+            if path in paths:
+                raise invalid(f"{tag}: two volumes at {vm.mount_path!r} in the volumes override")
+            paths.add(path)
+        try:
+            bucket_mounts.validate_specs(given.bucket_mounts)
+        except ApiError as err:
+            raise ApiError(err.kind, f"{tag}: {err.message}") from None
+        for bm in given.bucket_mounts:
+            if bm.mount_path.rstrip("/") in paths:
+                raise invalid(f"{tag}: {bm.mount_path!r} has both a volume and a bucket mount: give each its own path")
 
     def app_function_ids(self, app_id: str) -> dict[str, str]:
         return {f.tag: f.function_id for f in self.store.list_functions(app_id)}

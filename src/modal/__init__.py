@@ -38,7 +38,9 @@ _LAZY = {"Cron": "modal.schedule", "Period": "modal.schedule", "config": "modal.
          "stream_type": "modal.stream_type", "FileIO": "modal.file_io", "file_io": "modal.file_io",
          "Tunnel": "modal._tunnel", "forward": "modal._tunnel",
          "Mount": "modal.mount", "mount": "modal.mount",
-         "CloudBucketMount": "modal.cloud_bucket_mount", "cloud_bucket_mount": "modal.cloud_bucket_mount"}
+         "CloudBucketMount": "modal.cloud_bucket_mount", "cloud_bucket_mount": "modal.cloud_bucket_mount",
+         "FilePatternMatcher": "modal.file_pattern_matcher", "file_pattern_matcher": "modal.file_pattern_matcher",
+         "Proxy": "modal.proxy", "proxy": "modal.proxy"}
 
 
 def __getattr__(name: str):
@@ -70,8 +72,8 @@ def interact() -> None:
 
 
 __all__ = [
-    "App", "Client", "Cls", "Cron", "Dict", "Error", "Function", "FunctionCall", "Image", "NetworkFileSystem", "Period", "Queue", "Retries",
-    "Sandbox", "Secret", "Stub", "Tunnel", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
+    "App", "Client", "CloudBucketMount", "Cls", "Cron", "Dict", "Error", "FilePatternMatcher", "Function", "FunctionCall",
+    "Image", "NetworkFileSystem", "Period", "Proxy", "Queue", "Retries", "Sandbox", "Secret", "Stub", "Tunnel", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
     "enter", "exit", "forward", "interact", "is_local", "method", "parameter",
     "asgi_app", "fastapi_endpoint", "web_endpoint", "web_server", "wsgi_app",
 ]

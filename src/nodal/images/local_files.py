@@ -42,33 +42,49 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
 
 
 class FilePatternMatcher:
-    """dockerignore-style patterns: `*`, `?`, `**`, `!negation`; a matched directory covers its files."""
+    """dockerignore-style patterns: `*`, `?`, `**`, `!negation`; a matched directory covers its
+    files. `~matcher` matches what `matcher` does not."""
 
-    def __init__(self, *patterns: str) -> None:
+    def __init__(self, *pattern: str) -> None:
         self._rules: list[tuple[bool, re.Pattern[str]]] = []
-        for raw in patterns:
+        for raw in pattern:
+            if not isinstance(raw, str):
+                raise TypeError(f"FilePatternMatcher takes pattern strings, not {type(raw).__name__}")
             p = raw.strip()
             if not p or p.startswith("#"):
                 continue
             negate = p.startswith("!")
-            p = posixpath.normpath(p.lstrip("!").strip()).lstrip("/")
+            body = p.lstrip("!").strip()
+            if negate and not body:
+                raise ValueError(f"illegal exclusion pattern {raw!r}: '!' must be followed by a pattern")
+            p = posixpath.normpath(body).lstrip("/")
             self._rules.append((negate, _pattern_regex(p)))
         self._inverted = False
+        self._source: Path | None = None  # from_file: read on first use
 
     @classmethod
-    def from_file(cls, path: str | Path) -> FilePatternMatcher:
-        return cls(*Path(path).expanduser().read_text().splitlines())
+    def from_file(cls, file_path: str | Path) -> FilePatternMatcher:
+        """Patterns from an ignore file, one per line, read when the matcher is first used."""
+        matcher = cls()
+        matcher._source = Path(file_path).expanduser()
+        return matcher
+
+    def _loaded(self) -> list[tuple[bool, re.Pattern[str]]]:
+        if self._source is not None:
+            source, self._source = self._source, None
+            self._rules = FilePatternMatcher(*source.read_text().splitlines())._rules
+        return self._rules
 
     def __invert__(self) -> FilePatternMatcher:
         other = FilePatternMatcher()
-        other._rules, other._inverted = self._rules, not self._inverted
+        other._rules, other._source, other._inverted = self._rules, self._source, not self._inverted
         return other
 
     def _matches(self, rel: str) -> bool:
         parts = rel.split("/")
         prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
         matched = False
-        for negate, regex in self._rules:
+        for negate, regex in self._loaded():
             if any(regex.match(p) for p in prefixes):
                 matched = not negate
         return matched

@@ -199,14 +199,16 @@ class Scheduler:
         slot.startup_handle = asyncio.get_running_loop().call_later(startup, self._on_startup_timeout, pool, slot)
 
     # ---------- memory snapshots ----------
-    # enable_memory_snapshot: a pool keeps one container held pre-initialised (its code imported
-    # and @enter(snap=True) run) for its next cold start, which takes it and only runs the other
-    # @enter methods. Not for GPU functions: the held container would hold its GPUs.
+    # enable_memory_snapshot: a function's (or class's) pool keeps one container held
+    # pre-initialised (its code imported and @enter(snap=True) run) for its next cold start,
+    # which takes it and only runs the other @enter methods. Not for GPU functions (the held
+    # container would hold its GPUs), nor for a class's parameter sets and with_options variants
+    # (pools "<function id>/<digest>": one idle container each could add up without bound).
     def _keep_snapshot(self, pool: Pool) -> None:
         """Start the pool's snapshot if it has none, once no other container of it is starting
         (a cold start comes first; boots in parallel only slow each other down)."""
         if (not pool.definition.enable_memory_snapshot or pool.gpu_request or pool.snapshot_failed
-                or pool.stopped or self.pools.get(pool.key) is not pool):
+                or "/" in pool.key or pool.stopped or self.pools.get(pool.key) is not pool):
             return
         if any(c.snapshot and c.state in ("snapshotting", "snapshot") or c.state == "starting"
                for c in pool.containers.values()):

@@ -454,6 +454,34 @@ def test_node_volume_directory_scans_uploads_and_syncs(tmp_path):
     assert not (tmp_path / "node" / "volume-views" / "ta-1").exists()
 
 
+def test_caches_of_nodes_gone_from_the_cluster_are_removed(tmp_path):
+    """A raylet restarted on a machine gets a new node id and a new cache; the old one goes once
+    a node sees it is not in the cluster, unless something still holds its collection lock."""
+    import fcntl
+    import os
+
+    from nodal.runtime.ray_layers import GC_LOCK, sweep_departed_nodes
+
+    alive, departed, busy = "a" * 56, "b" * 56, "c" * 56
+    for node_id in (alive, departed, busy):
+        cache = tmp_path / node_id[:16]
+        (cache / ("d" * 64)).mkdir(parents=True)
+        (cache / ("d" * 64) / "file").write_text("layer contents")
+        (cache / GC_LOCK).touch()
+    (tmp_path / "notes").mkdir()  # not a node cache: left alone
+    (tmp_path / ("e" * 16)).mkdir()  # named like one but holding no cache: left alone
+    held = os.open(tmp_path / busy[:16] / GC_LOCK, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        assert sweep_departed_nodes(tmp_path, set()) == []  # no answer from the cluster: nothing goes
+        assert sweep_departed_nodes(tmp_path, {alive + "0" * 8}) == [departed[:16]]
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
+        [alive[:16], busy[:16], "notes", "e" * 16])
+    assert sweep_departed_nodes(tmp_path, {alive}) == []  # swept a moment ago: not again so soon
+
+
 def test_layer_packed_once_and_fetched_once_per_node_cache(tmp_path):
     """Pure shipping logic (no cluster): a layer directory is packed into the blob store once,
     and concurrent starts on one node fetch it once, with owners, modes and a whiteout kept."""

@@ -185,10 +185,15 @@ class ContainerActor:
     async def _collect(self, root: Path) -> None:
         """Keep the node's cache within its budget and remove leftovers nothing uses (in the
         background: the start does not wait)."""
-        from nodal.runtime.ray_layers import collect
+        import ray
+
+        from nodal.runtime.ray_layers import collect, sweep_departed_nodes
 
         try:
             await asyncio.to_thread(collect, root, self.cache_budget)
+            alive = {n["NodeID"] for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")}
+            if any(node_id.startswith(root.name) for node_id in alive):  # the list knows this node: sane
+                await asyncio.to_thread(sweep_departed_nodes, root.parent, alive)
         except Exception:  # noqa: BLE001 - the container runs on; the next start collects again
             logging.getLogger(__name__).exception("collecting the node's layer cache %s failed", root)
 

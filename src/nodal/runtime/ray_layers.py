@@ -636,6 +636,51 @@ def blob_binds(binds: list, blobs: Any) -> list[tuple[int, str]]:
     return out
 
 
+NODE_DIR_CHARS = 16  # a node's cache directory is named by the start of its Ray node id
+DEPARTED_SWEEP_SECONDS = 600.0  # how often a node looks for the caches of nodes gone from the cluster
+
+
 def node_layer_cache_root(base: str, node_id: str) -> Path:
     """This node's layer cache: `<base>/<node id>` (nodes that share a machine keep their own)."""
-    return Path(base) / node_id[:16]
+    return Path(base) / node_id[:NODE_DIR_CHARS]
+
+
+def sweep_departed_nodes(base: Path, alive_node_ids: set[str]) -> list[str]:
+    """Remove the caches under `base` of nodes no longer in the cluster (a raylet restarted on
+    this machine gets a new node id, and a new cache beside its old one): directories named
+    like a node id that none of `alive_node_ids` starts with, holding a node cache (its
+    collection lock file), and whose collection lock is free. The names removed. At most once
+    per DEPARTED_SWEEP_SECONDS per `base` (a stamp file records the last sweep)."""
+    if not alive_node_ids:
+        return []  # no answer from the cluster is not "every node departed"
+    stamp = base / ".departed-sweep"
+    try:
+        if time.time() - stamp.stat().st_mtime < DEPARTED_SWEEP_SECONDS:
+            return []
+    except FileNotFoundError:
+        pass
+    with contextlib.suppress(OSError):
+        stamp.touch()
+    alive = {node_id[:NODE_DIR_CHARS] for node_id in alive_node_ids}
+    removed = []
+    for entry in sorted(base.iterdir()) if base.is_dir() else []:
+        name = entry.name
+        if (len(name) != NODE_DIR_CHARS or name in alive or not all(c in "0123456789abcdef" for c in name)
+                or entry.is_symlink() or not (entry / GC_LOCK).is_file()):
+            continue
+        fd = _lock(entry / GC_LOCK, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fd is None:
+            continue  # something on this machine still collects it: not departed after all
+        try:
+            doomed = base / f".departed-{name}-{os.getpid()}"
+            entry.rename(doomed)  # out of the way at once; removal may take a while
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        shutil.rmtree(doomed, ignore_errors=True)
+        removed.append(name)
+    if removed:
+        log.info("removed the layer caches of %d Ray node(s) gone from the cluster: %s", len(removed),
+                 ", ".join(removed))
+    return removed

@@ -12,6 +12,7 @@ from modal.output import enable_output
 from modal.partial_function import (
     asgi_app,
     batched,
+    build,
     concurrent,
     enter,
     exit,
@@ -73,7 +74,7 @@ def interact() -> None:
 
 __all__ = [
     "App", "Client", "CloudBucketMount", "Cls", "Cron", "Dict", "Error", "FilePatternMatcher", "Function", "FunctionCall",
-    "Image", "NetworkFileSystem", "Period", "Proxy", "Queue", "Retries", "Sandbox", "Secret", "Stub", "Tunnel", "Volume", "batched", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
+    "Image", "NetworkFileSystem", "Period", "Proxy", "Queue", "Retries", "Sandbox", "Secret", "Stub", "Tunnel", "Volume", "batched", "build", "concurrent", "current_function_call_id", "current_input_id", "enable_output",
     "enter", "exit", "forward", "interact", "is_local", "method", "parameter",
     "asgi_app", "fastapi_endpoint", "web_endpoint", "web_server", "wsgi_app",
 ]

@@ -45,6 +45,26 @@ def _class_web_endpoints(partials: dict[str, _PartialFunction]) -> tuple[Any, ..
     return tuple(eps)
 
 
+def _image_with_builds(opts: FunctionOptions, user_cls: type, builds: list[_PartialFunction]) -> Any:
+    """The class's image with each deprecated @modal.build method run on it (`Image.run_function`,
+    with the class's secrets and GPU), on an instance holding its parameters' defaults."""
+    from modal.cls import _MISSING, class_parameters, make_instance
+    from modal.image import Image
+
+    defaults = {}
+    for name, (_, decl) in class_parameters(user_cls).items():
+        if decl.default is _MISSING:
+            raise InvalidError(f"{user_cls.__name__}: @modal.build methods run once, when the image is built, "
+                               f"not per instance: give parameter {name!r} a default")
+        defaults[name] = decl.default
+    instance = make_instance(user_cls, defaults)
+    image = opts.image or Image.debian_slim()
+    for pf in builds:
+        image = image.run_function(pf.raw_f, args=(instance,), secrets=list(opts.secrets), gpu=opts.gpu or None,
+                                   timeout=pf.build_timeout, force_build=pf.build_force)
+    return image
+
+
 @dataclass
 class _Registered:
     """What the runner needs to publish a function: its handle, options and code location."""
@@ -246,6 +266,9 @@ class App:
             conc = getattr(user_cls, "__modal_concurrent__", None)
             if conc:
                 o = replace(o, max_concurrent_inputs=conc[0], target_concurrent_inputs=conc[1])
+            builds = [pf for pf in partials.values() if "build" in pf.roles]
+            if builds:  # deprecated @modal.build: steps of the class's image
+                o = replace(o, image=_image_with_builds(o, user_cls, builds))
             batched = [pf for pf in partials.values() if pf.batch_max_size]
             tag = f"{user_cls.__name__}.*"
             service = Function(None, tag, app=self, resolver=self._resolver(tag))

@@ -1,5 +1,5 @@
 """Decorators that mark functions and methods before `@app.function`/`@app.cls` see them:
-`method`, `enter`, `exit`, `batched`, `concurrent`, and the web decorators `fastapi_endpoint`,
+`method`, `enter`, `exit`, `build` (deprecated), `batched`, `concurrent`, and the web decorators `fastapi_endpoint`,
 `web_endpoint`, `asgi_app`, `wsgi_app`, `web_server`."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class _PartialFunction:
     """A user function with the Modal roles and options given to it by decorators."""
 
     raw_f: Callable[..., Any]
-    roles: set[str] = field(default_factory=set)  # "method", "enter", "exit"
+    roles: set[str] = field(default_factory=set)  # "method", "enter", "exit", "build"
     is_generator: bool | None = None
     snap: bool = False
     batch_max_size: int = 0
@@ -28,6 +28,8 @@ class _PartialFunction:
     max_concurrent_inputs: int = 0
     target_concurrent_inputs: int = 0
     web: Any = None  # nodal.proto.api_pb2.WebEndpoint for a web endpoint
+    build_force: bool = False  # @modal.build(force=): rebuild its image layer every time
+    build_timeout: int = 86400  # @modal.build(timeout=): seconds the build step may take
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         # Accessed on a plain (local) instance: behave like the function itself.
@@ -96,6 +98,31 @@ def exit(_warn_parentheses_missing: Any = None) -> Callable[[Any], _PartialFunct
         if inspect.signature(pf.raw_f).parameters.keys() - {"self"}:
             raise InvalidError("@modal.exit() methods take no arguments besides self")
         pf.roles.add("exit")
+        return pf
+
+    return wrapper
+
+
+def build(_warn_parentheses_missing: Any = None, *, force: bool = False,
+          timeout: int = 86400) -> Callable[[Any], _PartialFunction]:
+    """Deprecated: run this method when the class's image is built; what it writes to the
+    filesystem becomes a layer of the image its containers start from (each @build method an
+    `Image.run_function` step, with the class's secrets and GPU, on an instance holding the
+    parameters' defaults). Use a `modal.Volume` for model weights, or `Image.run_function`."""
+    from modal.exception import deprecation_warning
+
+    _check_parentheses(_warn_parentheses_missing, "build")
+    deprecation_warning((2025, 1, 15), "@modal.build is deprecated: store large assets in a modal.Volume, "
+                        "or build them into the image with Image.run_function")
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout <= 0:
+        raise InvalidError(f"@modal.build(timeout=) must be a positive number of seconds, got {timeout!r}")
+
+    def wrapper(f: Any) -> _PartialFunction:
+        pf = _as_partial(f, "build")
+        if inspect.signature(pf.raw_f).parameters.keys() - {"self"}:
+            raise InvalidError("@modal.build() methods take no arguments besides self")
+        pf.roles.add("build")
+        pf.build_force, pf.build_timeout = bool(force), timeout
         return pf
 
     return wrapper

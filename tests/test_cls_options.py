@@ -212,6 +212,12 @@ def test_overrides_persist_with_the_binding(private_server):
         sleep.remote(3)
     plain = modal.Cls.from_name("nodal-test-cls-options", "Service", client=client)(tag="persist")
     assert plain.sleep.remote(1.2) == "woke"
+    # workspace=: the client's own finds it; another is not visible to this client
+    own = modal.Cls.from_name("nodal-test-cls-options", "Service", workspace="default", client=client)
+    assert own().sleep.remote(0) == "woke"
+    other = modal.Cls.from_name("nodal-test-cls-options", "Service", workspace="elsewhere", client=client)
+    with pytest.raises(modal.exception.NotFoundError, match="belongs to workspace 'default'"):
+        other().sleep.remote(0)
 
 
 def test_store_migrates_bound_params_and_keeps_overrides(tmp_path):

@@ -37,3 +37,9 @@ def test_file_pattern_matcher_reads_its_file_on_first_use(tmp_path):
 def test_a_proxy_lookup_says_a_nodal_server_has_none():
     with pytest.raises(modal.exception.NotFoundError, match="no static-IP proxies"):
         modal.Proxy.from_name("my-proxy")
+
+
+def test_app_run_show_progress_is_deprecated():
+    app = modal.App("nodal-test-show-progress")
+    with pytest.warns(modal.exception.DeprecationError, match="show_progress"):
+        app.run(show_progress=False)  # made, not entered: nothing runs

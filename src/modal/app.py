@@ -314,10 +314,17 @@ class App:
         return self
 
     # ---------- running ----------
-    def run(self, *, client: Client | None = None, detach: bool = False, interactive: bool = False,
-            environment_name: str | None = None) -> Any:
-        """Context manager: the app runs (ephemerally) on the server for the `with` block."""
+    def run(self, *, client: Client | None = None, show_progress: bool | None = None, detach: bool = False,
+            interactive: bool = False, environment_name: str | None = None) -> Any:
+        """Context manager: the app runs (ephemerally) on the server for the `with` block.
+        `show_progress` is deprecated and does nothing: `with modal.enable_output():` shows output."""
         from modal.runner import run_app
+
+        if show_progress is not None:
+            from modal.exception import deprecation_warning
+
+            deprecation_warning((2024, 11, 20), "App.run(show_progress=) is deprecated and does nothing; "
+                                "use `with modal.enable_output():` to show the app's output")
 
         return run_app(self, client=client, detach=detach, interactive=interactive,
                        environment_name=environment_name)

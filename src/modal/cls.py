@@ -244,8 +244,9 @@ class Cls:
 
     @classmethod
     def from_name(cls, app_name: str, name: str, *, namespace: Any = None, environment_name: str | None = None,
-                  client: Client | None = None) -> Cls:
-        """A lazy handle to a class of a deployed app; resolved at first use."""
+                  workspace: str | None = None, client: Client | None = None) -> Cls:
+        """A lazy handle to a class of a deployed app; resolved at first use. `workspace`, when
+        given, must be the client's own: a Nodal token sees only its workspace's apps."""
         if not isinstance(app_name, str) or not isinstance(name, str) or not app_name or not name:
             raise InvalidError("Cls.from_name(app_name, name) needs two non-empty strings")
         obj = cls(None, name)
@@ -253,6 +254,12 @@ class Cls:
 
         async def resolve() -> tuple[Client, str]:
             c = client or await _default_client()
+            if workspace is not None:
+                mine = (await c.stub.WhoAmI(api_pb2.Empty())).workspace
+                if workspace != mine:
+                    raise NotFoundError(f"class {name!r} of app {app_name!r} not found in workspace {workspace!r}: "
+                                        f"this client's token belongs to workspace {mine!r}, and a Nodal token sees "
+                                        "only its own workspace's apps")
             resp = await c.stub.FunctionGet(api_pb2.FunctionGetRequest(
                 app_name=app_name, tag=f"{name}.*", environment_name=environment_name or ""))
             obj._definition = resp.definition
@@ -264,9 +271,9 @@ class Cls:
 
     @live_classmethod
     async def lookup(cls, app_name: str, name: str, namespace: Any = None, client: Client | None = None,
-                     environment_name: str | None = None) -> Cls:
+                     environment_name: str | None = None, workspace: str | None = None) -> Cls:
         deprecation_warning((2025, 1, 27), "Cls.lookup is deprecated; use Cls.from_name")
-        obj = cls.from_name(app_name, name, environment_name=environment_name, client=client)
+        obj = cls.from_name(app_name, name, environment_name=environment_name, workspace=workspace, client=client)
         await obj._service_ids()
         return obj
 

@@ -377,7 +377,7 @@ def test_image_layers_reach_each_node_through_the_blob_store(ray_cluster, ray_se
     """Each node keeps its own layer cache (their directories differ): a container on either
     node stacks its image's layers from that node's cache, fetched from the blob store by the
     layers' content identity (whiteouts kept), not from the server's image directory."""
-    from nodal.runtime.ray_layers import node_layer_cache_root
+    from nodal.runtime.ray_node_cache import node_layer_cache_root
 
     names = ray_cluster.node_ids()
     before = set(_containers_of(host_containers))
@@ -460,7 +460,8 @@ def test_caches_of_nodes_gone_from_the_cluster_are_removed(tmp_path):
     import fcntl
     import os
 
-    from nodal.runtime.ray_layers import GC_LOCK, sweep_departed_nodes
+    from nodal.runtime.ray_cache_gc import sweep_departed_nodes
+    from nodal.runtime.ray_node_cache import GC_LOCK
 
     alive, departed, busy = "a" * 56, "b" * 56, "c" * 56
     for node_id in (alive, departed, busy):
@@ -489,7 +490,8 @@ def test_layer_packed_once_and_fetched_once_per_node_cache(tmp_path):
     import stat
     import threading
 
-    from nodal.runtime.ray_layers import BlobSource, LayerPacker, NodeLayerCache
+    from nodal.runtime.ray_layers import BlobSource, LayerPacker
+    from nodal.runtime.ray_node_cache import NodeLayerCache
     from nodal.store.blobs.local_dir import LocalDirBlobStore
 
     layer = tmp_path / "layer"
@@ -583,7 +585,7 @@ def test_node_volume_views_come_from_the_blob_store_and_reload_shows_other_nodes
     """Each container's volume is a directory its node wrote from the blob store (not a view of
     the server's), bound at the mount path. Node A writes, deletes and commits; a container on
     node B that mounted the older version sees none of it until reload(), then all of it."""
-    from nodal.runtime.ray_layers import node_layer_cache_root
+    from nodal.runtime.ray_node_cache import node_layer_cache_root
 
     names = ray_cluster.node_ids()
     before = set(_containers_of(host_containers))
@@ -738,7 +740,7 @@ def test_with_a_bucket_nodes_fetch_the_app_code_by_its_sha256(ray_s3_server):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     value, node = json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0])
     assert value == 25
-    from nodal.runtime.ray_layers import node_layer_cache_root
+    from nodal.runtime.ray_node_cache import node_layer_cache_root
 
     code_sha = hashlib.sha256((TESTS_DIR / "apps" / "ray_app.py").read_bytes()).hexdigest()
     node_cache = node_layer_cache_root(ray_s3_server.env["NODAL_RAY_LAYER_CACHE"], node) / ".blobs"
@@ -752,7 +754,7 @@ def test_with_a_bucket_volume_files_travel_between_node_and_server_through_it(ra
     import hashlib
     import secrets
 
-    from nodal.runtime.ray_layers import node_layer_cache_root
+    from nodal.runtime.ray_node_cache import node_layer_cache_root
 
     text = f"written-on-a-node-{secrets.token_hex(4)}"
     proc = ray_s3_server.python(
@@ -803,7 +805,7 @@ def test_node_layer_cache_keeps_to_its_budget_and_never_drops_a_layer_in_use(ray
     running on each node, containers of B and C start and A's layer stays; once A's
     containers are gone and C's start on both nodes, A's layer is removed from both; a later
     start of A fetches it again and works."""
-    from nodal.runtime.ray_layers import node_layer_cache_root
+    from nodal.runtime.ray_node_cache import node_layer_cache_root
 
     ip = ray_cluster.address.rsplit(":", 1)[0]
     server = PrivateServer(tmp_path_factory.mktemp("nodal-ray-cache-home"), env={

@@ -1,4 +1,4 @@
-"""A Ray node's layer cache kept within its budget (`nodal.runtime.ray_layers.collect`).
+"""A Ray node's layer cache kept within its budget (`nodal.runtime.ray_cache_gc.collect`).
 
 Pure logic, no Ray: real layer archives packed into a real blob directory, unpacked into a
 node cache directory, with the real lease locks (flock) the containers of a node hold, one
@@ -20,15 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from nodal.runtime.ray_layers import (
-    LEASES,
-    BlobSource,
-    LayerPacker,
-    LayerRef,
-    NodeLayerCache,
-    collect,
-    disk_usage,
-)
+from nodal.runtime.ray_cache_gc import collect
+from nodal.runtime.ray_layers import BlobSource, LayerPacker, LayerRef
+from nodal.runtime.ray_node_cache import LEASES, NodeLayerCache, disk_usage
 from nodal.store.blobs.local_dir import LocalDirBlobStore
 
 SRC = Path(__file__).resolve().parent.parent / "src"
@@ -128,7 +122,8 @@ _HOLDER = """
 import sys
 from pathlib import Path
 sys.path.insert(0, {src!r})
-from nodal.runtime.ray_layers import BlobSource, LayerRef, NodeLayerCache
+from nodal.runtime.ray_layers import BlobSource, LayerRef
+from nodal.runtime.ray_node_cache import NodeLayerCache
 cache = NodeLayerCache(Path({node!r}), BlobSource({blobs!r}))
 cache.ensure(LayerRef(0, {sha!r}, 0))
 print("held", flush=True)

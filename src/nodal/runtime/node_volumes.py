@@ -6,7 +6,7 @@ node a view directory of its own. The container's spec names what to mount inste
 container's actor writes that version's files into a directory on the node,
 `<node cache>/volume-views/<container id>/<volume id>`, fetching each blob from the blob
 store by its sha256 (through the node's blob cache, shared with the app-code blobs, see
-`ray_layers.NodeLayerCache`) and checking the copy against it. The directory is bound
+`ray_node_cache.NodeLayerCache`) and checking the copy against it. The directory is bound
 read-write at the mount path.
 
 The server drives commits and reloads (`nodal.server.volumes.NodeView`) through the actor:

@@ -30,9 +30,9 @@ the server commits and reloads them with `volume_scan`/`volume_restore`/`volume_
 directories are removed when the container ends, before its exit code is reported.
 
 The node's layer cache is shared by every actor on the node: the layers and blobs a container
-uses are leased (`ray_layers.CacheLease`, a shared flock each) from before they are looked for
+uses are leased (`ray_node_cache.CacheLease`, a shared flock each) from before they are looked for
 until the container has ended (or its actor died), and the cache is kept within the server's
-`ray_layer_cache_gb` budget (`ray_layers.collect`) before a start fetches and after it started.
+`ray_layer_cache_gb` budget (`ray_cache_gc.collect`) before a start fetches and after it started.
 
 This module imports Ray lazily, so the server and the pure-logic tests need not load it.
 """
@@ -57,16 +57,16 @@ class ContainerActor:
     """One container on the node this actor was placed on."""
 
     def __init__(self, scratch_root: str, layer_cache: str = "", blob_source=None, cache_budget: int = 0) -> None:
-        """`layer_cache`: where this node keeps image layers (`ray_layers.NodeLayerCache`, one
+        """`layer_cache`: where this node keeps image layers (`ray_node_cache.NodeLayerCache`, one
         directory per node under it); `blob_source`: how it reads the server's blob store;
-        `cache_budget`: bytes the node's cache may hold (0: unbounded, `ray_layers.collect`)."""
+        `cache_budget`: bytes the node's cache may hold (0: unbounded, `ray_cache_gc.collect`)."""
         from nodal.runtime.local import LocalRuntime
 
         self.scratch_root = Path(scratch_root)
         self.layer_cache = layer_cache
         self.blob_source = blob_source
         self.cache_budget = cache_budget
-        self.cache = None  # ray_layers.NodeLayerCache: the cache entries this container uses, leased
+        self.cache = None  # ray_node_cache.NodeLayerCache: the cache entries this container uses, leased
         self._collecting: asyncio.Task | None = None
         self.runtime: LocalRuntime | None = None
         self._make_runtime = lambda gpus: LocalRuntime(self.scratch_root, gpus=gpus)
@@ -121,12 +121,9 @@ class ContainerActor:
     async def _start(self, spec: ContainerSpec, node_id: str, layer_refs, blob_refs) -> None:
         if layer_refs or blob_refs or spec.node_volumes:
             from nodal.runtime.backend import Bind
-            from nodal.runtime.ray_layers import (
-                LayerShippingError,
-                NodeLayerCache,
-                collect,
-                node_layer_cache_root,
-            )
+            from nodal.runtime.ray_cache_gc import collect
+            from nodal.runtime.ray_layers import LayerShippingError
+            from nodal.runtime.ray_node_cache import NodeLayerCache, node_layer_cache_root
 
             if self.blob_source is None:
                 raise LayerShippingError("this server gave its Ray nodes no blob store to fetch from")
@@ -187,7 +184,7 @@ class ContainerActor:
         background: the start does not wait)."""
         import ray
 
-        from nodal.runtime.ray_layers import collect, sweep_departed_nodes
+        from nodal.runtime.ray_cache_gc import collect, sweep_departed_nodes
 
         try:
             await asyncio.to_thread(collect, root, self.cache_budget)

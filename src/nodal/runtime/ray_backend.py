@@ -80,7 +80,7 @@ class RayConfigError(RuntimeError):
 def layer_cache_budget() -> int:
     """Bytes each node's layer cache may hold, from NODAL_RAY_LAYER_CACHE_GB (GiB, default
     `DEFAULT_LAYER_CACHE_GB`; 0 = unbounded): beyond it a node removes the least recently used
-    layers and blobs none of its containers uses (`ray_layers.collect`)."""
+    layers and blobs none of its containers uses (`ray_cache_gc.collect`)."""
     raw = os.environ.get("NODAL_RAY_LAYER_CACHE_GB", "").strip()
     try:
         gb = float(raw) if raw else DEFAULT_LAYER_CACHE_GB

@@ -61,7 +61,7 @@ def test_calls_and_workers_ride_the_framed_sockets(private_server):
     out = _run(private_server, """
 from apps.framed_app import app, square, transport
 from modal.client import Client
-from nodal.proto.framing import FramedCall
+from nodal.proto.framed_calls import FramedCall
 with app.run() as running:
     assert [square.remote(i) for i in range(5)] == [0, 1, 4, 9, 16]
     assert list(square.map(range(100))) == [i * i for i in range(100)]

@@ -25,7 +25,9 @@ import pytest
 from test_framed_streams import _frame, _status
 
 from nodal.proto import api_pb2
-from nodal.proto.framing import OPEN, BlockingStream, FramedCall, StreamError, TlsEndpoint, client_tls_context
+from nodal.proto.blocking_stream import BlockingStream
+from nodal.proto.framed_calls import FramedCall
+from nodal.proto.framing import OPEN, StreamError, TlsEndpoint, client_tls_context
 from nodal.server.framed_streams import tls_streams_address
 
 
@@ -87,7 +89,8 @@ import os
 import modal
 from apps.framed_app import app, square
 from modal.client import Client
-from nodal.proto.framing import FramedCall, TlsEndpoint
+from nodal.proto.framed_calls import FramedCall
+from nodal.proto.framing import TlsEndpoint
 
 with app.run() as running:
     client = Client._default
@@ -287,4 +290,4 @@ def test_a_ray_node_workers_stream_rides_the_framed_tls_port_or_falls_back(tls_s
     assert proc.returncode == 0, proc.stderr[-3000:]
     module, code = proc.stdout.split()
     assert code == "UNAUTHENTICATED"
-    assert (module == "nodal.proto.framing") if reachable else module.startswith("grpc"), proc.stdout
+    assert (module == "nodal.proto.framed_calls") if reachable else module.startswith("grpc"), proc.stdout

@@ -25,15 +25,9 @@ from typing import Any
 from modal._utils.async_utils import live_classmethod, live_method
 from modal.exception import AuthError, ConnectionError, InvalidError, RequestSizeError, error_from_name
 from nodal.proto import api_pb2
-from nodal.proto.framing import (
-    BlockingStream,
-    Endpoint,
-    FramedCall,
-    StreamError,
-    TlsEndpoint,
-    client_tls_context,
-    grpc_errors,
-)
+from nodal.proto.blocking_stream import BlockingStream
+from nodal.proto.framed_calls import FramedCall
+from nodal.proto.framing import Endpoint, StreamError, TlsEndpoint, client_tls_context, grpc_errors
 from nodal.proto.lazy_stub import LazyNodalStub
 
 ERROR_KIND_KEY = "nodal-error-kind"

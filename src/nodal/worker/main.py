@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any
 
-from nodal.proto import api_pb2, framing
+from nodal.proto import api_pb2, framed_calls, framing
 from nodal.proto.lazy_stub import LazyNodalStub
 from nodal.worker.user_code import Service, call_hook, find_function_handles, load
 
@@ -481,7 +481,7 @@ class _ServerStub:
         """The WorkerStream: framed where the server's framed socket is bound in, else gRPC."""
         path = os.environ.get("NODAL_STREAMS_SOCKET")
         if path and os.environ.get("NODAL_STREAMS", "").lower() != "grpc" and os.path.exists(path):
-            return framing.FramedCall(path, "WorkerStream", dict(self._credentials))
+            return framed_calls.FramedCall(path, "WorkerStream", dict(self._credentials))
         # A container on a Ray node: framed over TLS on the port the server serves them on
         # (NODAL_STREAMS_TLS_PORT, set by the launcher's _image_binds), the host and CA as for gRPC;
         # on gRPC after all where that port cannot be reached (a block_network container's relay
@@ -493,8 +493,8 @@ class _ServerStub:
             host = parse_server_url(os.environ["NODAL_SERVER_URL"])[0].rpartition(":")[0].strip("[]")
             with open(os.environ["NODAL_SERVER_CA"], "rb") as f:
                 endpoint = framing.TlsEndpoint(host, int(tls_port), framing.client_tls_context(f.read()))
-            framed = framing.FramedCall(endpoint, "WorkerStream", dict(self._credentials), timeout=5.0)
-            return framing.FallbackCall(framed, self.WorkerStream)
+            framed = framed_calls.FramedCall(endpoint, "WorkerStream", dict(self._credentials), timeout=5.0)
+            return framed_calls.FallbackCall(framed, self.WorkerStream)
         return self.WorkerStream()
 
     async def close(self) -> None:

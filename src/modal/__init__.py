@@ -60,16 +60,14 @@ Stub = App  # the old name of App
 
 
 def interact() -> None:
-    """Attach the caller's terminal to this container's stdin (under `modal run -i`).
-
-    Locally this does nothing. Inside a container, Nodal cannot forward a terminal yet, so it
-    says so instead of leaving `input()` reading from an empty stdin."""
+    """Attach this container's stdin, stdout and stderr to the terminal of the app's frontend
+    (`modal run -i`), for `input()` and debuggers; a no-op locally. Without a frontend it raises
+    `modal.exception.InteractiveTimeoutError` saying how to get one."""
     if is_local():
         return
-    raise exception.InvalidError(
-        "modal.interact() needs a terminal attached to the container, and this Nodal server does not "
-        "forward terminals into containers yet; pass input as function arguments instead"
-    )
+    from modal._interact import interact as attach
+
+    attach()
 
 
 __all__ = [

@@ -239,8 +239,11 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
     app._run_client, app._run_started = client, time.monotonic()
     logs = asyncio.get_running_loop().create_task(_follow_logs(client, created.app_id)) if output.output_enabled() else None
     heartbeat = asyncio.get_running_loop().create_task(_heartbeat(client, created.app_id))
+    frontend = None
     ok = False
     try:
+        if interactive:  # modal.interact() and breakpoint() in its containers reach this terminal
+            frontend = await _interactive_frontend(client, created.app_id)
         output.status(f"Initialized app {created.app_id}")
         app._hydrate_all(await _publish(app, client, created.app_id), client)
         output.status("Created objects.")
@@ -249,6 +252,8 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
         ok = True
     finally:
         heartbeat.cancel()
+        if frontend is not None:
+            await frontend.close()
         app._running = False
         if not detach or not ok:
             try:
@@ -262,6 +267,25 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
                 logs.cancel()
         if ok:
             output.status(f"App {'detached' if detach else 'completed'}.")
+
+
+FRONTEND_TIMEOUT = 10.0  # seconds for the server to register an interactive frontend
+
+
+async def _interactive_frontend(client: Client, app_id: str) -> Any:
+    """This process as the app's interactive frontend (modal._interact.Frontend), registered
+    with the server before any of the app's containers can ask for it."""
+    from modal._interact import Frontend, attach_frontend
+
+    frontend = Frontend()
+    registered = asyncio.get_running_loop().create_future()
+    frontend.task = asyncio.get_running_loop().create_task(attach_frontend(client, app_id, registered, frontend))
+    try:
+        await asyncio.wait_for(asyncio.shield(registered), FRONTEND_TIMEOUT)
+    except BaseException:
+        frontend.task.cancel()
+        raise
+    return frontend
 
 
 @contextlib.contextmanager

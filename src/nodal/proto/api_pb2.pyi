@@ -2175,3 +2175,21 @@ class StreamStatus(_message.Message):
     details: str
     error_kind: str
     def __init__(self, code: _Optional[str] = ..., details: _Optional[str] = ..., error_kind: _Optional[str] = ...) -> None: ...
+
+class InteractMessage(_message.Message):
+    __slots__ = ("open", "data", "end", "attached")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    ATTACHED_FIELD_NUMBER: _ClassVar[int]
+    open: InteractOpen
+    data: bytes
+    end: bool
+    attached: bool
+    def __init__(self, open: _Optional[_Union[InteractOpen, _Mapping]] = ..., data: _Optional[bytes] = ..., end: _Optional[bool] = ..., attached: _Optional[bool] = ...) -> None: ...
+
+class InteractOpen(_message.Message):
+    __slots__ = ("app_id",)
+    APP_ID_FIELD_NUMBER: _ClassVar[int]
+    app_id: str
+    def __init__(self, app_id: _Optional[str] = ...) -> None: ...

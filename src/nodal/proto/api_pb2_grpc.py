@@ -469,6 +469,11 @@ class NodalStub:
                 request_serializer=nodal_dot_proto_dot_api__pb2.AuditListRequest.SerializeToString,
                 response_deserializer=nodal_dot_proto_dot_api__pb2.AuditListResponse.FromString,
                 _registered_method=True)
+        self.InteractStream = channel.stream_stream(
+                '/nodal.api.v1.Nodal/InteractStream',
+                request_serializer=nodal_dot_proto_dot_api__pb2.InteractMessage.SerializeToString,
+                response_deserializer=nodal_dot_proto_dot_api__pb2.InteractMessage.FromString,
+                _registered_method=True)
 
 
 class NodalServicer:
@@ -1030,6 +1035,14 @@ class NodalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def InteractStream(self, request_iterator, context):
+        """modal.interact(): a container's terminal session, relayed to the app's frontend
+        (`modal run -i`), which opens this stream for its app (nodal.server.interact).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1467,6 +1480,11 @@ def add_NodalServicer_to_server(servicer, server):
                     servicer.AuditList,
                     request_deserializer=nodal_dot_proto_dot_api__pb2.AuditListRequest.FromString,
                     response_serializer=nodal_dot_proto_dot_api__pb2.AuditListResponse.SerializeToString,
+            ),
+            'InteractStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.InteractStream,
+                    request_deserializer=nodal_dot_proto_dot_api__pb2.InteractMessage.FromString,
+                    response_serializer=nodal_dot_proto_dot_api__pb2.InteractMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -3818,6 +3836,33 @@ class Nodal:
             '/nodal.api.v1.Nodal/AuditList',
             nodal_dot_proto_dot_api__pb2.AuditListRequest.SerializeToString,
             nodal_dot_proto_dot_api__pb2.AuditListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def InteractStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/nodal.api.v1.Nodal/InteractStream',
+            nodal_dot_proto_dot_api__pb2.InteractMessage.SerializeToString,
+            nodal_dot_proto_dot_api__pb2.InteractMessage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -588,6 +588,27 @@ class NodalServicer(IdentityRpcs, api_pb2_grpc.NodalServicer):
         self.sandboxes.set_tags(request)
         return api_pb2.Empty()
 
+    # ---- modal.interact() (nodal.server.interact) ----
+    @_stream_rpc
+    async def InteractStream(self, request_iterator, context):
+        hub = getattr(self, "interact", None)
+        if hub is None:
+            from nodal.server.interact import InteractHub
+
+            def app_of_container(container_id: str) -> str | None:
+                found = self.scheduler.slots.get(container_id)
+                return found[0].app_id if found is not None else None
+
+            hub = self.interact = InteractHub(app_of_container)
+        who = identity.current()
+
+        def live_app(app_id: str) -> None:
+            if self.apps.require_app(app_id).state not in LIVE_STATES:
+                raise ApiError("ExecutionError", f"app {app_id} is stopped: there is nothing to interact with")
+
+        async for resp in hub.stream(request_iterator, who.container_id if who.kind == "container" else "", live_app):
+            yield resp
+
     @_stream_rpc
     async def ProcessStream(self, request_iterator, context):
         from nodal.server.sandbox_exec import process_stream

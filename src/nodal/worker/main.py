@@ -563,11 +563,19 @@ async def _amain() -> int:
         await stub.close()
 
 
+def _breakpoint(*args: Any, **kwargs: Any) -> None:
+    from modal._interact import breakpoint_hook  # loaded only when user code stops here
+
+    breakpoint_hook(sys._getframe(1))
+
+
 def main() -> None:
     sys.path.insert(0, "/root")
     # The input thread and the stream's event loop hand work to each other constantly; a short
     # GIL switch interval keeps each hand-off from waiting out the default 5 ms.
     sys.setswitchinterval(0.0005)
+    if not os.environ.get("PYTHONBREAKPOINT"):  # breakpoint(): pdb on the frontend's terminal (modal run -i)
+        sys.breakpointhook = _breakpoint
     code = asyncio.run(_amain())
     sys.stdout.flush()
     sys.stderr.flush()

@@ -25,7 +25,7 @@ CONTAINER_RPCS = frozenset({
     "SecretCreate", "SecretLookup",
     "SandboxCreate", "SandboxGet", "SandboxWait", "SandboxTerminate", "SandboxList", "SandboxSetTags",
     "ProcessStream", "SandboxFs", "SandboxWatch", "SandboxSnapshotFs", "SandboxTunnels",
-    "TunnelOpen", "TunnelClose", "WebInfo",
+    "TunnelOpen", "TunnelClose", "WebInfo", "InteractStream",
 })
 
 SERVER_ADMIN_RPCS = frozenset({"SecretKeyRotate", "ImagePrune"})

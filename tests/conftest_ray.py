@@ -68,11 +68,16 @@ class RayCluster:
     node_args: list[str] = field(default_factory=list)  # what every node starts with
     start_env: dict[str, str] = field(default_factory=dict)  # the environment `ray start` runs in
 
-    def join(self, name: str, resources: dict[str, float] | None = None, extra_args: list[str] = ()) -> RayNode:
-        """Start another node (custom resource `name`, plus `resources`) and join it to the cluster."""
+    def join(self, name: str, resources: dict[str, float] | None = None, extra_args: list[str] = (),
+             num_cpus: int | None = None) -> RayNode:
+        """Start another node (custom resource `name`, plus `resources`; `num_cpus` instead of
+        the cluster's usual count) and join it to the cluster."""
+        args = list(self.node_args)
+        if num_cpus is not None:
+            args[args.index("--num-cpus") + 1] = str(num_cpus)
         node = _ray_start(name, ["--address", self.address, "--node-ip-address", self.ip,
                                  "--resources", json.dumps({name: 1, **(resources or {})}),
-                                 *self.node_args, *extra_args], self.root, self.start_env)
+                                 *args, *extra_args], self.root, self.start_env)
         self.nodes[name] = node
         return node
 

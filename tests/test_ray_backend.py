@@ -236,9 +236,10 @@ def _gpu_list(server) -> list[dict]:
 def test_gpu_list_shows_each_ray_nodes_gpus(ray_cluster, ray_server):
     """`modal gpu list` on a Ray server lists the GPUs of every node of the cluster, and drops a
     node's GPUs when the node leaves. The node here declares two H100s to Ray (`--num-gpus`,
-    `accelerator_type:H100`) and has no NVIDIA driver, so its entries are Ray's own figures."""
+    `accelerator_type:H100`) and has no NVIDIA driver, so its entries are Ray's own figures. It
+    has no CPUs, so none of the server's actors (the other tests' containers) land on it."""
     assert _gpu_list(ray_server) == []  # the two CPU-only nodes
-    ray_cluster.join("node_gpu", {"accelerator_type:H100": 1}, ["--num-gpus", "2"])
+    ray_cluster.join("node_gpu", {"accelerator_type:H100": 1}, ["--num-gpus", "2"], num_cpus=0)
     try:
         node_id = _wait_until(lambda: next((i for i, n in ray_cluster.node_ids().items() if n == "node_gpu"), None),
                               timeout=60, what="the GPU node to join")

@@ -100,39 +100,34 @@ def nodal_queue_concurrent(n: int) -> float:
 
 
 def nodal_stream_round_trip(n: int) -> float:
-    """µs per round trip of one dict_get on a bare DataStream (no SDK): the transport's floor for
-    one blocking call at a time."""
-    import grpc
-
+    """µs per round trip of one dict_get (a present key) on the calling thread's framed
+    DataStream, without the SDK around it: the transport's and the server's floor for one
+    blocking call at a time."""
     import modal
-    from modal.client import _socket_for_env
-    from nodal.proto import api_pb2, api_pb2_grpc
+    from modal._serialization import serialize
+    from nodal.proto import api_pb2
 
     with modal.Dict.ephemeral() as d:
-        d.put("warm", 0)
-        op = api_pb2.DataOp(id=1, dict_get=api_pb2.DictGetRequest(dict_id=d.object_id, key=b"absent"))
-        msg = api_pb2.DataStreamRequest(ops=[op])
-
-        async def main() -> float:
-            async with grpc.aio.insecure_channel(_socket_for_env()[0]) as channel:
-                call = api_pb2_grpc.NodalStub(channel).DataStream()
-                await call.write(msg)
-                await call.read()
-                t = time.perf_counter()
-                for _ in range(n):
-                    await call.write(msg)
-                    await call.read()
-                elapsed = time.perf_counter() - t
-                call.cancel()
-                return elapsed / n * 1e6
-
-        return asyncio.run(main())
+        d.put("warm", 0)  # connects, and opens this thread's framed stream
+        stream = d._client.blocking_stream("DataStream")
+        if stream is None:
+            raise RuntimeError("the server offers no framed stream socket")
+        get = api_pb2.DictGetRequest(dict_id=d.object_id, key=serialize("warm"), want_value=True)
+        msg = api_pb2.DataStreamRequest(ops=[api_pb2.DataOp(id=1, dict_get=get)])
+        stream.write(msg)
+        stream.read()
+        t = time.perf_counter()
+        for _ in range(n):
+            stream.write(msg)
+            stream.read()
+        return (time.perf_counter() - t) / n * 1e6
 
 
 # ---------- the server alone ----------
 def server_side(n: int, per_message: int) -> dict:
     """µs per put+get pair spent in DataService on a fresh store, `per_message` pairs per stream
-    message (one transaction each): the server's share, without gRPC or the client."""
+    message (one transaction each; 0: each op a message of its own, as a blocking caller sends
+    them): the server's share, without the transport or the client."""
     import cloudpickle
 
     from nodal.proto import api_pb2
@@ -149,9 +144,9 @@ def server_side(n: int, per_message: int) -> dict:
         out = {}
         for kind in ("dict", "queue"):
             messages = []
-            for start in range(0, n, per_message):
+            for start in range(0, n, per_message or 1):
                 ops = []
-                for i in range(start, start + per_message):
+                for i in range(start, start + (per_message or 1)):
                     key, value = cloudpickle.dumps(f"k{i}"), cloudpickle.dumps({"i": i})
                     if kind == "dict":
                         entry = api_pb2.DictEntry(key=key, value=value)
@@ -162,7 +157,10 @@ def server_side(n: int, per_message: int) -> dict:
                         put = api_pb2.QueuePutRequest(queue_id=q, values=[value], partition_ttl=3600)
                         ops.append(api_pb2.DataOp(id=2 * i, queue_put=put))
                         ops.append(api_pb2.DataOp(id=2 * i + 1, queue_get=api_pb2.QueueGetRequest(queue_id=q, n_values=1)))
-                messages.append(ops)
+                if per_message:
+                    messages.append(ops)
+                else:
+                    messages.extend([op] for op in ops)
             t = time.perf_counter()
             for ops in messages:
                 svc.answer(ops)
@@ -262,10 +260,11 @@ def main() -> None:
     args = parser.parse_args()
     n = 1_000 if args.quick else 5_000
     if args.server:
-        print("µs per put+get pair inside the server (DataService on SQLite; no gRPC, no client)")
-        for per_message in (1, 8, CONCURRENCY):
+        print("µs per put+get pair inside the server (DataService on SQLite; no transport, no client)")
+        for per_message in (0, 1, 8, CONCURRENCY):
             r = server_side(n, per_message)
-            print(f"{per_message:>3} pairs per message: Dict {r['dict']:7.0f}   Queue {r['queue']:7.0f}")
+            label = "one op per message" if per_message == 0 else f"{per_message:>3} pairs per message"
+            print(f"{label:>22}: Dict {r['dict']:7.0f}   Queue {r['queue']:7.0f}")
         return
     if "NODAL_HOME" not in os.environ:
         os.environ["NODAL_HOME"] = tempfile.mkdtemp(prefix="nodal-bench-")
@@ -320,7 +319,7 @@ def main() -> None:
         else:
             other = peer[(kind, mode)]
             print(f"{label:<28}{rate:>12,.0f}{other:>12,.0f}{rate / other:>14.2f}")
-    print(f"A bare DataStream round trip (one op, no SDK): {bare:,.0f} µs")
+    print(f"A bare framed DataStream round trip (one dict_get, no SDK): {bare:,.0f} µs")
     if skipped:
         print(f"Redis peer skipped: {skipped}")
     sys.stdout.flush()

@@ -15,7 +15,7 @@ import functools
 import itertools
 import re
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, TypeVar
 
 from modal._serialization import deserialize, serialize
@@ -27,8 +27,9 @@ from modal._utils.async_utils import (
     run_aio,
     run_sync,
 )
-from modal.client import Client, _default_client
-from modal.exception import InvalidError, NotFoundError, deprecation_warning
+from modal.client import Client, _default_client, translate_rpc_error, translate_stream_error
+from modal.exception import ConnectionError as _ModalConnectionError
+from modal.exception import InvalidError, NotFoundError, deprecation_warning, error_from_name
 from nodal.proto import api_pb2
 from nodal.proto.framing import EOF, StreamError, grpc_errors
 
@@ -72,8 +73,6 @@ class _DataStream:
         self._waiting.clear()
 
     async def _read(self) -> None:
-        from modal.client import translate_rpc_error, translate_stream_error
-
         try:
             async for resp in self._rpc:
                 for result in resp.results:
@@ -101,15 +100,17 @@ class _DataStream:
 
     async def call(self, **op: Any) -> api_pb2.DataResult:
         """Send one op (DataOp field name=request) and wait for its result; errors as modal.exception."""
-        from modal.exception import error_from_name
+        return await self.call_op(api_pb2.DataOp(**op))
 
+    async def call_op(self, op: api_pb2.DataOp) -> api_pb2.DataResult:
+        """`call` for an op built already (its id is set here)."""
         if self._broken is not None:
             raise self._broken
         self._next_id += 1
-        op_id = self._next_id
+        op.id = op_id = self._next_id
         fut = asyncio.get_running_loop().create_future()
         self._waiting[op_id] = fut
-        self._pending.append(api_pb2.DataOp(id=op_id, **op))
+        self._pending.append(op)
         if not self._writing:
             # The writer is a task of its own: a caller cancelled mid-write must not strand the
             # ops queued behind its write.
@@ -125,13 +126,18 @@ class _DataStream:
         self._reader.cancel()
 
 
-async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
-    """Run one non-blocking Dict/Queue op over the client's data stream (opened on first use,
-    reopened after it broke, e.g. when the server restarted)."""
+def _client_stream(client: Client) -> _DataStream:
+    """The client's DataStream on the SDK loop (opened on first use, reopened after it broke, e.g.
+    when the server restarted)."""
     stream = client.__dict__.get("_nodal_data_stream")
     if stream is None or stream.broken:
         stream = client.__dict__["_nodal_data_stream"] = _DataStream(client)
-    return await stream.call(**op)
+    return stream
+
+
+async def data_call(client: Client, **op: Any) -> api_pb2.DataResult:
+    """Run one non-blocking Dict/Queue op over the client's data stream."""
+    return await _client_stream(client).call(**op)
 
 
 _loop_streams: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {client: _DataStream}, both weak
@@ -152,22 +158,23 @@ def _stream_on_this_loop(client: Client) -> _DataStream:
 _blocking_op_ids = itertools.count(1)
 
 
-def data_call_blocking(client: Client, **op: Any) -> Any:
-    """`data_call` for a blocking caller, on the calling thread's own framed DataStream (no hop
-    to the SDK's event loop); NO_FAST_PATH where the client has no framed socket."""
-    from modal.client import translate_stream_error
-    from modal.exception import ConnectionError, error_from_name
-
+def data_call_blocking(client: Client, fill: Callable[[api_pb2.DataOp, str], Any], object_id: str) -> Any:
+    """Run one op for a blocking caller on the calling thread's own framed DataStream (no hop to
+    the SDK's event loop): `fill(op, object_id)` writes the op's request into the message in
+    place. The op's result, or NO_FAST_PATH where the client has no framed socket."""
     stream = client.blocking_stream("DataStream")
     if stream is None:
         return NO_FAST_PATH
-    op_id = next(_blocking_op_ids)
+    msg = api_pb2.DataStreamRequest()
+    op = msg.ops.add()
+    op.id = op_id = next(_blocking_op_ids)
+    fill(op, object_id)
     try:
-        stream.write(api_pb2.DataStreamRequest(ops=[api_pb2.DataOp(id=op_id, **op)]))
+        stream.write(msg)
         while True:
             resp = stream.read()
             if resp is EOF:
-                raise ConnectionError("the Nodal server closed the data stream")
+                raise _ModalConnectionError("the Nodal server closed the data stream")
             for result in resp.results:
                 if result.id == op_id:  # others: ops this thread gave up on (interrupted)
                     if result.error_kind:
@@ -240,25 +247,30 @@ class _DataObject:
             return None
         return client, self._object_id
 
-    async def _op(self, make: Any, read: Any) -> Any:
-        """One non-blocking op: `make(object_id)` gives the DataOp's fields, `read(result)` the value."""
+    async def _op(self, fill: Any, read: Any) -> Any:
+        """One non-blocking op: `fill(op, object_id)` writes the DataOp's request into `op`,
+        `read(result)` gives the call's value."""
         client, object_id = await self._ids()
-        return read(await data_call(client, **make(object_id)))
+        op = api_pb2.DataOp()
+        fill(op, object_id)
+        return read(await _client_stream(client).call_op(op))
 
-    async def _op_here(self, make: Any, read: Any) -> Any:
+    async def _op_here(self, fill: Any, read: Any) -> Any:
         """`_op` on the caller's own event loop (`.aio` from user code), or NO_FAST_PATH where the
         handle is not resolved yet or the client has no framed socket (gRPC lives on the SDK loop)."""
         ids = self._ids_now()
         if ids is None or not ids[0].framed:
             return NO_FAST_PATH
-        return read(await _stream_on_this_loop(ids[0]).call(**make(ids[1])))
+        op = api_pb2.DataOp()
+        fill(op, ids[1])
+        return read(await _stream_on_this_loop(ids[0]).call_op(op))
 
-    def _op_blocking(self, make: Any, read: Any) -> Any:
+    def _op_blocking(self, fill: Any, read: Any) -> Any:
         """`_op` on the calling thread (data_call_blocking), or NO_FAST_PATH."""
-        ids = self._ids_now()
-        if ids is None:
+        client = self._client
+        if client is None or client.is_closed or client._stub is None or self._object_id is None:
             return NO_FAST_PATH
-        result = data_call_blocking(ids[0], **make(ids[1]))
+        result = data_call_blocking(client, fill, self._object_id)
         return result if result is NO_FAST_PATH else read(result)
 
     @live_method
@@ -477,23 +489,41 @@ class Dict(_DataObject):
         req = api_pb2.DictPutRequest(dict_id=dict_id, entries=entries, skip_if_exists=skip_if_exists)
         return (await data_call(client, dict_put=req)).dict_put.created
 
-    # Each op below is (fields of its DataOp for an object id, its value from the result), run by
-    # `_op` on the SDK loop or, for a blocking call, by `_op_blocking` on the caller's thread.
+    # Each op below is (a function writing its request into a DataOp for an object id, its value
+    # from the result), run by `_op` on the SDK loop, `_op_here` on the caller's event loop or, for
+    # a blocking call, `_op_blocking` on the caller's thread. The request is written in place: no
+    # copies of nested messages on the hot path.
     def _get_op(self, key: Any, default: Any = None) -> tuple[Any, Any]:
         k = serialize(key)
-        return (lambda oid: {"dict_get": api_pb2.DictGetRequest(dict_id=oid, key=k, want_value=True)},
-                lambda r: deserialize(r.dict_get.value) if r.dict_get.found else default)
+
+        def fill(op: api_pb2.DataOp, oid: str) -> None:
+            get = op.dict_get
+            get.dict_id, get.key, get.want_value = oid, k, True
+
+        def read(r: api_pb2.DataResult) -> Any:
+            got = r.dict_get
+            return deserialize(got.value) if got.found else default
+
+        return fill, read
 
     def _contains_op(self, key: Any) -> tuple[Any, Any]:
         k = serialize(key)
-        return (lambda oid: {"dict_get": api_pb2.DictGetRequest(dict_id=oid, key=k)},
-                lambda r: r.dict_get.found)
+
+        def fill(op: api_pb2.DataOp, oid: str) -> None:
+            get = op.dict_get
+            get.dict_id, get.key = oid, k
+
+        return fill, lambda r: r.dict_get.found
 
     def _put_op(self, key: Any, value: Any, *, skip_if_exists: bool = False) -> tuple[Any, Any]:
-        entries = [api_pb2.DictEntry(key=serialize(key), value=serialize(value))]
-        return (lambda oid: {"dict_put": api_pb2.DictPutRequest(
-                    dict_id=oid, entries=entries, skip_if_exists=skip_if_exists)},
-                lambda r: r.dict_put.created)
+        k, v = serialize(key), serialize(value)
+
+        def fill(op: api_pb2.DataOp, oid: str) -> None:
+            put = op.dict_put
+            put.dict_id, put.skip_if_exists = oid, skip_if_exists
+            put.entries.add(key=k, value=v)
+
+        return fill, lambda r: r.dict_put.created
 
     def _get_blocking(self, key: Any, default: Any = None) -> Any:
         return self._op_blocking(*self._get_op(key, default))

@@ -111,9 +111,12 @@ class Queue(_DataObject):
                 raise _stdlib_queue.Full(f"Queue {self._name or self._object_id} partition is full")
             return NO_FAST_PATH
 
-        return (lambda oid: {"queue_put": api_pb2.QueuePutRequest(
-                    queue_id=oid, partition=key, values=values, partition_ttl=partition_ttl, timeout=0)},
-                outcome)
+        def fill(op: api_pb2.DataOp, oid: str) -> None:
+            put = op.queue_put
+            put.queue_id, put.partition, put.partition_ttl = oid, key, partition_ttl
+            put.values.extend(values)
+
+        return fill, outcome
 
     def _put_blocking(self, *args: Any, **kwargs: Any) -> Any:
         return self._op_blocking(*self._put_try(*args, **kwargs))
@@ -200,8 +203,11 @@ class Queue(_DataObject):
                 raise _stdlib_queue.Empty()
             return NO_FAST_PATH
 
-        return (lambda oid: {"queue_get": api_pb2.QueueGetRequest(queue_id=oid, partition=key, n_values=1, timeout=0)},
-                outcome)
+        def fill(op: api_pb2.DataOp, oid: str) -> None:
+            get = op.queue_get
+            get.queue_id, get.partition, get.n_values = oid, key, 1
+
+        return fill, outcome
 
     def _get_blocking(self, *args: Any, **kwargs: Any) -> Any:
         return self._op_blocking(*self._get_try(*args, **kwargs))

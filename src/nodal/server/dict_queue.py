@@ -207,21 +207,39 @@ class DataService:
     def _live_since(self) -> float:
         return time.time() - DICT_ENTRY_TTL
 
-    def dict_get(self, req: api_pb2.DictGetRequest) -> api_pb2.DictGetResponse:
+    # The hot ops write their answer into `resp` where given (a result inside the stream's
+    # response message: no copy of it), else into a new message.
+    def dict_get(self, req: api_pb2.DictGetRequest,
+                 resp: api_pb2.DictGetResponse | None = None) -> api_pb2.DictGetResponse:
+        resp = api_pb2.DictGetResponse() if resp is None else resp
         value = self.store.dict_get(req.dict_id, req.key, self._live_since())
         if value is None:
             self._require(req.dict_id, DICT)  # a miss: no such key, or no such Dict (NotFoundError)
-            return api_pb2.DictGetResponse(found=False)
+            resp.SetInParent()  # found=False
+            return resp
         # A hit proves the Dict exists: its entries go in the same transaction that deletes it.
-        return api_pb2.DictGetResponse(found=True, value=value if req.want_value else b"")
+        resp.found = True
+        if req.want_value:
+            resp.value = value
+        return resp
 
-    def dict_put(self, req: api_pb2.DictPutRequest) -> api_pb2.DictPutResponse:
+    def dict_put(self, req: api_pb2.DictPutRequest,
+                 resp: api_pb2.DictPutResponse | None = None) -> api_pb2.DictPutResponse:
+        resp = api_pb2.DictPutResponse() if resp is None else resp
+        if len(req.entries) == 1 and not req.skip_if_exists:  # `d[k] = v`: one statement checks and writes
+            entry = req.entries[0]
+            if not self.store.dict_put_one(req.dict_id, DICT, entry.key, entry.value, time.time()):
+                raise not_found(f"Dict {req.dict_id!r} not found (it may have been deleted)")
+            resp.created = True
+            return resp
         self._require(req.dict_id, DICT)
         entries = [(e.key, e.value) for e in req.entries]
         created = self.store.dict_put(
             req.dict_id, entries, time.time(), req.skip_if_exists, self._live_since()
         )
-        return api_pb2.DictPutResponse(created=created)
+        resp.created = created
+        resp.SetInParent()
+        return resp
 
     def dict_pop(self, req: api_pb2.DictPopRequest) -> api_pb2.DictGetResponse:
         self._require(req.dict_id, DICT)
@@ -249,23 +267,28 @@ class DataService:
             yield self.answer(req.ops)
 
     def answer(self, ops: list[api_pb2.DataOp]) -> api_pb2.DataStreamResponse:
-        """Run the ops of one stream message in one transaction (group commit) and answer them.
+        """Run the ops of one stream message in one transaction (group commit) and answer them;
+        a message of one op runs in the store calls' own transactions.
 
-        Synchronous, so no other coroutine touches the store mid-transaction; the answer is built
+        Synchronous, so no other coroutine touches the store mid-transaction; the answer is sent
         only after the commit, so a write is reported done only once it is durable."""
-        if len(ops) == 1 and ops[0].WhichOneof("op") == "dict_get":
-            # One read: atomic without a transaction (the common blocking `d.get()`).
-            return api_pb2.DataStreamResponse(results=[self._stream_op(ops[0])])
+        response = api_pb2.DataStreamResponse()
+        if len(ops) == 1:
+            # One op (every blocking call): no transaction around it. Its store calls are each
+            # atomic and commit before they return, and nothing else runs on the loop meanwhile.
+            self._stream_op(ops[0], response.results.add())
+            return response
         try:
             with self._batch():
-                results = [self._stream_op(op) for op in ops]
+                for op in ops:
+                    self._stream_op(op, response.results.add())
         except Exception as exc:  # noqa: BLE001 - the commit failed: none of these writes happened
             log.exception("committing %d data stream ops failed", len(ops))
-            results = [
+            response = api_pb2.DataStreamResponse(results=[
                 api_pb2.DataResult(id=op.id, error_kind="InternalFailure", error_message=f"commit failed: {exc!r}")
                 for op in ops
-            ]
-        return api_pb2.DataStreamResponse(results=results)
+            ])
+        return response
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:
@@ -278,36 +301,45 @@ class DataService:
         finally:
             self._seen = self._expired = None
 
-    def _stream_op(self, op: api_pb2.DataOp) -> api_pb2.DataResult:
+    def _stream_op(self, op: api_pb2.DataOp, result: api_pb2.DataResult) -> None:
+        """Run one op and write its answer (or its error) into `result`, in place."""
         which = op.WhichOneof("op")
+        result.id = op.id
         try:
             if which == "dict_get":
-                return api_pb2.DataResult(id=op.id, dict_get=self.dict_get(op.dict_get))
-            if which == "dict_put":
-                return api_pb2.DataResult(id=op.id, dict_put=self.dict_put(op.dict_put))
-            if which == "dict_pop":
-                return api_pb2.DataResult(id=op.id, dict_get=self.dict_pop(op.dict_pop))
-            if which == "dict_len":
-                return api_pb2.DataResult(id=op.id, count=api_pb2.DataCountResponse(count=self.dict_len(op.dict_len)))
-            if which == "queue_len":
-                return api_pb2.DataResult(
-                    id=op.id, count=api_pb2.DataCountResponse(count=self.queue_len(op.queue_len)))
-            if which in ("queue_put", "queue_get"):
+                self.dict_get(op.dict_get, result.dict_get)
+            elif which == "dict_put":
+                self.dict_put(op.dict_put, result.dict_put)
+            elif which == "queue_put" or which == "queue_get":
                 inner = getattr(op, which)
                 if inner.timeout != 0:
                     raise invalid("queue ops on the data stream must not wait (timeout 0); use QueuePut/QueueGet")
                 if which == "queue_put":
                     self._check_queue_put(inner)
-                    full = not self._try_queue_put(inner)
-                    return api_pb2.DataResult(id=op.id, queue_put=api_pb2.QueuePutResponse(full=full))
-                self._check_queue_get(inner)
-                return api_pb2.DataResult(id=op.id, queue_get=api_pb2.QueueGetResponse(values=self._try_queue_get(inner)))
-            raise invalid(f"unknown data stream op {which!r}")
+                    result.queue_put.full = not self._try_queue_put(inner)
+                    result.queue_put.SetInParent()
+                else:
+                    self._check_queue_get(inner)
+                    values = self._try_queue_get(inner)
+                    result.queue_get.values.extend(values)
+                    result.queue_get.SetInParent()
+            elif which == "dict_pop":
+                result.dict_get.CopyFrom(self.dict_pop(op.dict_pop))
+            elif which == "dict_len":
+                result.count.count = self.dict_len(op.dict_len)
+                result.count.SetInParent()
+            elif which == "queue_len":
+                result.count.count = self.queue_len(op.queue_len)
+                result.count.SetInParent()
+            else:
+                raise invalid(f"unknown data stream op {which!r}")
         except ApiError as err:
-            return api_pb2.DataResult(id=op.id, error_kind=err.kind, error_message=err.message)
+            result.Clear()
+            result.id, result.error_kind, result.error_message = op.id, err.kind, err.message
         except Exception as exc:  # noqa: BLE001 - one failing op must not end the client's stream
             log.exception("data stream op %s failed", which)
-            return api_pb2.DataResult(id=op.id, error_kind="InternalFailure", error_message=f"{which}: {exc!r}")
+            result.Clear()
+            result.id, result.error_kind, result.error_message = op.id, "InternalFailure", f"{which}: {exc!r}"
 
     # ---- queues ----
     def _notify(self, queue_id: str, partition: bytes) -> None:
@@ -364,14 +396,20 @@ class DataService:
 
     def _try_queue_put(self, req: api_pb2.QueuePutRequest) -> bool:
         """Put the items if the partition has room now; False if it is full."""
-        self._queue_ready(req.queue_id)
-        if not self.store.queue_has_partition(req.queue_id, req.partition) and (
-            self.store.queue_partition_count(req.queue_id) >= QUEUE_MAX_PARTITIONS
-        ):
-            raise invalid(f"a Queue holds at most {QUEUE_MAX_PARTITIONS} partitions; clear some first")
-        if self.store.queue_len(req.queue_id, req.partition) + len(req.values) > QUEUE_MAX_PARTITION_ITEMS:
+        now = time.time()
+        state = self.store.queue_partition_state(req.queue_id, req.partition)
+        if state is not None and state[0] >= now:
+            # A live partition: the Queue exists (its partitions go in the transaction that
+            # deletes it), and this put adds no partition.
+            count = state[1]
+        else:  # a new partition, or one whose TTL ran out (dropped here, and its items with it)
+            self._queue_ready(req.queue_id)
+            if self.store.queue_partition_count(req.queue_id) >= QUEUE_MAX_PARTITIONS:
+                raise invalid(f"a Queue holds at most {QUEUE_MAX_PARTITIONS} partitions; clear some first")
+            count = 0
+        if count + len(req.values) > QUEUE_MAX_PARTITION_ITEMS:
             return False
-        self.store.queue_put(req.queue_id, req.partition, list(req.values), time.time() + req.partition_ttl)
+        self.store.queue_put(req.queue_id, req.partition, list(req.values), now + req.partition_ttl)
         self._notify(req.queue_id, req.partition)
         return True
 
@@ -391,10 +429,13 @@ class DataService:
 
     def _try_queue_get(self, req: api_pb2.QueueGetRequest) -> list[bytes]:
         """Take up to n_values items if there are any now; [] if the partition is empty."""
-        self._queue_ready(req.queue_id)
-        values = self.store.queue_take(req.queue_id, req.partition, req.n_values)
-        if values:
-            self._notify(req.queue_id, req.partition)  # blocked putters may now have room
+        # Items prove the Queue exists (they go in the transaction that deletes it); only a
+        # partition whose TTL has not run out gives any.
+        values = self.store.queue_take(req.queue_id, req.partition, req.n_values, live_at=time.time())
+        if not values:
+            self._queue_ready(req.queue_id)  # NotFoundError for a deleted Queue; expired partitions go
+            return []
+        self._notify(req.queue_id, req.partition)  # blocked putters may now have room
         return values
 
     async def queue_get(self, req: api_pb2.QueueGetRequest) -> api_pb2.QueueGetResponse:

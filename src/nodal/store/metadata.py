@@ -210,6 +210,12 @@ class MetadataStore(abc.ABC):
         """Write all entries; with skip_if_exists write none if any live key exists (returns False)."""
 
     @abc.abstractmethod
+    def dict_put_one(self, dict_id: str, kind: int, key: bytes, value: bytes, now: float) -> bool:
+        """Write one entry if object `dict_id` exists and is of `kind`; False, writing nothing, if
+        not. One statement: no delete can come between the check and the write (the blocking
+        `d[k] = v` costs one statement and one commit)."""
+
+    @abc.abstractmethod
     def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None: ...
 
     @abc.abstractmethod
@@ -230,8 +236,15 @@ class MetadataStore(abc.ABC):
     def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None: ...
 
     @abc.abstractmethod
-    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
-        """Remove and return the oldest `n` items (fewer if there are fewer) of a partition."""
+    def queue_partition_state(self, queue_id: str, partition: bytes) -> tuple[float, int] | None:
+        """(expires_at, number of items) of a partition, in one read; None when it has no row (it
+        was never put to, was cleared, or its expiry was carried out)."""
+
+    @abc.abstractmethod
+    def queue_take(self, queue_id: str, partition: bytes, n: int, live_at: float | None = None) -> list[bytes]:
+        """Remove and return the oldest `n` items (fewer if there are fewer) of a partition, in one
+        atomic step. With `live_at`, only if the partition's TTL had not run out by then ([] if it
+        had: `queue_expire` drops such a partition)."""
 
     @abc.abstractmethod
     def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,

@@ -529,6 +529,14 @@ class PostgresMetadataStore(PostgresIdentityTables, MetadataStore):
             self._write_many(_PUT_DICT_ENTRY, [(dict_id, k, v, now) for k, v in latest.items()])
         return True
 
+    def dict_put_one(self, dict_id: str, kind: int, key: bytes, value: bytes, now: float) -> bool:
+        return self._write(  # one statement: the check and the write are one atomic step
+            "INSERT INTO dict_entries (dict_id, key, value, updated_at) SELECT %s, %s, %s, %s"
+            " WHERE EXISTS (SELECT 1 FROM data_objects WHERE object_id = %s AND kind = %s)"
+            " ON CONFLICT (dict_id, key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+            (dict_id, key, value, now, dict_id, kind),
+        ) > 0
+
     def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
         # The entry goes either way; its value counts only if it had not expired.
         rows = self._write_returning(
@@ -571,14 +579,26 @@ class PostgresMetadataStore(PostgresIdentityTables, MetadataStore):
             (queue_id, partition, values, queue_id, partition, expires_at),
         )
 
-    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
+    def queue_partition_state(self, queue_id: str, partition: bytes) -> tuple[float, int] | None:
+        return self._one(
+            "SELECT expires_at, (SELECT COUNT(*) FROM queue_items WHERE queue_id = %s AND partition = %s)"
+            " FROM queue_partitions WHERE queue_id = %s AND partition = %s",
+            (queue_id, partition, queue_id, partition),
+        )
+
+    def queue_take(self, queue_id: str, partition: bytes, n: int, live_at: float | None = None) -> list[bytes]:
         # One statement, atomic on its own; SKIP LOCKED: two servers never take the same item.
+        live, args = "", (queue_id, partition, n)
+        if live_at is not None:  # only from a partition whose TTL has not run out
+            live = (" AND EXISTS (SELECT 1 FROM queue_partitions p WHERE p.queue_id = %s AND p.partition = %s"
+                    " AND p.expires_at >= %s)")
+            args = (queue_id, partition, queue_id, partition, live_at, n)
         sql = (
             "DELETE FROM queue_items WHERE item_id IN (SELECT item_id FROM queue_items"
-            " WHERE queue_id = %s AND partition = %s ORDER BY item_id LIMIT %s FOR UPDATE SKIP LOCKED)"
+            f" WHERE queue_id = %s AND partition = %s{live} ORDER BY item_id LIMIT %s FOR UPDATE SKIP LOCKED)"
             " RETURNING item_id, value"
         )
-        rows = self._write_returning(sql, (queue_id, partition, n))
+        rows = self._write_returning(sql, args)
         return [bytes(v) for _, v in sorted(rows)]
 
     def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,

@@ -153,6 +153,13 @@ MIGRATIONS: list[str] = [
 ]
 
 
+# DELETE ... RETURNING (SQLite 3.35): a queue take is one statement.
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+# Only from a partition whose TTL has not run out by ?4 (`queue_take(live_at=)`).
+_LIVE_PARTITION = (" AND EXISTS (SELECT 1 FROM queue_partitions p WHERE p.queue_id = ?1 AND p.partition = ?2"
+                   " AND p.expires_at >= ?4)")
+
+
 class SchemaTooNewError(RuntimeError):
     pass
 
@@ -425,6 +432,17 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
             )
         return True
 
+    def dict_put_one(self, dict_id: str, kind: int, key: bytes, value: bytes, now: float) -> bool:
+        # One statement: the check and the write are one atomic step. An upsert rewrites an
+        # existing entry in place (REPLACE deletes and re-inserts it: twice the pages to commit).
+        cur = self.db.execute(
+            "INSERT INTO dict_entries (dict_id, key, value, updated_at) SELECT ?,?,?,?"
+            " WHERE EXISTS (SELECT 1 FROM data_objects WHERE object_id = ? AND kind = ?)"
+            " ON CONFLICT (dict_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (dict_id, key, value, now, dict_id, kind),
+        )
+        return cur.rowcount > 0
+
     def dict_pop(self, dict_id: str, key: bytes, min_updated_at: float) -> bytes | None:
         with self._atomic():
             value = self.dict_get(dict_id, key, min_updated_at)
@@ -460,25 +478,44 @@ class SqliteMetadataStore(SqliteIdentityTables, MetadataStore):
 
     def queue_put(self, queue_id: str, partition: bytes, values: list[bytes], expires_at: float) -> None:
         with self._atomic():
-            self.db.executemany(
-                "INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
-                [(queue_id, partition, v) for v in values],
-            )
-            self.db.execute(
-                "INSERT OR REPLACE INTO queue_partitions (queue_id, partition, expires_at) VALUES (?,?,?)",
+            if len(values) == 1:
+                self.db.execute("INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
+                                (queue_id, partition, values[0]))
+            else:
+                self.db.executemany(
+                    "INSERT INTO queue_items (queue_id, partition, value) VALUES (?,?,?)",
+                    [(queue_id, partition, v) for v in values],
+                )
+            self.db.execute(  # an upsert: the partition's row is rewritten in place, its key left alone
+                "INSERT INTO queue_partitions (queue_id, partition, expires_at) VALUES (?,?,?)"
+                " ON CONFLICT (queue_id, partition) DO UPDATE SET expires_at = excluded.expires_at",
                 (queue_id, partition, expires_at),
             )
 
-    def queue_take(self, queue_id: str, partition: bytes, n: int) -> list[bytes]:
-        rows = self.db.execute(
-            "SELECT item_id, value FROM queue_items WHERE queue_id = ? AND partition = ? ORDER BY item_id LIMIT ?",
-            (queue_id, partition, n),
-        ).fetchall()
-        if len(rows) == 1:  # one statement is atomic on its own
-            self.db.execute("DELETE FROM queue_items WHERE item_id = ?", (rows[0][0],))
-        elif rows:
-            with self._atomic():
-                self.db.executemany("DELETE FROM queue_items WHERE item_id = ?", [(r[0],) for r in rows])
+    def queue_partition_state(self, queue_id: str, partition: bytes) -> tuple[float, int] | None:
+        return self.db.execute(
+            "SELECT expires_at, (SELECT COUNT(*) FROM queue_items WHERE queue_id = ?1 AND partition = ?2)"
+            " FROM queue_partitions WHERE queue_id = ?1 AND partition = ?2",
+            (queue_id, partition),
+        ).fetchone()
+
+    def queue_take(self, queue_id: str, partition: bytes, n: int, live_at: float | None = None) -> list[bytes]:
+        if _RETURNING:  # one statement, atomic on its own
+            rows = self.db.execute(
+                "DELETE FROM queue_items WHERE item_id IN (SELECT item_id FROM queue_items"
+                " WHERE queue_id = ?1 AND partition = ?2" + ("" if live_at is None else _LIVE_PARTITION)
+                + " ORDER BY item_id LIMIT ?3) RETURNING item_id, value",
+                (queue_id, partition, n) if live_at is None else (queue_id, partition, n, live_at),
+            ).fetchall()
+            rows.sort()
+            return [bytes(r[1]) for r in rows]
+        with self._atomic():
+            rows = self.db.execute(
+                "SELECT item_id, value FROM queue_items WHERE queue_id = ?1 AND partition = ?2"
+                + ("" if live_at is None else _LIVE_PARTITION) + " ORDER BY item_id LIMIT ?3",
+                (queue_id, partition, n) if live_at is None else (queue_id, partition, n, live_at),
+            ).fetchall()
+            self.db.executemany("DELETE FROM queue_items WHERE item_id = ?", [(r[0],) for r in rows])
         return [bytes(r[1]) for r in rows]
 
     def queue_items_after(self, queue_id: str, partition: bytes, after_item_id: int,

@@ -122,6 +122,58 @@ def test_bad_frames_get_an_error_and_the_server_keeps_serving(private_server, fr
     run_sync(client.hello.aio())
 
 
+def _frames_of(sock: socket.socket, count: int) -> list[tuple[int, bytes]]:
+    """The next `count` frames from `sock` (deadline: the socket's timeout)."""
+    buf, out = b"", []
+    while len(out) < count:
+        while len(buf) >= 5 and len(out) < count:
+            length, kind = HEADER.unpack_from(buf)
+            if len(buf) < 5 + length:
+                break
+            out.append((kind, buf[5:5 + length]))
+            buf = buf[5 + length:]
+        if len(out) < count:
+            chunk = sock.recv(65536)
+            assert chunk, "the server closed the stream early"
+            buf += chunk
+    return out
+
+
+def test_data_stream_answers_pipelined_messages_in_order_and_flags_malformed_ones(private_server):
+    """The owner's DataStream is answered as its frames arrive (in the socket's read callback):
+    every message of a burst gets its answer, in order; a malformed one ends the stream with
+    InvalidError."""
+    client = private_server.client()
+    from modal._utils.async_utils import run_sync
+
+    created = run_sync(client.stub.DataObjectGetOrCreate(api_pb2.DataObjectGetOrCreateRequest(
+        name="framed-inline", kind=api_pb2.DATA_OBJECT_KIND_DICT, create_if_missing=True)))
+    dict_id = created.object_id
+
+    def op(i: int, kind: str) -> bytes:
+        if kind == "put":
+            o = api_pb2.DataOp(id=i, dict_put=api_pb2.DictPutRequest(
+                dict_id=dict_id, entries=[api_pb2.DictEntry(key=b"k", value=str(i).encode())]))
+        else:
+            o = api_pb2.DataOp(id=i, dict_get=api_pb2.DictGetRequest(dict_id=dict_id, key=b"k", want_value=True))
+        return _frame(MESSAGE, api_pb2.DataStreamRequest(ops=[o]).SerializeToString())
+
+    with _raw(private_server.home / "server-streams.sock") as sock:
+        burst = [op(i, "put" if i % 2 == 0 else "get") for i in range(400)]
+        sock.sendall(_frame(OPEN, api_pb2.StreamOpen(method="DataStream").SerializeToString()) + b"".join(burst))
+        answers = [api_pb2.DataStreamResponse.FromString(p).results[0] for _, p in _frames_of(sock, 400)]
+        assert [a.id for a in answers] == list(range(400))
+        assert all(a.dict_get.value == str(a.id - 1).encode() for a in answers if a.id % 2)  # the put just before
+        sock.sendall(_frame(HALF_CLOSE))
+        assert _status(sock).code == "OK"
+    with _raw(private_server.home / "server-streams.sock") as sock:
+        sock.sendall(_frame(OPEN, api_pb2.StreamOpen(method="DataStream").SerializeToString())
+                     + _frame(MESSAGE, b"\xff\xfe garbage"))
+        status = _status(sock)
+    assert (status.code, status.error_kind) == ("INVALID_ARGUMENT", "InvalidError"), status
+    assert "malformed" in status.details
+
+
 def test_an_oversized_frame_closes_only_that_connection(private_server):
     with _raw(private_server.home / "server-streams.sock") as sock:
         sock.sendall(struct.pack("<IB", MAX_FRAME + 1, OPEN))

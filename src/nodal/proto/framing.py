@@ -28,6 +28,7 @@ import ssl
 import struct
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nodal.proto import api_pb2
@@ -125,6 +126,8 @@ class FrameProtocol(asyncio.BufferedProtocol):
         self._drain_waiters: list[asyncio.Future] = []
         self._view = memoryview(b"")  # the buffer the transport is reading into (get_buffer)
         self.connected: asyncio.Future = asyncio.get_running_loop().create_future()
+        # Set by a server that answers each frame as it arrives (see `handle_inline`).
+        self.on_frame: Callable[[int, bytes], None] | None = None
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,7 +158,12 @@ class FrameProtocol(asyncio.BufferedProtocol):
             end = pos + 5 + length
             if end > size:
                 break
-            self._frames.append((kind, bytes(data[pos + 5:end])))
+            if self.on_frame is not None:
+                self.on_frame(kind, bytes(data[pos + 5:end]))
+                if self._closed is not None:
+                    return
+            else:
+                self._frames.append((kind, bytes(data[pos + 5:end])))
             pos = end
         if data is buf:
             del buf[:pos]
@@ -182,10 +190,29 @@ class FrameProtocol(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self.on_frame is not None and self._paused_reading and self.transport is not None:
+            self._paused_reading = False  # inline answers may go out again: take more frames
+            self.transport.resume_reading()
         for fut in self._drain_waiters:
             if not fut.done():
                 fut.set_result(None)
         self._drain_waiters.clear()
+
+    def handle_inline(self, on_frame: Callable[[int, bytes], None]) -> None:
+        """From now on hand each frame to `on_frame` as it arrives, in the read callback (no
+        task, no queue), starting with those already queued. For a stream whose answers are
+        computed synchronously: `on_frame` sends them itself. While the socket cannot take
+        more output the connection stops reading, so a client that does not read its answers
+        does not grow the server's buffers."""
+        self.on_frame = on_frame
+        while self._frames and self._closed is None:
+            on_frame(*self._frames.popleft())
+
+    def answered(self) -> None:
+        """After an inline answer: stop reading while the socket's send buffer is full."""
+        if self._write_paused and not self._paused_reading and self.transport is not None:
+            self._paused_reading = True
+            self.transport.pause_reading()
 
     # -- reading --
     def _wake(self) -> None:

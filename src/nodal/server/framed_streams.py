@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -67,10 +67,11 @@ class _CallDetails(NamedTuple):  # what grpc.GenericRpcHandler.service() reads
 
 
 class _Aborted(Exception):
-    def __init__(self, code: str, details: str) -> None:
+    def __init__(self, code: str, details: str, kind: str = "") -> None:
         super().__init__(details)
         self.code = code
         self.details = details
+        self.kind = kind  # the modal.exception class name, where one applies
 
 
 class _Context:
@@ -98,8 +99,13 @@ class _Context:
 class FramedStreamServer:
     """Serves the framed streams on one unix socket, or one TCP+TLS port, through `gate` (an AuthGate)."""
 
-    def __init__(self, gate: grpc.GenericRpcHandler) -> None:
+    def __init__(self, gate: grpc.GenericRpcHandler, inline: dict[str, Callable[[bytes], bytes]] | None = None) -> None:
+        """`inline`: streams answered message by message in the socket's read callback, by
+        method: a function from a request's bytes to its response's bytes (raising DecodeError
+        for a malformed request). Used when the gate hands back the servicer's own handler
+        (nothing to check per message, e.g. the owner's DataStream); else the handler runs."""
         self.gate = gate
+        self.inline = inline or {}
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self.path: Path | None = None
@@ -166,10 +172,14 @@ class FramedStreamServer:
             metadata = tuple(opened.metadata.items())
             handler = self.gate.service(_CallDetails(_PREFIX + opened.method, metadata))
             context = _Context(metadata)
+            answer = self.inline.get(opened.method)
             try:
-                await self._run(protocol, handler, context)
+                if answer is not None and handler is getattr(self.gate, "handlers", {}).get(_PREFIX + opened.method):
+                    await _run_inline(protocol, answer)
+                else:
+                    await self._run(protocol, handler, context)
             except _Aborted as err:
-                _end(protocol, err.code, err.details, context.kind)
+                _end(protocol, err.code, err.details, err.kind or context.kind)
                 return
             _end(protocol, "OK", "")
         except _Aborted as err:
@@ -200,6 +210,41 @@ class FramedStreamServer:
         async for item in responses:
             protocol.send(MESSAGE, serialize(item) if serialize is not None else item)
             await protocol.drain()
+
+
+async def _run_inline(protocol: FrameProtocol, answer: Callable[[bytes], bytes]) -> None:
+    """Serve a stream whose every message is answered at once, as each frame arrives (no task
+    hop, no async generators: about a fifth of a Dict op's server time). Returns when the
+    client half-closes; `_Aborted` for a frame or message that is not one."""
+    done: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def on_frame(kind: int, payload: bytes) -> None:
+        if done.done():
+            return
+        try:
+            if kind == HALF_CLOSE:
+                done.set_result(None)
+                return
+            if kind != MESSAGE:
+                raise _Aborted("INVALID_ARGUMENT", f"unexpected frame kind {kind} from the client")
+            try:
+                response = answer(payload)
+            except DecodeError:
+                raise _Aborted("INVALID_ARGUMENT", "a request message is malformed", "InvalidError") from None
+            protocol.send(MESSAGE, response)
+            protocol.answered()
+        except BaseException as exc:  # noqa: BLE001 - ends this stream (reported by _serve)
+            done.set_exception(exc)
+
+    protocol.handle_inline(on_frame)
+    closed = asyncio.ensure_future(protocol.next_frame())  # raises StreamError once the client is gone
+    try:
+        await asyncio.wait([done, closed], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        closed.cancel()
+    if not done.done():
+        raise closed.exception() or StreamError("UNAVAILABLE", "the connection closed")
+    done.result()
 
 
 class _ServerProtocol(FrameProtocol):

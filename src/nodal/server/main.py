@@ -13,7 +13,7 @@ import grpc
 
 from nodal import paths
 from nodal.images.builder import ImageBuilder
-from nodal.proto import api_pb2_grpc
+from nodal.proto import api_pb2, api_pb2_grpc
 from nodal.runtime.factory import open_runtime
 from nodal.server.apps import AppService
 from nodal.server.audit import AuditLog
@@ -192,13 +192,16 @@ async def serve(socket_path: Path | None = None) -> None:
     remote, tls_files = _tls_listener(guarded)
     await server.start()
     await guarded.start()
-    tls_streams = FramedStreamServer(guarded_gate)  # the hot streams framed over TLS too (guarded: tokens needed)
+    # Dict/Queue ops answered as their frames arrive, where nothing is checked per message.
+    inline = {"DataStream": lambda payload: data.answer(
+        api_pb2.DataStreamRequest.FromString(payload).ops).SerializeToString()}
+    tls_streams = FramedStreamServer(guarded_gate, inline)  # the hot streams framed over TLS too (guarded: tokens needed)
     if remote and os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
         port = await _tls_streams(tls_streams, remote, tls_files)
         servicer.streams_tls_port = scheduler.launcher.streams_tls_port = port
     # The hot streams also on framed sockets beside the two unix ones (nodal.proto.framing).
     # NODAL_STREAMS=grpc keeps every stream on gRPC (to compare the two, or to rule this out).
-    owner_streams, container_streams = FramedStreamServer(owner_gate), FramedStreamServer(guarded_gate)
+    owner_streams, container_streams = FramedStreamServer(owner_gate, inline), FramedStreamServer(guarded_gate, inline)
     if os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
         if await owner_streams.start(paths.streams_socket_for(socket_path)):
             servicer.streams_socket = str(owner_streams.path)

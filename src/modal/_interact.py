@@ -21,6 +21,7 @@ import sys
 import threading
 from typing import Any
 
+from modal._terminal import read_ready
 from modal.exception import InteractiveTimeoutError
 from nodal.proto import api_pb2
 
@@ -162,15 +163,10 @@ async def attach_frontend(client: Any, app_id: str, registered: asyncio.Future |
             yield api_pb2.InteractMessage(data=await outbox.get())
 
     def on_stdin() -> None:
-        try:
-            data = os.read(stdin_fd, 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
+        data = read_ready(stdin_fd)
         if data:
             outbox.put_nowait(data)
-        else:  # stdin closed: nothing more to send
+        elif data is not None:  # stdin closed: nothing more to send
             loop.remove_reader(stdin_fd)
 
     terminal = _Terminal(stdin_fd)

@@ -29,6 +29,17 @@ def _size() -> tuple[int, int]:
 OUTPUT_DRAIN_SECONDS = 2.0
 
 
+def read_ready(fd: int) -> bytes | None:
+    """What a readable `fd` has: its bytes, b"" at its end (or when it broke), None when the
+    wakeup was spurious (nothing to read after all)."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
 async def attach_channel(channel: _ProcessChannel, stdin_fd: int = 0, stdout_fd: int = 1) -> int:
     """Pump stdin → the process and the process's output → stdout until it exits; its exit code."""
     loop = asyncio.get_running_loop()
@@ -36,12 +47,9 @@ async def attach_channel(channel: _ProcessChannel, stdin_fd: int = 0, stdout_fd:
 
     def on_stdin() -> None:
         nonlocal stdin_open
-        try:
-            data = os.read(stdin_fd, 65536)
-        except BlockingIOError:
+        data = read_ready(stdin_fd)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if data:
             loop.create_task(channel.send_input(data))
         else:

@@ -26,7 +26,9 @@ from modal.exception import InteractiveTimeoutError
 from nodal.proto import api_pb2
 
 ATTACH_TIMEOUT = 30.0  # seconds for the server to answer (a refusal comes at once)
+END_TIMEOUT = 2.0  # seconds for the session's last output to go out when the container stops
 _session: Any = None  # this process's session (a concurrent.futures.Future), once attached
+_finish: Any = None  # ends the session from any thread, its last output sent first (`end_session`)
 _lock = threading.Lock()
 
 
@@ -41,6 +43,7 @@ def interact() -> None:
         import pty
 
         master, slave = pty.openpty()
+        os.set_blocking(master, False)  # read only what is there (`read_ready`)
         attached = threading.Event()
         failure: list[BaseException] = []
         future = asyncio.run_coroutine_threadsafe(_relay(master, attached, failure), background_loop())
@@ -74,14 +77,20 @@ async def _relay(master: int, attached: threading.Event, failure: list[BaseExcep
             yield api_pb2.InteractMessage(data=chunk)
 
     def on_output() -> None:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            data = b""
+        data = read_ready(master)
+        if data is None:
+            return
         if not data:
             loop.remove_reader(master)
         outbox.put_nowait(data or None)
 
+    def finish() -> None:  # on this loop: the rest of the PTY's output, then the end of the stream
+        while (data := read_ready(master)):
+            outbox.put_nowait(data)
+        outbox.put_nowait(None)
+
+    global _finish
+    _finish = lambda: loop.call_soon_threadsafe(finish)  # noqa: E731
     reading = False
     try:
         client = await _default_client()
@@ -101,6 +110,17 @@ async def _relay(master: int, attached: threading.Event, failure: list[BaseExcep
         if reading:
             loop.remove_reader(master)
         attached.set()
+
+
+def end_session() -> None:
+    """Send what the terminal still holds and end the session (the worker calls this as the
+    container stops: its process exits without waiting for the SDK's loop)."""
+    session, finish = _session, _finish
+    if session is None or finish is None:
+        return
+    finish()
+    with contextlib.suppress(Exception):
+        session.result(END_TIMEOUT)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -124,8 +144,7 @@ def breakpoint_hook(frame: Any = None) -> None:
 
 
 # ---------- the frontend: `modal run -i` ----------
-QUIET_SECONDS = 0.2  # output still in flight when the app ends: shown unless this long passes without any
-DRAIN_LIMIT_SECONDS = 2.0
+DRAIN_SECONDS = 5.0  # at the app's end: how long the last session's output may take to arrive
 
 
 class Frontend:
@@ -133,17 +152,14 @@ class Frontend:
 
     def __init__(self) -> None:
         self.task: asyncio.Task | None = None
-        self.last_output = 0.0  # loop time of the last output shown
+        self.idle = asyncio.Event()  # no container's session is running
+        self.idle.set()
 
     async def close(self) -> None:
-        """Show what containers' terminals still send (until it has been quiet a moment), then stop."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + DRAIN_LIMIT_SECONDS
-        while self.task is not None and not self.task.done() and loop.time() < deadline:
-            quiet_for = loop.time() - self.last_output
-            if quiet_for >= QUIET_SECONDS:
-                break
-            await asyncio.sleep(QUIET_SECONDS - quiet_for)  # until the output has been quiet that long
+        """Show the rest of a running session (the server ends it once its container has
+        stopped: call this after stopping the app), then stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.idle.wait(), DRAIN_SECONDS)
         if self.task is not None:
             self.task.cancel()
 
@@ -177,18 +193,19 @@ async def attach_frontend(client: Any, app_id: str, registered: asyncio.Future |
             if which == "open" and registered is not None and not registered.done():
                 registered.set_result(None)
             elif which == "attached" and not reading:  # a session began: keystrokes go to it
+                frontend.idle.clear()
                 terminal.raw()
                 with contextlib.suppress(OSError, ValueError, PermissionError):
                     loop.add_reader(stdin_fd, on_stdin)
                     reading = True
             elif which == "data":
                 _write_all(stdout_fd, msg.data)
-                frontend.last_output = loop.time()
-            elif which == "end":
+            elif which == "end":  # after the session's last output
                 if reading:
                     loop.remove_reader(stdin_fd)
                     reading = False
                 terminal.restore()
+                frontend.idle.set()
     except Exception as exc:
         import grpc
 
@@ -202,6 +219,7 @@ async def attach_frontend(client: Any, app_id: str, registered: asyncio.Future |
         if reading:
             loop.remove_reader(stdin_fd)
         terminal.restore()
+        frontend.idle.set()
 
 
 class _Terminal:

@@ -252,14 +252,14 @@ async def _run(app: App, client: Client | None, detach: bool, interactive: bool,
         ok = True
     finally:
         heartbeat.cancel()
-        if frontend is not None:
-            await frontend.close()
         app._running = False
         if not detach or not ok:
             try:
                 await client.stub.AppStop(api_pb2.AppStopRequest(app_id=created.app_id))
             except Exception:  # noqa: BLE001 - stopping is best effort when the server is gone
                 pass
+        if frontend is not None:  # after the stop: a container's session ends once it has stopped
+            await frontend.close()
         if logs is not None:
             try:
                 await asyncio.wait_for(logs, LOG_DRAIN_DEADLINE)

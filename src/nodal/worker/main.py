@@ -142,7 +142,10 @@ class Worker:
         finally:
             self.tasks.pop(wi.input_id, None)
         if self.definition.volume_mounts or self.definition.bucket_mounts:
-            await self.commit_volumes()  # before the output: the caller then sees the writes
+            await self.commit_volumes()
+        interact = sys.modules.get("modal._interact")
+        if interact is not None:  # the terminal's last output reaches the frontend before we exit
+            await asyncio.get_running_loop().run_in_executor(None, interact.end_session)  # before the output: the caller then sees the writes
         self.post(out)
 
     # ---------- the fast path: plain sync functions, one input at a time ----------
@@ -287,6 +290,9 @@ class Worker:
             out.result.gen_done = True
         if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
+        interact = sys.modules.get("modal._interact")
+        if interact is not None:  # the terminal's last output reaches the frontend before we exit
+            await asyncio.get_running_loop().run_in_executor(None, interact.end_session)
         self.post(out)
 
     # ---------- batching ----------
@@ -333,6 +339,9 @@ class Worker:
                 out.result.CopyFrom(result)
         if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
+        interact = sys.modules.get("modal._interact")
+        if interact is not None:  # the terminal's last output reaches the frontend before we exit
+            await asyncio.get_running_loop().run_in_executor(None, interact.end_session)
         for out in outs:
             self.post(out)
 
@@ -424,6 +433,9 @@ class Worker:
                     traceback.print_exc()
         if self.definition.volume_mounts or self.definition.bucket_mounts:
             await self.commit_volumes()
+        interact = sys.modules.get("modal._interact")
+        if interact is not None:  # the terminal's last output reaches the frontend before we exit
+            await asyncio.get_running_loop().run_in_executor(None, interact.end_session)
         deadline = time.monotonic() + 5.0
         while (self.unsent or self.writing) and time.monotonic() < deadline:
             await asyncio.sleep(0.001)  # let the last outputs go out before the stream closes

@@ -316,3 +316,80 @@ def test_concurrent_streams_per_token_are_bounded(tls_server):
             return code
 
     assert asyncio.run(main()) == "RESOURCE_EXHAUSTED"
+
+
+def _framed_data_stream(server, token: tuple[str, str]):
+    """A blocking DataStream on the server's framed TLS port (listen port + 1), where Dict and
+    Queue ops are answered in the socket's read callback rather than by the wrapped handler."""
+    from nodal.proto.blocking_stream import BlockingStream
+    from nodal.proto.framing import TlsEndpoint, client_tls_context
+
+    context = client_tls_context((server.home / "tls" / "ca.pem").read_bytes())
+    return BlockingStream(TlsEndpoint("127.0.0.1", server.port + 1, context), "DataStream",
+                          {"x-modal-token-id": token[0], "x-modal-token-secret": token[1]})
+
+
+def _stream_error(stream, request):
+    from nodal.proto.framing import StreamError
+
+    with pytest.raises(StreamError) as info:
+        for _ in range(10_000):
+            stream.write(request)
+            stream.read()
+    return info.value
+
+
+def test_framed_data_streams_are_checked_as_grpc_streams_are(tls_server, wait_until):
+    """A token's Dict ops over the framed TLS port get the gRPC stream's checks: another
+    workspace's objects do not exist for it, its messages are rate-limited, and its open
+    streams are bounded (each ends with the same error as over gRPC)."""
+    theirs = Conn(tls_server, _new_token(tls_server, workspace="team-framed", user="carol", admin=True))
+    foreign = theirs.DataObjectGetOrCreate(api_pb2.DataObjectGetOrCreateRequest(
+        kind=api_pb2.DATA_OBJECT_KIND_DICT, name="framed-secret", create_if_missing=True)).object_id
+    theirs.close()
+    token = _new_token(tls_server, user="framed")
+    owner = Conn(tls_server, unix="server.sock")
+    mine = owner.DataObjectGetOrCreate(api_pb2.DataObjectGetOrCreateRequest(
+        kind=api_pb2.DATA_OBJECT_KIND_DICT, name="framed-mine", create_if_missing=True)).object_id
+    owner.close()
+
+    def get(dict_id: str) -> api_pb2.DataStreamRequest:
+        return api_pb2.DataStreamRequest(ops=[api_pb2.DataOp(id=1, dict_get=api_pb2.DictGetRequest(
+            dict_id=dict_id, key=b"k"))])
+
+    stream = _framed_data_stream(tls_server, token)
+    stream.write(get(mine))
+    assert not stream.read().results[0].error_kind  # its own workspace's Dict: answered
+    stream.write(get(foreign))
+    err = _stream_error(stream, get(foreign))
+    assert (err.code, err.kind) == ("NOT_FOUND", "NotFoundError"), err
+    assert "framed-secret" not in str(err)
+
+    flood = _framed_data_stream(tls_server, token)
+    err = _stream_error(flood, get(mine))  # one at a time is enough: the burst is 2 s worth
+    assert (err.code, err.kind) == ("RESOURCE_EXHAUSTED", "RateLimitError"), err
+    assert "too many streamed messages" in str(err)
+
+    bounded = _new_token(tls_server, user="framed-streams")
+    streams = [_framed_data_stream(tls_server, bounded) for _ in range(STREAMS)]
+    for s in streams:  # each answers, so each is open on the server
+        s.write(api_pb2.DataStreamRequest())
+        s.read()
+    extra = _framed_data_stream(tls_server, bounded)
+    err = _stream_error(extra, api_pb2.DataStreamRequest())
+    assert (err.code, err.kind) == ("RESOURCE_EXHAUSTED", "RateLimitError"), err
+    for s in streams:
+        s.close()
+
+    def reopened() -> bool:  # closed streams free their places once the server sees them go
+        s = _framed_data_stream(tls_server, bounded)
+        try:
+            s.write(api_pb2.DataStreamRequest())
+            s.read()
+            return True
+        except Exception:  # noqa: BLE001 - still counted: try again
+            return False
+        finally:
+            s.close()
+
+    wait_until(reopened, timeout=20)

@@ -32,7 +32,8 @@ from nodal.proto.framing import (
     StreamError,
     TlsFrameProtocol,
 )
-from nodal.server.errors import ERROR_KIND_KEY
+from nodal.server.auth.gate import AuthGate, StreamGuard
+from nodal.server.errors import ERROR_KIND_KEY, ApiError
 
 log = logging.getLogger("nodal.framed")
 _PREFIX = "/" + api_pb2.DESCRIPTOR.services_by_name["Nodal"].full_name + "/"
@@ -99,11 +100,11 @@ class _Context:
 class FramedStreamServer:
     """Serves the framed streams on one unix socket, or one TCP+TLS port, through `gate` (an AuthGate)."""
 
-    def __init__(self, gate: grpc.GenericRpcHandler, inline: dict[str, Callable[[bytes], bytes]] | None = None) -> None:
+    def __init__(self, gate: AuthGate, inline: dict[str, Callable[[Any], Any]] | None = None) -> None:
         """`inline`: streams answered message by message in the socket's read callback, by
-        method: a function from a request's bytes to its response's bytes (raising DecodeError
-        for a malformed request). Used when the gate hands back the servicer's own handler
-        (nothing to check per message, e.g. the owner's DataStream); else the handler runs."""
+        method: a function from a request message to its response message, which must not
+        read the caller's identity (it is not set there). Used where the gate gives the caller
+        a `StreamGuard` (the default workspace's callers); the stream's handler runs otherwise."""
         self.gate = gate
         self.inline = inline or {}
         self._server: asyncio.AbstractServer | None = None
@@ -170,14 +171,15 @@ class FramedStreamServer:
                 raise _Aborted("UNIMPLEMENTED", f"{opened.method!r} is not served on this socket "
                                f"(only {', '.join(METHODS)}); use the gRPC socket")
             metadata = tuple(opened.metadata.items())
-            handler = self.gate.service(_CallDetails(_PREFIX + opened.method, metadata))
+            details = _CallDetails(_PREFIX + opened.method, metadata)
             context = _Context(metadata)
             answer = self.inline.get(opened.method)
+            guard = self.gate.stream_guard(details) if answer is not None else None
             try:
-                if answer is not None and handler is getattr(self.gate, "handlers", {}).get(_PREFIX + opened.method):
-                    await _run_inline(protocol, answer)
+                if guard is not None:
+                    await _run_inline(protocol, answer, guard)
                 else:
-                    await self._run(protocol, handler, context)
+                    await self._run(protocol, self.gate.service(details), context)
             except _Aborted as err:
                 _end(protocol, err.code, err.details, err.kind or context.kind)
                 return
@@ -212,10 +214,22 @@ class FramedStreamServer:
             await protocol.drain()
 
 
-async def _run_inline(protocol: FrameProtocol, answer: Callable[[bytes], bytes]) -> None:
+async def _run_inline(protocol: FrameProtocol, answer: Callable[[Any], Any], guard: StreamGuard) -> None:
     """Serve a stream whose every message is answered at once, as each frame arrives (no task
-    hop, no async generators: about a fifth of a Dict op's server time). Returns when the
-    client half-closes; `_Aborted` for a frame or message that is not one."""
+    hop, no async generators: about a fifth of a Dict op's server time), each message checked
+    by `guard` first. Returns when the client half-closes; `_Aborted` for a frame or message
+    that is not one, or one the guard refuses."""
+    try:
+        guard.open()
+    except ApiError as err:
+        raise _Aborted(_code_name(err), err.message, err.kind) from None
+    try:
+        await _answer_frames(protocol, answer, guard)
+    finally:
+        guard.close()
+
+
+async def _answer_frames(protocol: FrameProtocol, answer: Callable[[Any], Any], guard: StreamGuard) -> None:
     done: asyncio.Future = asyncio.get_running_loop().create_future()
 
     def on_frame(kind: int, payload: bytes) -> None:
@@ -228,10 +242,14 @@ async def _run_inline(protocol: FrameProtocol, answer: Callable[[bytes], bytes])
             if kind != MESSAGE:
                 raise _Aborted("INVALID_ARGUMENT", f"unexpected frame kind {kind} from the client")
             try:
-                response = answer(payload)
+                request = guard.decode(payload)
             except DecodeError:
                 raise _Aborted("INVALID_ARGUMENT", "a request message is malformed", "InvalidError") from None
-            protocol.send(MESSAGE, response)
+            try:
+                guard.check(request)
+            except ApiError as err:
+                raise _Aborted(_code_name(err), err.message, err.kind) from None
+            protocol.send(MESSAGE, guard.encode(answer(request)))
             protocol.answered()
         except BaseException as exc:  # noqa: BLE001 - ends this stream (reported by _serve)
             done.set_exception(exc)
@@ -264,6 +282,11 @@ class _TlsServerProtocol(_ServerProtocol, TlsFrameProtocol):
 
     def __init__(self, context: ssl.SSLContext) -> None:
         TlsFrameProtocol.__init__(self, context, server_side=True)
+
+
+def _code_name(err: ApiError) -> str:
+    """The status code a refused stream ends with (as AuthGate's wrapped handlers abort it)."""
+    return "RESOURCE_EXHAUSTED" if err.kind == "RateLimitError" else err.code.name
 
 
 def _end(protocol: FrameProtocol, code: str, details: str, kind: str = "") -> None:

@@ -13,7 +13,7 @@ import grpc
 
 from nodal import paths
 from nodal.images.builder import ImageBuilder
-from nodal.proto import api_pb2, api_pb2_grpc
+from nodal.proto import api_pb2_grpc
 from nodal.runtime.factory import open_runtime
 from nodal.server.apps import AppService
 from nodal.server.audit import AuditLog
@@ -192,9 +192,8 @@ async def serve(socket_path: Path | None = None) -> None:
     remote, tls_files = _tls_listener(guarded)
     await server.start()
     await guarded.start()
-    # Dict/Queue ops answered as their frames arrive, where nothing is checked per message.
-    inline = {"DataStream": lambda payload: data.answer(
-        api_pb2.DataStreamRequest.FromString(payload).ops).SerializeToString()}
+    # Dict/Queue ops answered as their frames arrive (each checked by the gate's StreamGuard).
+    inline = {"DataStream": lambda request: data.answer(request.ops)}
     tls_streams = FramedStreamServer(guarded_gate, inline)  # the hot streams framed over TLS too (guarded: tokens needed)
     if remote and os.environ.get("NODAL_STREAMS", "").lower() != "grpc":
         port = await _tls_streams(tls_streams, remote, tls_files)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -56,6 +56,12 @@ def servicer_handlers(servicer: Any, add_to_server: Callable[[Any, Any], None]) 
     return collect.handlers
 
 
+class _Admitted(NamedTuple):
+    handler: Any  # the servicer's own handler
+    who: Identity
+    method: str  # its name ("DataStream")
+
+
 class AuthGate(grpc.GenericRpcHandler):
     def __init__(
         self,
@@ -76,9 +82,39 @@ class AuthGate(grpc.GenericRpcHandler):
         self._wrapped: dict[tuple[Any, Identity], Any] = {}
 
     def service(self, details):
+        admitted = self._admit(details)
+        if not isinstance(admitted, _Admitted):
+            return admitted  # None for an unknown method (gRPC answers UNIMPLEMENTED), or a refusal
+        handler, who, method = admitted
+        key = (handler, who, self.scope.other_workspaces)
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:  # built once per (method, caller), not per call
+            if len(self._wrapped) > 10_000:
+                self._wrapped.clear()
+            wrapped = self._wrapped[key] = self._wrap(handler, who, method)
+        return wrapped
+
+    def stream_guard(self, details) -> StreamGuard | None:
+        """The checks for a client stream served message by message in the framed server's read
+        callback instead of through `service()`'s handler: the caller admitted as `service()`
+        admits it, then each message rate-limited and scoped as the wrapped handler would.
+        None where that does not apply (an unknown method, a refused caller, a caller of another
+        workspace, whose responses need unscoping): `service()` then serves the stream."""
+        admitted = self._admit(details)
+        if not isinstance(admitted, _Admitted):
+            return None
+        handler, who, method = admitted
+        if not handler.stream_stream or who.workspace != DEFAULT_WORKSPACE:
+            return None
+        return StreamGuard(who, self.limits, self.scope, _SERVICE.methods_by_name[method].input_type,
+                           handler.request_deserializer, handler.response_serializer)
+
+    def _admit(self, details) -> _Admitted | Any:
+        """(the servicer's handler, the caller, the method's name) for a caller let in; else
+        None for an unknown method, or a handler that refuses the call with the reason."""
         handler = self.handlers.get(details.method)
         if handler is None:
-            return None  # unknown method: gRPC answers UNIMPLEMENTED
+            return None
         method = details.method.rsplit("/", 1)[-1]
         try:
             who = self._authenticate(details.invocation_metadata or ())
@@ -93,13 +129,7 @@ class AuthGate(grpc.GenericRpcHandler):
             return _refusal(handler, "AuthError", str(exc))
         except ApiError as exc:
             return _refusal(handler, exc.kind, exc.message)
-        key = (handler, who, self.scope.other_workspaces)
-        wrapped = self._wrapped.get(key)
-        if wrapped is None:  # built once per (method, caller), not per call
-            if len(self._wrapped) > 10_000:
-                self._wrapped.clear()
-            wrapped = self._wrapped[key] = self._wrap(handler, who, method)
-        return wrapped
+        return _Admitted(handler, who, method)
 
     def _authenticate(self, metadata) -> Identity:
         md = {k: v for k, v in metadata if k in _KEYS}
@@ -253,6 +283,44 @@ class AuthGate(grpc.GenericRpcHandler):
             return False
         request_type = _SERVICE.methods_by_name[method].input_type
         return not self.scope.needed(request_type, who)
+
+
+class StreamGuard:
+    """What a default-workspace caller's stream messages are checked for when they are answered
+    inline (nodal.server.framed_streams): the stream counted against the caller's open streams,
+    each message against its rate, and each message scoped where scoping can apply. The same
+    checks, with the same errors, as `AuthGate`'s wrapped stream handler."""
+
+    def __init__(self, who: Identity, limits: Limits, scope: Scope, request_type: Any,
+                 decode: Callable[[bytes], Any], encode: Callable[[Any], bytes]) -> None:
+        self.who = who
+        self.decode, self.encode = decode, encode  # the method's request and response (de)serialisers
+        self._limits = limits if who.kind != "owner" else None  # the owner is not limited
+        self._key = who.token_id or who.container_id
+        self._scope = scope
+        self._request_type = request_type
+        self._opened = False
+
+    def open(self) -> None:
+        """Count the stream as open; RateLimitError when the caller has too many open."""
+        if self._limits is not None:
+            if not self._limits.open_stream(self._key):
+                raise ApiError("RateLimitError", f"this token has {self._limits.max_streams} streams open "
+                               "already: close some (or use fewer clients) and retry")
+            self._opened = True
+
+    def check(self, message: Any) -> None:
+        """Rate-limit and scope one request message in place; ApiError refuses it (and ends the stream)."""
+        if self._limits is not None and not self._limits.allow(self._key):
+            raise ApiError("RateLimitError", "too many streamed messages for this token: "
+                           f"slow down and retry (the limit is {self._limits.rate:g} per second)")
+        if self._scope.needed(self._request_type, self.who):  # re-asked: another workspace may appear
+            self._scope.check(message, self.who)
+
+    def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            self._limits.close_stream(self._key)  # type: ignore[union-attr]
 
 
 async def _awaited(result):

@@ -11,6 +11,7 @@ _CODES = {
     "InvalidError": grpc.StatusCode.INVALID_ARGUMENT,
     "AlreadyExistsError": grpc.StatusCode.ALREADY_EXISTS,
     "RequestSizeError": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "RateLimitError": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "AuthError": grpc.StatusCode.UNAUTHENTICATED,
     "ExecutionError": grpc.StatusCode.FAILED_PRECONDITION,
 }

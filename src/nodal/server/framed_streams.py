@@ -174,12 +174,12 @@ class FramedStreamServer:
             details = _CallDetails(_PREFIX + opened.method, metadata)
             context = _Context(metadata)
             answer = self.inline.get(opened.method)
-            guard = self.gate.stream_guard(details) if answer is not None else None
+            handler, guard = self.gate.admit_stream(details, inline=answer is not None)
             try:
                 if guard is not None:
                     await _run_inline(protocol, answer, guard)
                 else:
-                    await self._run(protocol, self.gate.service(details), context)
+                    await self._run(protocol, handler, context)
             except _Aborted as err:
                 _end(protocol, err.code, err.details, err.kind or context.kind)
                 return
@@ -222,7 +222,7 @@ async def _run_inline(protocol: FrameProtocol, answer: Callable[[Any], Any], gua
     try:
         guard.open()
     except ApiError as err:
-        raise _Aborted(_code_name(err), err.message, err.kind) from None
+        raise _Aborted(err.code.name, err.message, err.kind) from None
     try:
         await _answer_frames(protocol, answer, guard)
     finally:
@@ -248,7 +248,7 @@ async def _answer_frames(protocol: FrameProtocol, answer: Callable[[Any], Any], 
             try:
                 guard.check(request)
             except ApiError as err:
-                raise _Aborted(_code_name(err), err.message, err.kind) from None
+                raise _Aborted(err.code.name, err.message, err.kind) from None
             protocol.send(MESSAGE, guard.encode(answer(request)))
             protocol.answered()
         except BaseException as exc:  # noqa: BLE001 - ends this stream (reported by _serve)
@@ -282,11 +282,6 @@ class _TlsServerProtocol(_ServerProtocol, TlsFrameProtocol):
 
     def __init__(self, context: ssl.SSLContext) -> None:
         TlsFrameProtocol.__init__(self, context, server_side=True)
-
-
-def _code_name(err: ApiError) -> str:
-    """The status code a refused stream ends with (as AuthGate's wrapped handlers abort it)."""
-    return "RESOURCE_EXHAUSTED" if err.kind == "RateLimitError" else err.code.name
 
 
 def _end(protocol: FrameProtocol, code: str, details: str, kind: str = "") -> None:

@@ -85,7 +85,22 @@ class AuthGate(grpc.GenericRpcHandler):
         admitted = self._admit(details)
         if not isinstance(admitted, _Admitted):
             return admitted  # None for an unknown method (gRPC answers UNIMPLEMENTED), or a refusal
+        return self._wrapped_for(*admitted)
+
+    def admit_stream(self, details, *, inline: bool) -> tuple[Any, StreamGuard | None]:
+        """For the framed server: the caller admitted once, as `service()` admits it. (None, a
+        StreamGuard) where the stream may be answered message by message in the read callback
+        (`inline` offered, a caller of the default workspace): the guard then checks each
+        message as the wrapped handler would. Else (the handler `service()` gives, None)."""
+        admitted = self._admit(details)
+        if not isinstance(admitted, _Admitted):
+            return admitted, None
         handler, who, method = admitted
+        if inline and handler.stream_stream and who.workspace == DEFAULT_WORKSPACE:
+            return None, self._guard(handler, who, method)
+        return self._wrapped_for(handler, who, method), None
+
+    def _wrapped_for(self, handler, who: Identity, method: str):
         key = (handler, who, self.scope.other_workspaces)
         wrapped = self._wrapped.get(key)
         if wrapped is None:  # built once per (method, caller), not per call
@@ -94,18 +109,29 @@ class AuthGate(grpc.GenericRpcHandler):
             wrapped = self._wrapped[key] = self._wrap(handler, who, method)
         return wrapped
 
-    def stream_guard(self, details) -> StreamGuard | None:
-        """The checks for a client stream served message by message in the framed server's read
-        callback instead of through `service()`'s handler: the caller admitted as `service()`
-        admits it, then each message rate-limited and scoped as the wrapped handler would.
-        None where that does not apply (an unknown method, a refused caller, a caller of another
-        workspace, whose responses need unscoping): `service()` then serves the stream."""
-        admitted = self._admit(details)
-        if not isinstance(admitted, _Admitted):
+    def _admit(self, details) -> _Admitted | Any:
+        """(the servicer's handler, the caller, the method's name) for a caller let in; else
+        None for an unknown method, or a handler that refuses the call with the reason."""
+        handler = self.handlers.get(details.method)
+        if handler is None:
             return None
-        handler, who, method = admitted
-        if not handler.stream_stream or who.workspace != DEFAULT_WORKSPACE:
-            return None
+        method = details.method.rsplit("/", 1)[-1]
+        try:
+            who = self._authenticate(details.invocation_metadata or ())
+            reason = forbidden_reason(method, who)
+            if reason:
+                raise ApiError("AuthError", reason)
+            if who.kind != "owner":
+                if not self.limits.allow(who.token_id or who.container_id):
+                    raise ApiError("RateLimitError", "too many requests for this token: slow down and retry "
+                                   f"(the limit is {self.limits.rate:g} per second)")
+        except AuthFailure as exc:
+            return _refusal(handler, "AuthError", str(exc))
+        except ApiError as exc:
+            return _refusal(handler, exc.kind, exc.message)
+        return _Admitted(handler, who, method)
+
+    def _guard(self, handler, who: Identity, method: str) -> StreamGuard:
         return StreamGuard(who, self.limits, self.scope, _SERVICE.methods_by_name[method].input_type,
                            handler.request_deserializer, handler.response_serializer)
 
@@ -148,8 +174,6 @@ class AuthGate(grpc.GenericRpcHandler):
         if handler.request_streaming and self._direct(handler, who, method):
             return handler  # nothing to check per message: no extra hop on hot streams
         unscope = who.workspace != DEFAULT_WORKSPACE
-        limits = self.limits
-        key = who.token_id or who.container_id
 
         if handler.unary_unary:
             inner = handler.unary_unary
@@ -172,20 +196,15 @@ class AuthGate(grpc.GenericRpcHandler):
 
             return grpc.unary_unary_rpc_method_handler(unary_unary, None, handler.response_serializer)
 
-        limited = who.kind != "owner"
-        request_type = _SERVICE.methods_by_name[method].input_type
+        guard = self._guard(handler, who, method)
 
         def scoped_requests(requests, refused: list[ApiError]):
-            """The request stream, scoped message by message. A refused message ends the stream
+            """The request stream, checked message by message. A refused message ends the stream
             (handlers may read it from another task); the wrapper then fails the RPC with it."""
             async def gen():
                 async for msg in requests:
                     try:
-                        if limited and not limits.allow(key):
-                            raise ApiError("RateLimitError", "too many streamed messages for this token: "
-                                           f"slow down and retry (the limit is {limits.rate:g} per second)")
-                        if scope.needed(request_type, who):  # re-asked: another workspace may appear
-                            scope.check(msg, who)
+                        guard.check(msg)
                     except ApiError as err:
                         refused.append(err)
                         raise
@@ -193,13 +212,12 @@ class AuthGate(grpc.GenericRpcHandler):
             return gen()
 
         async def open_stream(context) -> None:
-            if limited and not limits.open_stream(key):
-                await _abort(context, ApiError("RateLimitError", f"this token has {limits.max_streams} streams "
-                                               "open already: close some (or use fewer clients) and retry"))
+            try:
+                guard.open()
+            except ApiError as err:
+                await _abort(context, err)
 
-        def close_stream() -> None:
-            if limited:
-                limits.close_stream(key)
+        close_stream = guard.close
 
         def run_stream(result, context):
             """The handler's responses (unscoped for a non-default workspace's caller)."""
@@ -286,10 +304,11 @@ class AuthGate(grpc.GenericRpcHandler):
 
 
 class StreamGuard:
-    """What a default-workspace caller's stream messages are checked for when they are answered
-    inline (nodal.server.framed_streams): the stream counted against the caller's open streams,
-    each message against its rate, and each message scoped where scoping can apply. The same
-    checks, with the same errors, as `AuthGate`'s wrapped stream handler."""
+    """What one caller's streams of one method are checked for: each stream counted against the
+    caller's open streams, each message against its rate, and each message scoped where scoping
+    can apply. The wrapped stream handlers use it, and so does the framed server where it
+    answers a stream's messages in the read callback (nodal.server.framed_streams). Holds no
+    per-stream state: `close()` once for each `open()` that succeeded."""
 
     def __init__(self, who: Identity, limits: Limits, scope: Scope, request_type: Any,
                  decode: Callable[[bytes], Any], encode: Callable[[Any], bytes]) -> None:
@@ -299,15 +318,12 @@ class StreamGuard:
         self._key = who.token_id or who.container_id
         self._scope = scope
         self._request_type = request_type
-        self._opened = False
 
     def open(self) -> None:
-        """Count the stream as open; RateLimitError when the caller has too many open."""
-        if self._limits is not None:
-            if not self._limits.open_stream(self._key):
-                raise ApiError("RateLimitError", f"this token has {self._limits.max_streams} streams open "
-                               "already: close some (or use fewer clients) and retry")
-            self._opened = True
+        """Count a stream as open; RateLimitError when the caller has too many open."""
+        if self._limits is not None and not self._limits.open_stream(self._key):
+            raise ApiError("RateLimitError", f"this token has {self._limits.max_streams} streams open "
+                           "already: close some (or use fewer clients) and retry")
 
     def check(self, message: Any) -> None:
         """Rate-limit and scope one request message in place; ApiError refuses it (and ends the stream)."""
@@ -318,9 +334,9 @@ class StreamGuard:
             self._scope.check(message, self.who)
 
     def close(self) -> None:
-        if self._opened:
-            self._opened = False
-            self._limits.close_stream(self._key)  # type: ignore[union-attr]
+        """A stream counted by `open()` has ended."""
+        if self._limits is not None:
+            self._limits.close_stream(self._key)
 
 
 async def _awaited(result):
@@ -337,9 +353,8 @@ async def _unscoped(responses, scope: Scope):
 
 
 async def _abort(context, err: ApiError) -> None:
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED if err.kind == "RateLimitError" else err.code
     context.set_trailing_metadata(((ERROR_KIND_KEY, err.kind),))
-    await context.abort(code, err.message)
+    await context.abort(err.code, err.message)
 
 
 def _refusal(handler, kind: str, message: str):

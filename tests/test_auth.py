@@ -318,14 +318,15 @@ def test_concurrent_streams_per_token_are_bounded(tls_server):
     assert asyncio.run(main()) == "RESOURCE_EXHAUSTED"
 
 
-def _framed_data_stream(server, token: tuple[str, str]):
-    """A blocking DataStream on the server's framed TLS port (listen port + 1), where Dict and
-    Queue ops are answered in the socket's read callback rather than by the wrapped handler."""
+def _framed_data_stream(server, token: tuple[str, str], method: str = "DataStream"):
+    """A blocking stream on the server's framed TLS port (listen port + 1), where a token's
+    streams run without the gate's wrapper (Dict and Queue ops answered in the socket's read
+    callback), each message checked by the gate's StreamGuard."""
     from nodal.proto.blocking_stream import BlockingStream
     from nodal.proto.framing import TlsEndpoint, client_tls_context
 
     context = client_tls_context((server.home / "tls" / "ca.pem").read_bytes())
-    return BlockingStream(TlsEndpoint("127.0.0.1", server.port + 1, context), "DataStream",
+    return BlockingStream(TlsEndpoint("127.0.0.1", server.port + 1, context), method,
                           {"x-modal-token-id": token[0], "x-modal-token-secret": token[1]})
 
 
@@ -393,3 +394,29 @@ def test_framed_data_streams_are_checked_as_grpc_streams_are(tls_server, wait_un
             s.close()
 
     wait_until(reopened, timeout=20)
+
+
+def test_framed_call_streams_are_checked_as_grpc_streams_are(tls_server):
+    """A token's CallStream over the framed TLS port runs its handler without the gate's wrapper,
+    yet gets the same checks: its messages are rate-limited and its open streams bounded."""
+    from nodal.proto.framing import StreamError
+
+    put = api_pb2.CallStreamRequest(put=api_pb2.CallPutInputs(call_id="fc-00000000000000aa", function_id="fu-nope",
+                                                              last=True, inputs=[api_pb2.Input()]))
+    flood = _framed_data_stream(tls_server, _new_token(tls_server, user="call-flood"), "CallStream")
+    err = _stream_error(flood, put)  # each put answered (no such function) until over the rate
+    assert (err.code, err.kind) == ("RESOURCE_EXHAUSTED", "RateLimitError"), err
+    assert "too many streamed messages" in str(err)
+
+    bounded = _new_token(tls_server, user="call-streams")
+    streams = [_framed_data_stream(tls_server, bounded, "CallStream") for _ in range(STREAMS)]
+    for s in streams:  # each answers (no such function), so each is open on the server
+        s.write(put)
+        assert s.read().error_call_id == put.put.call_id
+    extra = _framed_data_stream(tls_server, bounded, "CallStream")
+    with pytest.raises(StreamError) as info:
+        extra.write(put)
+        extra.read()
+    assert (info.value.code, info.value.kind) == ("RESOURCE_EXHAUSTED", "RateLimitError"), info.value
+    for s in streams:
+        s.close()

@@ -88,16 +88,19 @@ class AuthGate(grpc.GenericRpcHandler):
         return self._wrapped_for(*admitted)
 
     def admit_stream(self, details, *, inline: bool) -> tuple[Any, StreamGuard | None]:
-        """For the framed server: the caller admitted once, as `service()` admits it. (None, a
-        StreamGuard) where the stream may be answered message by message in the read callback
-        (`inline` offered, a caller of the default workspace): the guard then checks each
-        message as the wrapped handler would. Else (the handler `service()` gives, None)."""
+        """For the framed server: the caller admitted once, as `service()` admits it. (the
+        servicer's own handler, a StreamGuard) for a caller of the default workspace whose
+        streams are checked per message (a token's, a container's other than its WorkerStream),
+        or whose stream the server answers in the read callback (`inline` offered): the server
+        then runs the handler itself, each message checked by the guard first, with no wrapper
+        between (the messages need no unscoping there). Else (the handler `service()` gives, None)."""
         admitted = self._admit(details)
         if not isinstance(admitted, _Admitted):
             return admitted, None
         handler, who, method = admitted
-        if inline and handler.stream_stream and who.workspace == DEFAULT_WORKSPACE:
-            return None, self._guard(handler, who, method)
+        if (handler.stream_stream and who.workspace == DEFAULT_WORKSPACE
+                and (inline or not self._direct(handler, who, method))):
+            return handler, self._guard(handler, who, method)
         return self._wrapped_for(handler, who, method), None
 
     def _wrapped_for(self, handler, who: Identity, method: str):
@@ -134,28 +137,6 @@ class AuthGate(grpc.GenericRpcHandler):
     def _guard(self, handler, who: Identity, method: str) -> StreamGuard:
         return StreamGuard(who, self.limits, self.scope, _SERVICE.methods_by_name[method].input_type,
                            handler.request_deserializer, handler.response_serializer)
-
-    def _admit(self, details) -> _Admitted | Any:
-        """(the servicer's handler, the caller, the method's name) for a caller let in; else
-        None for an unknown method, or a handler that refuses the call with the reason."""
-        handler = self.handlers.get(details.method)
-        if handler is None:
-            return None
-        method = details.method.rsplit("/", 1)[-1]
-        try:
-            who = self._authenticate(details.invocation_metadata or ())
-            reason = forbidden_reason(method, who)
-            if reason:
-                raise ApiError("AuthError", reason)
-            if who.kind != "owner":
-                if not self.limits.allow(who.token_id or who.container_id):
-                    raise ApiError("RateLimitError", "too many requests for this token: slow down and retry "
-                                   f"(the limit is {self.limits.rate:g} per second)")
-        except AuthFailure as exc:
-            return _refusal(handler, "AuthError", str(exc))
-        except ApiError as exc:
-            return _refusal(handler, exc.kind, exc.message)
-        return _Admitted(handler, who, method)
 
     def _authenticate(self, metadata) -> Identity:
         md = {k: v for k, v in metadata if k in _KEYS}
@@ -289,7 +270,6 @@ class AuthGate(grpc.GenericRpcHandler):
         return grpc.stream_stream_rpc_method_handler(
             stream_stream, handler.request_deserializer, handler.response_serializer)
 
-
     def _direct(self, handler, who: Identity, method: str) -> bool:
         """Whether a streaming RPC can run unwrapped for `who`: the owner's streams whose messages
         carry nothing to scope (the identity already defaults to the owner), and a container's own
@@ -306,8 +286,8 @@ class AuthGate(grpc.GenericRpcHandler):
 class StreamGuard:
     """What one caller's streams of one method are checked for: each stream counted against the
     caller's open streams, each message against its rate, and each message scoped where scoping
-    can apply. The wrapped stream handlers use it, and so does the framed server where it
-    answers a stream's messages in the read callback (nodal.server.framed_streams). Holds no
+    can apply. The wrapped stream handlers use it, and so does the framed server, which runs a
+    default-workspace caller's streams without the wrapper (nodal.server.framed_streams). Holds no
     per-stream state: `close()` once for each `open()` that succeeded."""
 
     def __init__(self, who: Identity, limits: Limits, scope: Scope, request_type: Any,

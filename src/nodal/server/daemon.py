@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 
 from nodal import paths
 
@@ -40,15 +41,16 @@ def _socket_accepts() -> bool:
         s.close()
 
 
-def start_daemon() -> int:
+def start_daemon(command: Sequence[str] = ()) -> int:
     """Start the server detached from the caller (own session, output to a log file) and
-    return its pid once its socket accepts connections."""
+    return its pid once its socket accepts connections. `command`: the server's command line
+    (default `python -m nodal.server`; benchmarks start it under their probes)."""
     paths.ensure_dirs()
     log_path = paths.server_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log_file, open(os.devnull, "rb") as devnull:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nodal.server"],
+            list(command) or [sys.executable, "-m", "nodal.server"],
             stdin=devnull,
             stdout=log_file,
             stderr=log_file,

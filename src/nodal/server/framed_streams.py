@@ -76,6 +76,11 @@ class _Aborted(Exception):
         self.details = details
         self.kind = kind  # the modal.exception class name, where one applies
 
+    @classmethod
+    def refusing(cls, err: ApiError) -> _Aborted:
+        """The stream's end for a request the server refused with `err`."""
+        return cls(err.code.name, err.message, err.kind)
+
 
 class _Context:
     """The part of grpc.aio.ServicerContext the stream handlers and the gate use."""
@@ -228,7 +233,7 @@ async def _run(protocol: FrameProtocol, handler: Any, context: _Context,
         protocol.send(MESSAGE, serialize(item) if serialize is not None else item)
         await protocol.drain()
     if refused:
-        raise _Aborted(refused[0].code.name, refused[0].message, refused[0].kind)
+        raise _Aborted.refusing(refused[0])
 
 
 async def _guarded(protocol: FrameProtocol, handler: Any, context: _Context,
@@ -238,7 +243,7 @@ async def _guarded(protocol: FrameProtocol, handler: Any, context: _Context,
     try:
         guard.open()
     except ApiError as err:
-        raise _Aborted(err.code.name, err.message, err.kind) from None
+        raise _Aborted.refusing(err) from None
     try:
         if answer is not None:
             await _answer_frames(protocol, answer, guard)
@@ -272,7 +277,7 @@ async def _answer_frames(protocol: FrameProtocol, answer: Callable[[Any], Any], 
             try:
                 guard.check(request)
             except ApiError as err:
-                raise _Aborted(err.code.name, err.message, err.kind) from None
+                raise _Aborted.refusing(err) from None
             protocol.send(MESSAGE, guard.encode(answer(request)))
             protocol.answered()
         except BaseException as exc:  # noqa: BLE001 - ends this stream (reported by _serve)
